@@ -1,0 +1,41 @@
+//! The browser client's static assets, compiled into the relay binary so the
+//! relay needs no files at run time. The relay serves `index.html` for `/` and
+//! for every `/r/<room-id>`; the page reads its room from the path and the
+//! per-user settings (`name`, `autojoin`, later the room secret) from the URL
+//! fragment, which browsers never send to the server.
+
+/// One file of the client.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    /// Value for the `Content-Type` header.
+    pub content_type: &'static str,
+    /// The file's bytes.
+    pub body: &'static [u8],
+}
+
+/// The page served for `/` and `/r/<room-id>`.
+pub const INDEX: Asset = Asset {
+    content_type: "text/html; charset=utf-8",
+    body: include_bytes!("../assets/index.html"),
+};
+
+/// Static files below `/assets/`, by file name.
+pub fn asset(name: &str) -> Option<Asset> {
+    let (content_type, body): (&str, &[u8]) = match name {
+        "app.js" => ("text/javascript; charset=utf-8", include_bytes!("../assets/app.js")),
+        "style.css" => ("text/css; charset=utf-8", include_bytes!("../assets/style.css")),
+        _ => return None,
+    };
+    Some(Asset { content_type, body })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn assets_exist() {
+        assert!(super::asset("app.js").is_some());
+        assert!(super::asset("style.css").is_some());
+        assert!(super::asset("../Cargo.toml").is_none());
+        assert!(!super::INDEX.body.is_empty());
+    }
+}

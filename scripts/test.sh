@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every Conclave test. On a fresh Debian machine with Rust it installs what
+# the tests need first (Chromium from Debian's packages, npm packages for the
+# browser driver, the wasm32 target). This is the README's test command and
+# what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
+t0=$(date +%s)
+
+step "setup: tools the tests need"
+bash scripts/setup-test-deps.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit and integration tests"
+cargo test --workspace --locked
+
+for s in scripts/test.d/*.sh; do
+  [ -e "$s" ] || continue
+  step "$(basename "$s" .sh)"
+  bash "$s"
+done
+
+printf '\nall tests passed in %ss\n' "$(( $(date +%s) - t0 ))"
