@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Browser end-to-end test (issue 2): builds the relay, then drives Debian's
+# headless Chromium through tests/browser/run.mjs (playwright-core). Needs what
+# scripts/setup-test-deps.sh installs; runs it when something is missing.
+# CONCLAVE_BIN picks another relay binary (e.g. target/release/conclave).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1 \
+  || [ ! -d tests/browser/node_modules ]; then
+  bash scripts/setup-test-deps.sh
+fi
+if [ -z "${CONCLAVE_BIN:-}" ]; then
+  cargo build --locked --bin conclave
+  export CONCLAVE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/conclave"
+fi
+# The test has its own 3-minute deadline; this one only guards against a hung node.
+exec timeout --kill-after=10 240 node tests/browser/run.mjs
