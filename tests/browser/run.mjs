@@ -18,6 +18,7 @@ import WebSocket from 'ws';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,7 +88,7 @@ async function startRelay() {
 
 function httpsGet(url) {
   return new Promise((resolve, reject) => {
-    https.get(url, { rejectUnauthorized: false }, (res) => {
+    (url.protocol === 'https:' ? https : http).get(url, { rejectUnauthorized: false }, (res) => {
       let body = '';
       res.on('data', (d) => { body += d; });
       res.on('end', () => resolve({ status: res.statusCode, body }));
@@ -257,7 +258,7 @@ async function checkRoster(group, allTabs) {
 function rawSignaling(room, frames, waitMs = 1500) {
   return new Promise((resolve) => {
     const url = new URL(`/r/${room}/ws`, relay.url);
-    url.protocol = 'wss:';
+    url.protocol = relay.url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(url, { rejectUnauthorized: false });
     const got = [];
     let done = false;
@@ -430,9 +431,11 @@ async function scenario() {
     });
     const stats = new Map(await Promise.all([A[0], A[1]].map(async (t) => [t.label, await statsOf(t)])));
     await waitMedia([A[0], A[1]], 30, 10, framesMap([A[0], A[1]], stats));
+    const ended = (await tracksOf(A[0])).filter((t) => t.participant === leaver.me)
+      .map((t) => `${t.kind} ${t.readyState}${t.muted ? ' muted' : ''}${t.inStream ? '' : ' removed'}${t.direction ? ` ${t.direction}` : ''}`);
     // Room B did not notice.
     await checkRoster(B, [...A, ...B]);
-    return `gone after ${took.toFixed(1)}s`;
+    return `gone after ${took.toFixed(1)}s; A1's receivers of A3: ${ended.join(', ') || 'none left'}`;
   });
 }
 

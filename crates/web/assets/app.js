@@ -113,6 +113,8 @@ function newSession(roomId, name) {
     peers: new Map(), // participant id -> peer (see ensurePeer)
     owners: new Map(), // receiver track id -> participant id (latest ontrack)
     midOwners: new Map(), // transceiver mid -> participant id
+    streams: new Map(), // participant id -> their MediaStream, kept after they leave
+    gone: new Set(), // participants who left; ids are never reused
     inbox: Promise.resolve(), // relay messages are handled strictly one after another
     leaving: false,
     over: false,
@@ -137,6 +139,7 @@ function receiveBroadcast(s, from, data) {
   const name = body && body.profile && body.profile.name;
   if (typeof name !== 'string') return;
   const peer = ensurePeer(s, from);
+  if (!peer) return;
   peer.name = name.trim().slice(0, MAX_NAME_LEN);
   renderPeer(s, peer);
 }
@@ -206,10 +209,11 @@ function leave() {
 
 async function handle(s, msg) {
   if (s.over) return;
+  console.debug(`relay: ${msg.type}${msg.participant ? ` ${msg.participant}` : ''}${msg.code ? ` ${msg.code}` : ''}`);
   switch (msg.type) {
     case 'joined':
       s.me = msg.participant;
-      for (const p of msg.peers || []) Object.assign(ensurePeer(s, p.participant), { audio: p.audio, video: p.video });
+      for (const p of msg.peers || []) Object.assign(ensurePeer(s, p.participant) || {}, { audio: p.audio, video: p.video });
       await publish(s);
       sendProfile(s);
       setState('joined');
@@ -231,6 +235,7 @@ async function handle(s, msg) {
       break;
     case 'peer_media': {
       const peer = ensurePeer(s, msg.participant);
+      if (!peer) break;
       peer.audio = msg.audio;
       peer.video = msg.video;
       renderPeer(s, peer);
@@ -283,7 +288,9 @@ function onTrack(s, ev) {
   const participant = stream.id;
   s.owners.set(ev.track.id, participant);
   if (ev.transceiver.mid != null) s.midOwners.set(ev.transceiver.mid, participant);
+  s.streams.set(participant, stream);
   const peer = ensurePeer(s, participant);
+  if (!peer) return; // a late track of someone who already left
   peer.stream = stream;
   const rerender = () => renderPeer(s, peer);
   ev.track.addEventListener('mute', rerender);
@@ -296,7 +303,9 @@ function onTrack(s, ev) {
 
 // ---------------------------------------------------------------- the grid
 
+/** The peer with this id, created on first mention; null once they left. */
 function ensurePeer(s, participant) {
+  if (s.gone.has(participant)) return null;
   let peer = s.peers.get(participant);
   if (!peer) {
     peer = { participant, name: null, audio: true, video: true, stream: null, tile: makeTile() };
@@ -309,6 +318,7 @@ function ensurePeer(s, participant) {
 }
 
 function removePeer(s, participant) {
+  s.gone.add(participant);
   const peer = s.peers.get(participant);
   if (!peer) return;
   s.peers.delete(participant);
@@ -438,11 +448,11 @@ function remoteTracks() {
   const s = page.session;
   if (!s || !s.pc || s.over) return [];
   return s.pc.getTransceivers()
-    .filter((t) => t.receiver.track && t.mid != null && !t.sender.track)
+    .filter((t) => t.mid != null && s.owners.has(t.receiver.track.id))
     .map((t) => {
       const track = t.receiver.track;
       const participant = s.midOwners.get(t.mid) || s.owners.get(track.id) || null;
-      const peer = participant && s.peers.get(participant);
+      const stream = participant && s.streams.get(participant);
       return {
         participant,
         kind: track.kind,
@@ -450,7 +460,7 @@ function remoteTracks() {
         direction: t.currentDirection,
         readyState: track.readyState,
         muted: track.muted,
-        inStream: !!(peer && peer.stream && peer.stream.getTracks().includes(track)),
+        inStream: !!(stream && stream.getTracks().includes(track)),
       };
     });
 }
@@ -475,6 +485,11 @@ window.conclave = {
   },
   stats,
   remoteTracks,
+  /** The current local and remote session descriptions (diagnostics). */
+  sdp() {
+    const pc = page.session && page.session.pc;
+    return pc ? { local: pc.localDescription && pc.localDescription.sdp, remote: pc.remoteDescription && pc.remoteDescription.sdp } : null;
+  },
   join: () => join(),
   leave: () => leave(),
   toggleAudio: () => toggle('audio'),
