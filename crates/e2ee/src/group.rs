@@ -1,0 +1,875 @@
+//! The MLS group (RFC 9420) that holds a call's keys.
+//!
+//! - Ciphersuite 0x0003 `MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519`.
+//! - Every handshake and application message is an MLS **PrivateMessage**
+//!   (pure-ciphertext wire format), so the relay cannot read who adds or
+//!   removes whom; incoming PublicMessages are refused, which also switches
+//!   off external commits and external proposers (DESIGN.md §4).
+//! - Adds are **path-less** (`add_members_without_update`): commits that only
+//!   add stay small.
+//! - The room policy is fixed in the group context ([`crate::policy`]).
+//! - Every commit that adds people carries the joiners' admission proofs in
+//!   its authenticated data, and **every** member checks them before applying
+//!   the commit; a member that receives an Add without a valid proof refuses
+//!   the commit (DESIGN.md §1, "slip in a ghost participant").
+//! - The roster is the group's leaves ([`Member::roster`]), never a server
+//!   list.
+//!
+//! Sans-I/O: methods return the bytes to send (a [`crate::delivery::Envelope`])
+//! and [`Member::handle`] takes the bytes received. Commits are merged only
+//! when the delivery service says the commit was ordered first
+//! ([`Event::EpochChanged`] after `Accepted`).
+
+use std::fmt;
+
+use openmls::prelude::*;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::OpenMlsProvider;
+use tls_codec::{Deserialize as _, Serialize as _};
+
+use crate::admission::{AdmissionGuard, JoinProof, JoinRequest, PROOF_LEN};
+use crate::delivery::{Envelope, Epoch, JoinTicket, WelcomeBundle};
+use crate::error::{AdmissionError, GroupError};
+use crate::identity::{Identity, PublicIdentity};
+use crate::link::{AdmitKey, RoomId, RoomSecret};
+use crate::media::MediaEpoch;
+use crate::policy::{group_binding, RoomPolicy, POLICY_EXTENSION_TYPE};
+use crate::safety::SafetyCode;
+
+/// The MLS ciphersuite every Conclave group uses (0x0003).
+pub const CIPHERSUITE: Ciphersuite =
+    Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
+
+/// How many past epochs' application secrets a member keeps, so MLS
+/// application messages sent just before a commit still decrypt.
+const MAX_PAST_EPOCHS: usize = 2;
+const COMMIT_AAD_VERSION: u8 = 1;
+
+/// A member's position in the MLS tree; stable while the member stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeafIndex(pub u32);
+
+impl fmt::Display for LeafIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "leaf {}", self.0)
+    }
+}
+
+/// One row of the roster: a leaf and the device key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    /// The member's leaf.
+    pub leaf: LeafIndex,
+    /// The member's device key (its MLS signature key).
+    pub identity: PublicIdentity,
+}
+
+/// A join request this member has checked itself: proof, freshness, nonce and
+/// KeyPackage. Only [`Member::check_join_request`] makes one, so
+/// [`Member::admit`] cannot be handed an unchecked joiner.
+#[derive(Debug, Clone)]
+pub struct VerifiedJoin {
+    key_package: KeyPackage,
+    proof: JoinProof,
+    identity: PublicIdentity,
+}
+
+impl VerifiedJoin {
+    /// The joiner's device key.
+    pub fn identity(&self) -> PublicIdentity {
+        self.identity
+    }
+
+    /// The joiner's ticket.
+    pub fn ticket(&self) -> JoinTicket {
+        JoinTicket(self.proof.nonce)
+    }
+}
+
+/// What an incoming message meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Someone asks to join. Check it with [`Member::check_join_request`],
+    /// then [`Member::admit`] (or ignore it).
+    JoinRequested(JoinRequest),
+    /// The group moved to a new epoch (our commit was accepted, or we applied
+    /// another member's). Refresh media keys with [`Member::media_epoch`] and
+    /// show the new roster and [`Member::safety_code`].
+    EpochChanged {
+        /// The new epoch.
+        epoch: Epoch,
+        /// Leaves added by the commit.
+        added: Vec<LeafIndex>,
+        /// Leaves removed by the commit.
+        removed: Vec<LeafIndex>,
+    },
+    /// Our commit lost the race for its epoch; it was dropped. Apply the
+    /// winner (it arrives as another message) and retry if still needed.
+    CommitRejected {
+        /// The group's epoch according to the delivery service.
+        current: Epoch,
+    },
+    /// A member asked to leave; commit it with [`Member::commit_pending`].
+    LeaveRequested {
+        /// The leaving member.
+        leaf: LeafIndex,
+    },
+    /// An application message (profile, chat) from a member.
+    Application {
+        /// The sender.
+        sender: LeafIndex,
+        /// The plaintext.
+        data: Vec<u8>,
+    },
+    /// We were removed from the group (or our leave was committed). All keys
+    /// of the group are gone; the call is over for this device.
+    Removed,
+    /// Nothing for us (e.g. a Welcome for another joiner).
+    Ignored,
+}
+
+fn mls<E: fmt::Display>(op: &'static str) -> impl FnOnce(E) -> GroupError {
+    move |e| GroupError::Mls {
+        op,
+        reason: e.to_string(),
+    }
+}
+
+fn capabilities() -> Capabilities {
+    Capabilities::builder()
+        .extensions(vec![ExtensionType::Unknown(POLICY_EXTENSION_TYPE)])
+        .build()
+}
+
+fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .max_past_epochs(MAX_PAST_EPOCHS)
+        .build()
+}
+
+fn credential_for(identity: &Identity) -> CredentialWithKey {
+    let public = identity.public();
+    CredentialWithKey {
+        credential: BasicCredential::new(public.as_bytes().to_vec()).into(),
+        signature_key: public.as_bytes().to_vec().into(),
+    }
+}
+
+/// The device key a leaf node is signed with, if its credential names that
+/// same key (a credential naming another key is an impersonation attempt).
+fn leaf_identity(credential: &Credential, signature_key: &[u8]) -> Option<PublicIdentity> {
+    let basic = BasicCredential::try_from(credential.clone()).ok()?;
+    if basic.identity() != signature_key {
+        return None;
+    }
+    PublicIdentity::from_bytes(signature_key).ok()
+}
+
+fn decode_mls(bytes: &[u8]) -> Result<MlsMessageIn, GroupError> {
+    MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| GroupError::Malformed(e.to_string()))
+}
+
+fn encode_mls(msg: &MlsMessageOut) -> Result<Vec<u8>, GroupError> {
+    msg.tls_serialize_detached()
+        .map_err(|e| GroupError::Malformed(e.to_string()))
+}
+
+/// A device that holds a link and wants in: it makes a KeyPackage and a join
+/// request, then turns the Welcome into a [`Member`].
+pub struct Joiner {
+    provider: OpenMlsRustCrypto,
+    identity: Identity,
+    room_id: RoomId,
+    admit_key: AdmitKey,
+}
+
+impl fmt::Debug for Joiner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Joiner")
+            .field("identity", &self.identity.public())
+            .field("room_id", &self.room_id)
+            .finish()
+    }
+}
+
+impl Joiner {
+    /// A joiner for the room of `secret` (from the link).
+    pub fn new(identity: Identity, secret: &RoomSecret) -> Self {
+        Joiner {
+            provider: OpenMlsRustCrypto::default(),
+            identity,
+            room_id: secret.room_id(),
+            admit_key: secret.admit_key(),
+        }
+    }
+
+    /// Makes a fresh KeyPackage (its private keys stay in this joiner) and a
+    /// join request proving knowledge of the room secret at `now_ms`.
+    pub fn join_request(&mut self, now_ms: u64) -> Result<JoinRequest, GroupError> {
+        let bundle = KeyPackage::builder()
+            .leaf_node_capabilities(capabilities())
+            .build(
+                CIPHERSUITE,
+                &self.provider,
+                &self.identity,
+                credential_for(&self.identity),
+            )
+            .map_err(mls("KeyPackage creation"))?;
+        let kp = bundle
+            .key_package()
+            .tls_serialize_detached()
+            .map_err(|e| GroupError::Malformed(e.to_string()))?;
+        Ok(JoinRequest::create(
+            &self.admit_key,
+            &self.room_id,
+            kp,
+            now_ms,
+        ))
+    }
+
+    /// [`Joiner::join_request`] wrapped in the envelope the relay routes.
+    pub fn join_envelope(&mut self, now_ms: u64) -> Result<Vec<u8>, GroupError> {
+        let req = self.join_request(now_ms)?;
+        Ok(Envelope::JoinRequest {
+            ticket: req.ticket(),
+            request: req.encode(),
+        }
+        .encode())
+    }
+
+    /// Joins from a Welcome (either a [`Envelope::Welcome`] or bare MLS
+    /// bytes). Refuses Welcomes for groups that do not carry this room's
+    /// group binding — e.g. one the relay made itself — and keeps the joiner
+    /// usable so a real Welcome can still follow.
+    pub fn accept_welcome(&mut self, bytes: &[u8]) -> Result<Member, GroupError> {
+        let welcome_bytes = match Envelope::decode(bytes) {
+            Ok(Envelope::Welcome { welcome, .. }) => welcome,
+            _ => bytes.to_vec(),
+        };
+        let welcome = match decode_mls(&welcome_bytes)?.extract() {
+            MlsMessageBodyIn::Welcome(w) => w,
+            _ => return Err(GroupError::Malformed("not a Welcome".into())),
+        };
+        if welcome.ciphersuite() != CIPHERSUITE {
+            return Err(GroupError::BadWelcome("wrong MLS ciphersuite"));
+        }
+        let staged = StagedWelcome::new_from_welcome(&self.provider, &join_config(), welcome, None)
+            .map_err(mls("Welcome processing"))?;
+        let ctx = staged.group_context();
+        let ext = ctx
+            .extensions()
+            .unknown(POLICY_EXTENSION_TYPE)
+            .ok_or(GroupError::BadWelcome(
+                "the group has no Conclave room policy",
+            ))?;
+        let (policy, binding) = RoomPolicy::decode(&ext.0)?;
+        let expected = group_binding(&self.admit_key, ctx.group_id().as_slice());
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&binding[..], &expected[..])) {
+            return Err(GroupError::BadWelcome(
+                "the group was not created by someone holding this room's link (no valid group binding); a relay may be forging it",
+            ));
+        }
+        let group = staged
+            .into_group(&self.provider)
+            .map_err(mls("Welcome processing"))?;
+        Ok(Member {
+            provider: std::mem::take(&mut self.provider),
+            identity: Identity::from_secret_bytes(&self.identity.to_secret_bytes()[..])
+                .map_err(|_| GroupError::NotAMember)?,
+            room_id: self.room_id,
+            admit_key: self.admit_key.clone(),
+            policy,
+            group,
+            guard: AdmissionGuard::new(),
+            active: true,
+        })
+    }
+}
+
+/// A device's membership in one room's MLS group.
+pub struct Member {
+    provider: OpenMlsRustCrypto,
+    identity: Identity,
+    room_id: RoomId,
+    admit_key: AdmitKey,
+    policy: RoomPolicy,
+    group: MlsGroup,
+    guard: AdmissionGuard,
+    active: bool,
+}
+
+impl fmt::Debug for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Member")
+            .field("identity", &self.identity.public())
+            .field("room_id", &self.room_id)
+            .field("epoch", &self.epoch())
+            .field("leaf", &self.own_leaf())
+            .finish()
+    }
+}
+
+impl Member {
+    /// Creates a new room's group, with `policy` fixed in its context. The
+    /// creator is its only member, at epoch 0.
+    pub fn create(
+        identity: Identity,
+        secret: &RoomSecret,
+        policy: RoomPolicy,
+    ) -> Result<Member, GroupError> {
+        let provider = OpenMlsRustCrypto::default();
+        let mut gid = [0u8; 16];
+        crate::random::fill(&mut gid);
+        let admit_key = secret.admit_key();
+        let binding = group_binding(&admit_key, &gid);
+        let extensions = Extensions::from_vec(vec![
+            Extension::Unknown(
+                POLICY_EXTENSION_TYPE,
+                UnknownExtension(policy.encode(&binding)?),
+            ),
+            Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
+                &[ExtensionType::Unknown(POLICY_EXTENSION_TYPE)],
+                &[],
+                &[],
+            )),
+        ])
+        .map_err(mls("group creation"))?;
+        let group = MlsGroup::builder()
+            .with_group_id(GroupId::from_slice(&gid))
+            .ciphersuite(CIPHERSUITE)
+            .with_wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+            .use_ratchet_tree_extension(true)
+            .max_past_epochs(MAX_PAST_EPOCHS)
+            .with_capabilities(capabilities())
+            .with_group_context_extensions(extensions)
+            .build(&provider, &identity, credential_for(&identity))
+            .map_err(mls("group creation"))?;
+        Ok(Member {
+            provider,
+            identity,
+            room_id: secret.room_id(),
+            admit_key,
+            policy,
+            group,
+            guard: AdmissionGuard::new(),
+            active: true,
+        })
+    }
+
+    /// The room's relay-visible id.
+    pub fn room_id(&self) -> RoomId {
+        self.room_id
+    }
+
+    /// The current MLS epoch.
+    pub fn epoch(&self) -> Epoch {
+        Epoch(self.group.epoch().as_u64())
+    }
+
+    /// Our own leaf.
+    pub fn own_leaf(&self) -> LeafIndex {
+        LeafIndex(self.group.own_leaf_index().u32())
+    }
+
+    /// Our device key.
+    pub fn identity(&self) -> PublicIdentity {
+        self.identity.public()
+    }
+
+    /// The room policy fixed at creation.
+    pub fn policy(&self) -> &RoomPolicy {
+        &self.policy
+    }
+
+    /// Whether we are still in the group.
+    pub fn is_active(&self) -> bool {
+        self.active && self.group.is_active()
+    }
+
+    /// Whether a commit of ours is waiting for the delivery service.
+    pub fn has_pending_commit(&self) -> bool {
+        self.group.pending_commit().is_some()
+    }
+
+    /// The roster: the group's leaves and their device keys, in leaf order.
+    /// This, not anything the relay says, is who is in the call (DESIGN.md §1,
+    /// "slip in a ghost participant").
+    pub fn roster(&self) -> Vec<RosterEntry> {
+        self.group
+            .members()
+            .filter_map(|m| {
+                Some(RosterEntry {
+                    leaf: LeafIndex(m.index.u32()),
+                    identity: PublicIdentity::from_bytes(&m.signature_key).ok()?,
+                })
+            })
+            .collect()
+    }
+
+    fn identity_of(&self, leaf: LeafNodeIndex) -> Option<PublicIdentity> {
+        let m = self.group.member_at(leaf)?;
+        PublicIdentity::from_bytes(&m.signature_key).ok()
+    }
+
+    fn is_host_leaf(&self, leaf: LeafNodeIndex) -> bool {
+        self.identity_of(leaf)
+            .is_some_and(|id| self.policy.is_host(&id))
+    }
+
+    fn ensure_active(&self) -> Result<(), GroupError> {
+        if self.is_active() {
+            Ok(())
+        } else {
+            Err(GroupError::NotAMember)
+        }
+    }
+
+    fn ensure_no_pending(&self) -> Result<(), GroupError> {
+        if self.has_pending_commit() {
+            Err(GroupError::CommitPending)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks a join request ourselves: the proof (made with this room's
+    /// secret, for this room, over this KeyPackage), its freshness and nonce,
+    /// the KeyPackage's signature and ciphersuite, and that its credential
+    /// names its own signing key. Also enforces host approval.
+    pub fn check_join_request(
+        &mut self,
+        request: &JoinRequest,
+        now_ms: u64,
+    ) -> Result<VerifiedJoin, AdmissionError> {
+        if self.policy.host_approval && !self.policy.is_host(&self.identity.public()) {
+            return Err(AdmissionError::NotAHost);
+        }
+        self.guard.check(
+            &self.admit_key,
+            &self.room_id,
+            &request.proof,
+            &request.key_package,
+            now_ms,
+        )?;
+        let kp_in = KeyPackageIn::tls_deserialize_exact(&request.key_package[..])
+            .map_err(|e| AdmissionError::BadKeyPackage(e.to_string()))?;
+        let kp = kp_in
+            .validate(self.provider.crypto(), ProtocolVersion::Mls10)
+            .map_err(|e| AdmissionError::BadKeyPackage(e.to_string()))?;
+        if kp.ciphersuite() != CIPHERSUITE {
+            return Err(AdmissionError::BadKeyPackage("wrong ciphersuite".into()));
+        }
+        // The proof covers the exact bytes; members re-encode the KeyPackage
+        // from the Add proposal, so the encoding must be canonical.
+        let canonical = kp
+            .tls_serialize_detached()
+            .map_err(|e| AdmissionError::BadKeyPackage(e.to_string()))?;
+        if canonical != request.key_package {
+            return Err(AdmissionError::BadKeyPackage(
+                "non-canonical encoding".into(),
+            ));
+        }
+        let leaf = kp.leaf_node();
+        let identity = leaf_identity(leaf.credential(), leaf.signature_key().as_slice())
+            .ok_or_else(|| {
+                AdmissionError::BadKeyPackage(
+                    "credential does not name the KeyPackage's own signing key".into(),
+                )
+            })?;
+        Ok(VerifiedJoin {
+            key_package: kp,
+            proof: request.proof,
+            identity,
+        })
+    }
+
+    fn commit_envelope(
+        &self,
+        epoch: Epoch,
+        commit: &MlsMessageOut,
+        welcome: Option<(&MlsMessageOut, Vec<JoinTicket>)>,
+    ) -> Result<Vec<u8>, GroupError> {
+        let welcome = match welcome {
+            Some((w, tickets)) => Some(WelcomeBundle {
+                tickets,
+                welcome: encode_mls(w)?,
+            }),
+            None => None,
+        };
+        Ok(Envelope::Commit {
+            epoch,
+            commit: encode_mls(commit)?,
+            welcome,
+        }
+        .encode())
+    }
+
+    /// Commits a path-less Add of the checked joiners. Returns the commit
+    /// envelope (with the Welcome) to send to the delivery service; the
+    /// commit is merged when `Accepted` comes back.
+    pub fn admit(&mut self, joins: &[VerifiedJoin]) -> Result<Vec<u8>, GroupError> {
+        self.ensure_active()?;
+        self.ensure_no_pending()?;
+        if joins.is_empty() {
+            return Err(GroupError::PolicyViolation(
+                "admit needs at least one joiner",
+            ));
+        }
+        if self.policy.host_approval && !self.policy.is_host(&self.identity.public()) {
+            return Err(GroupError::Admission(AdmissionError::NotAHost));
+        }
+        let mut aad = vec![COMMIT_AAD_VERSION, joins.len().min(255) as u8];
+        for j in joins {
+            j.proof.encode_into(&mut aad);
+        }
+        let kps: Vec<KeyPackage> = joins.iter().map(|j| j.key_package.clone()).collect();
+        let epoch = self.epoch();
+        self.group.set_aad(aad);
+        let result = self
+            .group
+            .add_members_without_update(&self.provider, &self.identity, &kps);
+        self.group.set_aad(Vec::new());
+        let (commit, welcome, _) = result.map_err(mls("add"))?;
+        let tickets = joins.iter().map(|j| j.ticket()).collect();
+        self.commit_envelope(epoch, &commit, Some((&welcome, tickets)))
+    }
+
+    /// Commits the removal of `leaves` (with a path, so the removed members'
+    /// keys are gone from the new epoch).
+    pub fn remove(&mut self, leaves: &[LeafIndex]) -> Result<Vec<u8>, GroupError> {
+        self.ensure_active()?;
+        self.ensure_no_pending()?;
+        if self.policy.hosts_only_remove && !self.policy.is_host(&self.identity.public()) {
+            return Err(GroupError::PolicyViolation(
+                "this room lets only hosts remove others",
+            ));
+        }
+        let idx: Vec<LeafNodeIndex> = leaves.iter().map(|l| LeafNodeIndex::new(l.0)).collect();
+        let epoch = self.epoch();
+        let (commit, _, _) = self
+            .group
+            .remove_members(&self.provider, &self.identity, &idx)
+            .map_err(mls("remove"))?;
+        self.commit_envelope(epoch, &commit, None)
+    }
+
+    /// Commits a self-update: fresh leaf keys, new epoch, new media keys.
+    /// Do it periodically for post-compromise security (RFC 9420 §16.6).
+    pub fn self_update(&mut self) -> Result<Vec<u8>, GroupError> {
+        self.ensure_active()?;
+        self.ensure_no_pending()?;
+        let epoch = self.epoch();
+        let bundle = self
+            .group
+            .self_update(
+                &self.provider,
+                &self.identity,
+                LeafNodeParameters::default(),
+            )
+            .map_err(mls("self-update"))?;
+        self.commit_envelope(epoch, bundle.commit(), None)
+    }
+
+    /// Commits the proposals in store (e.g. members' requests to leave).
+    pub fn commit_pending(&mut self) -> Result<Vec<u8>, GroupError> {
+        self.ensure_active()?;
+        self.ensure_no_pending()?;
+        let epoch = self.epoch();
+        let (commit, _, _) = self
+            .group
+            .commit_to_pending_proposals(&self.provider, &self.identity)
+            .map_err(mls("commit"))?;
+        self.commit_envelope(epoch, &commit, None)
+    }
+
+    /// Asks to leave: a self-remove proposal that another member commits. The
+    /// caller should stop sending media now; [`Event::Removed`] follows.
+    pub fn leave(&mut self) -> Result<Vec<u8>, GroupError> {
+        self.ensure_active()?;
+        let epoch = self.epoch();
+        let proposal = self
+            .group
+            .leave_group(&self.provider, &self.identity)
+            .map_err(mls("leave"))?;
+        Ok(Envelope::Proposal {
+            epoch,
+            proposal: encode_mls(&proposal)?,
+        }
+        .encode())
+    }
+
+    /// Encrypts an application message (a profile with a display name, chat)
+    /// for the group.
+    pub fn send(&mut self, data: &[u8]) -> Result<Vec<u8>, GroupError> {
+        self.ensure_active()?;
+        let epoch = self.epoch();
+        let msg = self
+            .group
+            .create_message(&self.provider, &self.identity, data)
+            .map_err(mls("application message"))?;
+        Ok(Envelope::Application {
+            epoch,
+            message: encode_mls(&msg)?,
+        }
+        .encode())
+    }
+
+    /// Handles one envelope from the relay. Errors mean the message was
+    /// refused and the group state is unchanged (except that an MLS message
+    /// that decrypted may have advanced its sender's ratchet).
+    pub fn handle(&mut self, bytes: &[u8]) -> Result<Event, GroupError> {
+        match Envelope::decode(bytes)? {
+            Envelope::JoinRequest { request, .. } => Ok(Event::JoinRequested(
+                JoinRequest::decode(&request).map_err(GroupError::Admission)?,
+            )),
+            Envelope::Welcome { .. } => Ok(Event::Ignored),
+            Envelope::Accepted { epoch } => {
+                if epoch != self.epoch() || !self.has_pending_commit() {
+                    return Ok(Event::Ignored);
+                }
+                let staged = self.group.pending_commit().map(|s| {
+                    (
+                        s.add_proposals().count(),
+                        s.remove_proposals()
+                            .map(|r| LeafIndex(r.remove_proposal().removed().u32()))
+                            .collect::<Vec<_>>(),
+                    )
+                });
+                let before: Vec<LeafIndex> = self.roster().iter().map(|r| r.leaf).collect();
+                self.group
+                    .merge_pending_commit(&self.provider)
+                    .map_err(mls("merge"))?;
+                let added = self
+                    .roster()
+                    .iter()
+                    .map(|r| r.leaf)
+                    .filter(|l| !before.contains(l))
+                    .collect();
+                Ok(Event::EpochChanged {
+                    epoch: self.epoch(),
+                    added,
+                    removed: staged.map(|s| s.1).unwrap_or_default(),
+                })
+            }
+            Envelope::Rejected { current, .. } => {
+                if self.has_pending_commit() {
+                    self.group
+                        .clear_pending_commit(self.provider.storage())
+                        .map_err(mls("clear pending commit"))?;
+                }
+                Ok(Event::CommitRejected { current })
+            }
+            Envelope::Commit { commit, .. } => self.handle_mls(&commit, "commit"),
+            Envelope::Proposal { proposal, .. } => self.handle_mls(&proposal, "proposal"),
+            Envelope::Application { message, .. } => self.handle_mls(&message, "message"),
+        }
+    }
+
+    fn handle_mls(&mut self, bytes: &[u8], what: &'static str) -> Result<Event, GroupError> {
+        self.ensure_active()?;
+        let msg = decode_mls(bytes)?;
+        let protocol = match msg.extract() {
+            MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
+            // Pure-ciphertext groups: a PublicMessage (e.g. an external
+            // commit) can only come from outside.
+            MlsMessageBodyIn::PublicMessage(_) => return Err(GroupError::NotFromMember(what)),
+            _ => {
+                return Err(GroupError::Malformed(format!(
+                    "{what} is not an MLS PrivateMessage"
+                )))
+            }
+        };
+        if protocol.group_id() != self.group.group_id() {
+            return Err(GroupError::NotFromMember(what));
+        }
+        let got = Epoch(protocol.epoch().as_u64());
+        if protocol.is_handshake_message() && got != self.epoch() {
+            return Err(GroupError::WrongEpoch {
+                got,
+                current: self.epoch(),
+            });
+        }
+        let processed = self
+            .group
+            .process_message(&self.provider, protocol)
+            .map_err(|e| match e {
+                // A message that does not decrypt under this epoch's keys was
+                // not made by a member of this epoch.
+                ProcessMessageError::ValidationError(_) => GroupError::NotFromMember(what),
+                e => GroupError::Mls {
+                    op: "processing",
+                    reason: e.to_string(),
+                },
+            })?;
+        let sender = match processed.sender() {
+            Sender::Member(l) => *l,
+            _ => return Err(GroupError::NotFromMember(what)),
+        };
+        let aad = processed.aad().to_vec();
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(m) => Ok(Event::Application {
+                sender: LeafIndex(sender.u32()),
+                data: m.into_bytes(),
+            }),
+            ProcessedMessageContent::ProposalMessage(q) => {
+                let leaving = match q.proposal() {
+                    Proposal::Remove(r) if r.removed() == sender => r.removed(),
+                    _ => {
+                        return Err(GroupError::PolicyViolation(
+                            "only self-remove (leave) proposals are accepted",
+                        ))
+                    }
+                };
+                self.group
+                    .store_pending_proposal(self.provider.storage(), *q)
+                    .map_err(mls("store proposal"))?;
+                Ok(Event::LeaveRequested {
+                    leaf: LeafIndex(leaving.u32()),
+                })
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                self.validate_commit(&staged, sender, &aad)?;
+                let removed = staged
+                    .remove_proposals()
+                    .map(|r| LeafIndex(r.remove_proposal().removed().u32()))
+                    .collect();
+                let self_removed = staged.self_removed();
+                let before: Vec<LeafIndex> = self.roster().iter().map(|r| r.leaf).collect();
+                self.group
+                    .merge_staged_commit(&self.provider, *staged)
+                    .map_err(mls("merge"))?;
+                if self_removed {
+                    self.active = false;
+                    return Ok(Event::Removed);
+                }
+                let added = self
+                    .roster()
+                    .iter()
+                    .map(|r| r.leaf)
+                    .filter(|l| !before.contains(l))
+                    .collect();
+                Ok(Event::EpochChanged {
+                    epoch: self.epoch(),
+                    added,
+                    removed,
+                })
+            }
+            _ => Err(GroupError::NotFromMember(what)),
+        }
+    }
+
+    /// The checks every member makes on someone else's commit before applying
+    /// it (DESIGN.md §4, "Rules that keep the relay honest").
+    fn validate_commit(
+        &self,
+        staged: &StagedCommit,
+        committer: LeafNodeIndex,
+        aad: &[u8],
+    ) -> Result<(), GroupError> {
+        let mut adds = Vec::new();
+        for q in staged.queued_proposals() {
+            let proposer = match q.sender() {
+                Sender::Member(l) => *l,
+                _ => return Err(GroupError::NotFromMember("proposal")),
+            };
+            match q.proposal() {
+                Proposal::Add(a) => adds.push(a.key_package().clone()),
+                Proposal::Remove(r) => {
+                    let self_remove = r.removed() == proposer;
+                    if self.policy.hosts_only_remove && !self_remove && !self.is_host_leaf(proposer)
+                    {
+                        return Err(GroupError::PolicyViolation(
+                            "a non-host removed someone in a room where only hosts may",
+                        ));
+                    }
+                }
+                Proposal::Update(_) => {}
+                _ => {
+                    return Err(GroupError::PolicyViolation(
+                        "it changes the room policy or uses a proposal Conclave does not allow",
+                    ))
+                }
+            }
+        }
+        if adds.is_empty() {
+            return Ok(());
+        }
+        if self.policy.host_approval && !self.is_host_leaf(committer) {
+            return Err(GroupError::PolicyViolation(
+                "a non-host admitted someone in a room with host approval",
+            ));
+        }
+        let proofs = parse_commit_aad(aad).ok_or_else(|| {
+            GroupError::AddWithoutProof("the commit carries no join proofs".into())
+        })?;
+        let mut used = vec![false; proofs.len()];
+        for kp in adds {
+            let leaf = kp.leaf_node();
+            if leaf_identity(leaf.credential(), leaf.signature_key().as_slice()).is_none() {
+                return Err(GroupError::AddWithoutProof(
+                    "the joiner's credential does not name its own key".into(),
+                ));
+            }
+            let bytes = kp
+                .tls_serialize_detached()
+                .map_err(|e| GroupError::Malformed(e.to_string()))?;
+            let found = proofs
+                .iter()
+                .enumerate()
+                .find(|(i, p)| !used[*i] && p.verify(&self.admit_key, &self.room_id, &bytes));
+            match found {
+                Some((i, _)) => used[i] = true,
+                None => {
+                    return Err(GroupError::AddWithoutProof(
+                        "no proof made with this room's secret matches the added KeyPackage".into(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The SFrame key material of the current epoch (RFC 9605 §5.2).
+    pub fn media_epoch(&self) -> Result<MediaEpoch, GroupError> {
+        self.ensure_active()?;
+        let base = zeroize::Zeroizing::new(
+            self.group
+                .export_secret(
+                    self.provider.crypto(),
+                    crate::media::SFRAME_EXPORTER_LABEL,
+                    b"",
+                    crate::media::BASE_KEY_LEN,
+                )
+                .map_err(mls("export"))?,
+        );
+        let members: Vec<u32> = self.group.members().map(|m| m.index.u32()).collect();
+        Ok(MediaEpoch::new(
+            self.epoch().0,
+            base,
+            members,
+            self.own_leaf().0,
+            self.policy.audio_padding,
+        ))
+    }
+
+    /// The safety code of the current epoch, for people to compare aloud.
+    pub fn safety_code(&self) -> SafetyCode {
+        SafetyCode::from_epoch_authenticator(self.group.epoch_authenticator().as_slice())
+    }
+}
+
+fn parse_commit_aad(aad: &[u8]) -> Option<Vec<JoinProof>> {
+    let (&version, rest) = aad.split_first()?;
+    if version != COMMIT_AAD_VERSION {
+        return None;
+    }
+    let (&n, rest) = rest.split_first()?;
+    if rest.len() != n as usize * PROOF_LEN {
+        return None;
+    }
+    rest.chunks_exact(PROOF_LEN)
+        .map(JoinProof::decode)
+        .collect()
+}

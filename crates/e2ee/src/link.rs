@@ -1,0 +1,417 @@
+//! Room secrets, room ids and links.
+//!
+//! A room is created from a 32-byte random secret S. Everything else is
+//! derived one-way from it with HKDF-SHA256 (RFC 5869) and fixed labels:
+//!
+//! - `room_id = HKDF(S, "conclave room id")`, 16 bytes, shown as 22
+//!   base64url characters: the only thing the relay learns;
+//! - `admit_key = HKDF(S, "conclave admit")`, 32 bytes: proves to members
+//!   that a joiner knows S ([`crate::admission`]).
+//!
+//! The link is `https://HOST/r/<room_id>#<S-base64url>[&name=…]`. Browsers
+//! never send the fragment to the server, so the relay sees `room_id` and
+//! never S (DESIGN.md §1, "hand out the meeting password").
+
+use std::fmt;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::LinkError;
+
+/// Bytes of a room id.
+pub const ROOM_ID_LEN: usize = 16;
+/// Longest display-name hint accepted in a link, in bytes.
+pub const MAX_LINK_NAME_LEN: usize = 64;
+/// Longest link accepted, in bytes.
+pub const MAX_LINK_LEN: usize = 2048;
+
+const LABEL_ROOM_ID: &[u8] = b"conclave room id";
+const LABEL_ADMIT: &[u8] = b"conclave admit";
+
+fn derive<const N: usize>(secret: &[u8; 32], label: &[u8]) -> [u8; N] {
+    let hk = Hkdf::<Sha256>::new(None, secret);
+    let mut out = [0u8; N];
+    // N ≤ 255 * 32 for every call site, so expand cannot fail.
+    if hk.expand(label, &mut out).is_err() {
+        unreachable!("HKDF output length is a small constant");
+    }
+    out
+}
+
+/// The room secret S: whoever holds it may ask to join. Zeroized on drop;
+/// `Debug` never shows it.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct RoomSecret([u8; 32]);
+
+impl RoomSecret {
+    /// A fresh random secret for a new room.
+    pub fn generate() -> Self {
+        let mut s = [0u8; 32];
+        crate::random::fill(&mut s);
+        RoomSecret(s)
+    }
+
+    /// Wraps 32 secret bytes (e.g. from a saved room).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        RoomSecret(bytes)
+    }
+
+    /// The raw secret. Never log or send it to the relay.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The relay-visible room id, derived one-way from the secret.
+    pub fn room_id(&self) -> RoomId {
+        RoomId(derive::<ROOM_ID_LEN>(&self.0, LABEL_ROOM_ID))
+    }
+
+    /// The key join proofs are made with.
+    pub fn admit_key(&self) -> AdmitKey {
+        AdmitKey(derive::<32>(&self.0, LABEL_ADMIT))
+    }
+
+    /// The secret as unpadded base64url (43 characters), for a link fragment.
+    pub fn to_base64url(&self) -> Zeroizing<String> {
+        Zeroizing::new(Base64UrlUnpadded::encode_string(&self.0))
+    }
+
+    /// Parses the base64url form from a link fragment (constant-time decode).
+    pub fn from_base64url(s: &str) -> Result<Self, LinkError> {
+        let mut buf = [0u8; 32];
+        let decoded = Base64UrlUnpadded::decode(s, &mut buf).map_err(|_| LinkError::BadSecret)?;
+        if decoded.len() != 32 {
+            buf.zeroize();
+            return Err(LinkError::BadSecret);
+        }
+        Ok(RoomSecret(buf))
+    }
+}
+
+impl fmt::Debug for RoomSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoomSecret(<redacted>, room {})", self.room_id())
+    }
+}
+
+/// The key members check join proofs with (DESIGN.md §1, "slip in a ghost
+/// participant"). Zeroized on drop; `Debug` never shows it.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct AdmitKey(pub(crate) [u8; 32]);
+
+impl fmt::Debug for AdmitKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdmitKey(<redacted>)")
+    }
+}
+
+/// A room's name at the relay: 16 bytes derived one-way from the room secret,
+/// written as 22 base64url characters (valid as `conclave_proto::RoomId`).
+/// Knowing it grants routing only.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoomId(pub [u8; ROOM_ID_LEN]);
+
+impl RoomId {
+    /// Parses the 22-character text form.
+    pub fn parse(s: &str) -> Result<Self, LinkError> {
+        let mut buf = [0u8; ROOM_ID_LEN];
+        match Base64UrlUnpadded::decode(s, &mut buf) {
+            Ok(d) if d.len() == ROOM_ID_LEN => Ok(RoomId(buf)),
+            _ => Err(LinkError::BadRoomId),
+        }
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; ROOM_ID_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Base64UrlUnpadded::encode_string(&self.0))
+    }
+}
+
+impl fmt::Debug for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoomId({self})")
+    }
+}
+
+/// An invitation link: `https://HOST/r/<room_id>#<S>[&name=…]`.
+///
+/// It contains the room secret, so it has no `Display` (format it on purpose
+/// with [`RoomLink::to_url`]) and its `Debug` hides the secret.
+#[derive(Clone)]
+pub struct RoomLink {
+    base: String,
+    secret: RoomSecret,
+    name: Option<String>,
+}
+
+impl RoomLink {
+    /// A link for `secret` on the relay at `base` (`https://host[:port][/path]`,
+    /// no trailing slash needed).
+    pub fn new(base: &str, secret: RoomSecret) -> Result<Self, LinkError> {
+        let base = base.trim_end_matches('/');
+        check_base(base)?;
+        Ok(RoomLink {
+            base: base.to_owned(),
+            secret,
+            name: None,
+        })
+    }
+
+    /// Adds a display-name hint for the room (travels only in the fragment).
+    pub fn with_name(mut self, name: &str) -> Result<Self, LinkError> {
+        if name.len() > MAX_LINK_NAME_LEN {
+            return Err(LinkError::NameTooLong(name.len()));
+        }
+        self.name = Some(name.to_owned());
+        Ok(self)
+    }
+
+    /// The relay's base URL (`https://host[:port][/path]`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The room secret.
+    pub fn secret(&self) -> &RoomSecret {
+        &self.secret
+    }
+
+    /// The room id (derived from the secret).
+    pub fn room_id(&self) -> RoomId {
+        self.secret.room_id()
+    }
+
+    /// The room's display-name hint, if the link has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The link as text. It contains the secret: share it only with people
+    /// who may join.
+    pub fn to_url(&self) -> Zeroizing<String> {
+        let mut s = format!(
+            "{}/r/{}#{}",
+            self.base,
+            self.room_id(),
+            self.secret.to_base64url().as_str()
+        );
+        if let Some(name) = &self.name {
+            s.push_str("&name=");
+            percent_encode(name, &mut s);
+        }
+        Zeroizing::new(s)
+    }
+
+    /// Parses a link, checking that the room id in the path is the one the
+    /// secret derives (a link whose halves do not match was edited).
+    /// Unknown `key=value` fragment parameters are ignored, so later versions
+    /// can add some.
+    pub fn parse(link: &str) -> Result<Self, LinkError> {
+        if link.len() > MAX_LINK_LEN {
+            return Err(LinkError::TooLong(link.len()));
+        }
+        let (url, fragment) = link.split_once('#').ok_or(LinkError::NoSecret)?;
+        let (base, room) = url.rsplit_once("/r/").ok_or(LinkError::NoRoomPath)?;
+        check_base(base)?;
+        let room = room.trim_end_matches('/');
+        let room_id = RoomId::parse(room)?;
+        let mut parts = fragment.split('&');
+        let secret = RoomSecret::from_base64url(parts.next().unwrap_or(""))?;
+        let mut name = None;
+        for part in parts {
+            if let Some(v) = part.strip_prefix("name=") {
+                let decoded = percent_decode(v)?;
+                if decoded.len() > MAX_LINK_NAME_LEN {
+                    return Err(LinkError::NameTooLong(decoded.len()));
+                }
+                name = Some(decoded);
+            }
+        }
+        if secret.room_id() != room_id {
+            return Err(LinkError::RoomMismatch);
+        }
+        Ok(RoomLink {
+            base: base.to_owned(),
+            secret,
+            name,
+        })
+    }
+}
+
+impl fmt::Debug for RoomLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoomLink")
+            .field("base", &self.base)
+            .field("room_id", &self.room_id())
+            .field("secret", &"<redacted>")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+fn check_base(base: &str) -> Result<(), LinkError> {
+    let rest = base
+        .strip_prefix("https://")
+        .or_else(|| base.strip_prefix("http://"))
+        .ok_or(LinkError::BadScheme)?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty()
+        || !rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~:/[]%@".contains(c))
+    {
+        return Err(LinkError::BadHost);
+    }
+    Ok(())
+}
+
+fn percent_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, LinkError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or(LinkError::BadName)?;
+                let hex = std::str::from_utf8(hex).map_err(|_| LinkError::BadName)?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| LinkError::BadName)?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| LinkError::BadName)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivations_are_fixed_and_one_way_labelled() {
+        let s = RoomSecret::from_bytes([7; 32]);
+        assert_eq!(s.room_id(), RoomSecret::from_bytes([7; 32]).room_id());
+        assert_ne!(s.room_id(), RoomSecret::from_bytes([8; 32]).room_id());
+        assert_ne!(&s.admit_key().0[..ROOM_ID_LEN], &s.room_id().0[..]);
+        assert_eq!(s.room_id().to_string().len(), 22);
+        assert_eq!(
+            RoomId::parse(&s.room_id().to_string()).unwrap(),
+            s.room_id()
+        );
+    }
+
+    #[test]
+    fn link_round_trips_with_name() {
+        let s = RoomSecret::generate();
+        let link = RoomLink::new("https://relay.example:8443/", s.clone())
+            .unwrap()
+            .with_name("Ünïcode & friends")
+            .unwrap();
+        let url = link.to_url();
+        assert!(
+            url.starts_with("https://relay.example:8443/r/"),
+            "{}",
+            url.as_str()
+        );
+        let back = RoomLink::parse(&url).unwrap();
+        assert_eq!(back.secret().as_bytes(), s.as_bytes());
+        assert_eq!(back.name(), Some("Ünïcode & friends"));
+        assert_eq!(back.base(), "https://relay.example:8443");
+        let no_name = RoomLink::new("http://localhost:8080", s.clone()).unwrap();
+        assert_eq!(RoomLink::parse(&no_name.to_url()).unwrap().name(), None);
+    }
+
+    #[test]
+    fn secrets_are_never_debug_printed() {
+        let s = RoomSecret::from_bytes([0xAB; 32]);
+        let link = RoomLink::new("https://h", s.clone()).unwrap();
+        let enc = s.to_base64url();
+        for text in [
+            format!("{s:?}"),
+            format!("{link:?}"),
+            format!("{:?}", s.admit_key()),
+        ] {
+            assert!(!text.contains(enc.as_str()), "{text}");
+            assert!(!text.to_lowercase().contains("abab"), "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_links_are_refused_with_reason() {
+        let s = RoomSecret::from_bytes([1; 32]);
+        let good = RoomLink::new("https://h", s.clone()).unwrap().to_url();
+        let room = s.room_id().to_string();
+        let sec = s.to_base64url();
+        let other = RoomSecret::from_bytes([2; 32]).to_base64url();
+        let cases: Vec<(String, LinkError)> = vec![
+            (format!("https://h/r/{room}"), LinkError::NoSecret),
+            (
+                format!("https://h/x/{room}#{}", sec.as_str()),
+                LinkError::NoRoomPath,
+            ),
+            (
+                format!("ftp://h/r/{room}#{}", sec.as_str()),
+                LinkError::BadScheme,
+            ),
+            (
+                format!("https:///r/{room}#{}", sec.as_str()),
+                LinkError::BadHost,
+            ),
+            (
+                format!("https://h h/r/{room}#{}", sec.as_str()),
+                LinkError::BadHost,
+            ),
+            (
+                format!("https://h/r/abc#{}", sec.as_str()),
+                LinkError::BadRoomId,
+            ),
+            (format!("https://h/r/{room}#short"), LinkError::BadSecret),
+            (format!("https://h/r/{room}#"), LinkError::BadSecret),
+            (
+                format!("https://h/r/{room}#{}", other.as_str()),
+                LinkError::RoomMismatch,
+            ),
+            (format!("{}&name=%ZZ", good.as_str()), LinkError::BadName),
+            (format!("{}&name=%FF", good.as_str()), LinkError::BadName),
+            (format!("{}&name=%4", good.as_str()), LinkError::BadName),
+            (
+                format!("{}&name={}", good.as_str(), "a".repeat(65)),
+                LinkError::NameTooLong(65),
+            ),
+            ("x".repeat(3000), LinkError::TooLong(3000)),
+        ];
+        for (link, want) in cases {
+            let err = RoomLink::parse(&link).expect_err(&link);
+            assert_eq!(err, want, "{link}");
+            assert!(!err.to_string().is_empty());
+        }
+        // Unknown parameters are ignored.
+        assert!(RoomLink::parse(&format!("{}&relay=b.example", good.as_str())).is_ok());
+    }
+}
