@@ -265,6 +265,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The relay is shutting down.
     ShuttingDown,
+    /// The media (UDP/ICE) connection to the relay was lost.
+    MediaLost,
     /// The relay failed; not the client's fault.
     Internal,
 }
@@ -279,6 +281,7 @@ impl ErrorCode {
                 | ErrorCode::RoomFull
                 | ErrorCode::TooManyRooms
                 | ErrorCode::ShuttingDown
+                | ErrorCode::MediaLost
                 | ErrorCode::Internal
         )
     }
@@ -292,7 +295,10 @@ mod tests {
     fn room_ids() {
         assert!(RoomId::parse("abc-DEF_123").is_ok());
         assert_eq!(RoomId::parse(""), Err(RoomIdError::Empty));
-        assert_eq!(RoomId::parse(&"a".repeat(65)), Err(RoomIdError::TooLong(65)));
+        assert_eq!(
+            RoomId::parse(&"a".repeat(65)),
+            Err(RoomIdError::TooLong(65))
+        );
         assert!(RoomId::parse(&"a".repeat(64)).is_ok());
         assert_eq!(RoomId::parse("a/b"), Err(RoomIdError::BadChar('/')));
         assert_eq!(RoomId::parse("a%2e"), Err(RoomIdError::BadChar('%')));
@@ -303,9 +309,16 @@ mod tests {
     fn client_messages_round_trip() {
         let msgs = [
             ClientMsg::Join { protocol: 1 },
-            ClientMsg::Offer { sdp: "v=0\r\n".into() },
-            ClientMsg::Answer { sdp: "v=0\r\n".into() },
-            ClientMsg::Media { audio: true, video: false },
+            ClientMsg::Offer {
+                sdp: "v=0\r\n".into(),
+            },
+            ClientMsg::Answer {
+                sdp: "v=0\r\n".into(),
+            },
+            ClientMsg::Media {
+                audio: true,
+                video: false,
+            },
             ClientMsg::Broadcast { data: "x".into() },
             ClientMsg::Leave,
         ];
@@ -313,7 +326,10 @@ mod tests {
             let text = serde_json::to_string(&m).unwrap();
             assert_eq!(ClientMsg::parse(&text).unwrap(), m, "{text}");
         }
-        assert_eq!(ClientMsg::parse(r#"{"type":"leave"}"#).unwrap(), ClientMsg::Leave);
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"leave"}"#).unwrap(),
+            ClientMsg::Leave
+        );
     }
 
     #[test]

@@ -1,1 +1,147 @@
-//! The Conclave relay.
+//! The Conclave relay: a selective forwarding unit (SFU) for end-to-end
+//! encrypted calls. It serves the web client and signaling over one HTTPS
+//! port and forwards every participant's RTP packets to the others over one
+//! UDP port, without reading their payloads. It holds no keys, names or
+//! secrets and writes nothing to disk (DESIGN.md §1).
+//!
+//! Layout: [`config`] (flags, env, TOML) → [`serve`] binds the sockets and
+//! starts [`engine`] (the media thread around the sans-I/O [`sfu`] core) and
+//! [`http`] (page, metrics, signaling WebSockets checked by [`signaling`]).
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = conclave_relay::config::Config::default();
+//! conclave_relay::serve(config, std::future::pending()).await
+//! # }
+//! ```
+
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod metrics;
+pub mod sfu;
+pub mod signaling;
+pub mod tls;
+
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info};
+
+use config::Config;
+use engine::Engine;
+use metrics::Metrics;
+use sfu::SfuConfig;
+
+/// How long a TLS handshake may take before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds the HTTPS and media sockets, prints where to connect, and serves
+/// until `shutdown` completes; then tells every client and returns.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    str0m::crypto::from_feature_flags().install_process_default();
+    let (listener, udp) = bind(&config).await?;
+    let https = listener.local_addr()?;
+    let media = udp.local_addr()?;
+    let public_ip = config.advertised_ip();
+    let tls = tls::load_or_generate(
+        config
+            .tls_files
+            .as_ref()
+            .map(|(c, k)| (c.as_path(), k.as_path())),
+        &[public_ip, https.ip()],
+    )?;
+    let metrics = Arc::new(Metrics::default());
+    let engine = Engine::spawn(
+        udp,
+        SfuConfig {
+            media_addr: SocketAddr::new(public_ip, media.port()),
+            max_rooms: config.max_rooms,
+            max_participants: config.max_participants,
+        },
+        metrics.clone(),
+    )?;
+    let app = http::router(http::AppState {
+        commands: engine.commands.clone(),
+        metrics,
+        max_message_bytes: config.max_message_bytes,
+    });
+
+    let base = format!("https://{}/", SocketAddr::new(public_ip, https.port()));
+    let cert = if tls.self_signed { "self-signed, " } else { "" };
+    println!("Conclave relay is running.");
+    println!("  open:        {base}");
+    println!(
+        "  media:       udp port {} (advertised as {public_ip})",
+        media.port()
+    );
+    println!("  certificate: {cert}SHA-256 {}", tls.fingerprint);
+    println!("  metrics:     {base}metrics");
+    println!("Press Ctrl-C to stop.");
+    info!(https = https.port(), media = media.port(), "relay started");
+
+    let acceptor = TlsAcceptor::from(tls.config);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, _peer)) = accepted else { continue };
+                let acceptor = acceptor.clone();
+                let service = TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let _ = tcp.set_nodelay(true);
+                    let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        _ => return debug!("TLS handshake failed or timed out"),
+                    };
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .with_upgrades();
+                    if let Err(e) = conn.await {
+                        debug!("HTTP connection ended: {e}");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    info!("shutting down: telling clients");
+    tokio::task::spawn_blocking(move || engine.shutdown()).await?;
+    // Give the WebSocket tasks a moment to deliver the goodbye.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Binds TCP `listen` and UDP on the same address (port `media_port` or the
+/// TCP port). With port 0, retries until one free number serves both.
+async fn bind(config: &Config) -> anyhow::Result<(TcpListener, UdpSocket)> {
+    let mut last_err = None;
+    for _ in 0..50 {
+        let listener = TcpListener::bind(config.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {} (is another relay using it? pick another with --listen)",
+                config.listen
+            )
+        })?;
+        let port = config.media_port.unwrap_or(listener.local_addr()?.port());
+        match UdpSocket::bind(SocketAddr::new(config.listen.ip(), port)) {
+            Ok(udp) => return Ok((listener, udp)),
+            Err(e) if config.listen.port() == 0 && config.media_port.is_none() => {
+                last_err = Some(e)
+            }
+            Err(e) => bail!(
+                "cannot bind UDP media port {port} on {}: {e} (pick another with --media-port)",
+                config.listen.ip()
+            ),
+        }
+    }
+    bail!("found no port free for both TCP and UDP: {:?}", last_err)
+}

@@ -1,0 +1,211 @@
+//! Relay configuration: command-line flags, environment variables and an
+//! optional TOML file, resolved in that order of precedence over embedded
+//! defaults. Nothing here is required: `conclave serve` runs as is.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Default HTTPS (and media) address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// Flags of `conclave serve`. Every flag can also be set by the environment
+/// variable named in its help, or by the key of the same name (with `_` for
+/// `-`) in the `--config` file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys as the flag names with
+    /// `_` for `-`, e.g. `max_rooms = 100`). Flags and environment win over it.
+    #[arg(long, env = "CONCLAVE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// HTTPS address for the page, API and WebSocket signaling [default: 127.0.0.1:8443].
+    /// Port 0 picks a free port (printed at start). UDP media uses the same
+    /// address and port number unless --media-port says otherwise.
+    #[arg(long, env = "CONCLAVE_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    /// UDP port for all WebRTC media [default: the --listen port].
+    #[arg(long, env = "CONCLAVE_MEDIA_PORT", value_name = "PORT")]
+    pub media_port: Option<u16>,
+
+    /// Address to advertise to browsers for media, for a relay behind 1:1 NAT
+    /// or listening on 0.0.0.0 / :: [default: the --listen address].
+    #[arg(long, env = "CONCLAVE_PUBLIC_IP", value_name = "IP")]
+    pub public_ip: Option<IpAddr>,
+
+    /// TLS certificate chain (PEM). Without --cert/--key a self-signed
+    /// certificate is generated at start and its fingerprint printed.
+    #[arg(long, env = "CONCLAVE_CERT", value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) for --cert.
+    #[arg(long, env = "CONCLAVE_KEY", value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// Most rooms this relay holds at once [default: 1000].
+    #[arg(long, env = "CONCLAVE_MAX_ROOMS", value_name = "N")]
+    pub max_rooms: Option<usize>,
+
+    /// Most participants in one room [default: 100].
+    #[arg(long, env = "CONCLAVE_MAX_PARTICIPANTS", value_name = "N")]
+    pub max_participants: Option<usize>,
+
+    /// Largest signaling message accepted, in bytes [default: 65536].
+    #[arg(long, env = "CONCLAVE_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub max_message_bytes: Option<usize>,
+}
+
+/// The same settings as read from the `--config` TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    media_port: Option<u16>,
+    public_ip: Option<IpAddr>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    max_rooms: Option<usize>,
+    max_participants: Option<usize>,
+    max_message_bytes: Option<usize>,
+}
+
+/// Fully resolved relay settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTPS listen address.
+    pub listen: SocketAddr,
+    /// UDP media port; `None` means "same as the HTTPS port".
+    pub media_port: Option<u16>,
+    /// Address advertised in ICE candidates.
+    pub public_ip: Option<IpAddr>,
+    /// Certificate and key files, or `None` for a generated self-signed pair.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// Room limit.
+    pub max_rooms: usize,
+    /// Participants-per-room limit.
+    pub max_participants: usize,
+    /// Signaling message size limit in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            media_port: None,
+            public_ip: None,
+            tls_files: None,
+            max_rooms: 1000,
+            max_participants: 100,
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Merges flags/environment (already merged by clap) over the file over defaults.
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let d = Config::default();
+        let cert = args.cert.clone().or(file.cert);
+        let key = args.key.clone().or(file.key);
+        let tls_files = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => bail!("give both a certificate and a key (--cert and --key), or neither to use a self-signed certificate"),
+        };
+        let cfg = Config {
+            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            media_port: args.media_port.or(file.media_port),
+            public_ip: args.public_ip.or(file.public_ip),
+            tls_files,
+            max_rooms: args.max_rooms.or(file.max_rooms).unwrap_or(d.max_rooms),
+            max_participants: args
+                .max_participants
+                .or(file.max_participants)
+                .unwrap_or(d.max_participants),
+            max_message_bytes: args
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(d.max_message_bytes),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_rooms == 0 || self.max_participants == 0 {
+            bail!("max_rooms and max_participants must be at least 1");
+        }
+        if self.max_message_bytes < 1024 {
+            bail!("max_message_bytes must be at least 1024 (SDP offers are a few kilobytes)");
+        }
+        if self.listen.ip().is_unspecified() && self.public_ip.is_none() {
+            bail!(
+                "listening on {} (all interfaces): also pass --public-ip with the address browsers reach this relay at",
+                self.listen.ip()
+            );
+        }
+        Ok(())
+    }
+
+    /// The address browsers send media to.
+    pub fn advertised_ip(&self) -> IpAddr {
+        self.public_ip.unwrap_or(self.listen.ip())
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        let cfg = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(cfg.max_participants, 100);
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let dir = std::env::temp_dir().join(format!("conclave-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "max_rooms = 7\nmax_participants = 3\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            max_participants: Some(5),
+            ..Default::default()
+        };
+        let cfg = Config::resolve(&args).unwrap();
+        assert_eq!(cfg.max_rooms, 7);
+        assert_eq!(cfg.max_participants, 5);
+
+        std::fs::write(&path, "max_romos = 7\n").unwrap();
+        let err = Config::resolve(&args).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn unspecified_listen_needs_public_ip() {
+        let args = ServeArgs {
+            listen: Some("0.0.0.0:8443".parse().unwrap()),
+            ..Default::default()
+        };
+        let err = Config::resolve(&args).unwrap_err();
+        assert!(err.to_string().contains("--public-ip"));
+    }
+}

@@ -1,0 +1,199 @@
+//! The HTTPS side of the relay's one TCP port: the web client, `/healthz`,
+//! `/metrics`, and the signaling WebSocket at `/r/<room-id>/ws`.
+//!
+//! Nothing here reads a URL fragment (browsers never send it), logs an
+//! address, or keeps anything after a connection ends.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use conclave_proto::{ClientMsg, ErrorCode, RoomId, ServerMsg};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tracing::debug;
+
+use crate::metrics::Metrics;
+use crate::sfu::{new_participant_id, Command};
+use crate::signaling::{Gate, Refusal};
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The media engine's command queue.
+    pub commands: UnboundedSender<Command>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Signaling message size limit.
+    pub max_message_bytes: usize,
+}
+
+/// The relay's HTTP routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/r/{room}", get(index))
+        .route("/r/{room}/ws", get(websocket))
+        .route("/assets/{name}", get(asset))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "not found: open / to start a meeting\n",
+            )
+        })
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Headers on every response: no referrer (a link's fragment and path stay
+/// in the tab), no framing, scripts only from this origin.
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; \
+             connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; \
+             style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn serve(asset: conclave_web::Asset) -> Response {
+    ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+}
+
+async fn index() -> Response {
+    serve(conclave_web::INDEX)
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match conclave_web::asset(&name) {
+        Some(a) => serve(a),
+        None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn websocket(
+    ws: WebSocketUpgrade,
+    Path(room): Path<String>,
+    State(state): State<AppState>,
+) -> Response {
+    // The transport limit sits above the protocol limit so that an oversized
+    // message gets a clear error reply instead of a dropped connection.
+    let hard_limit = state.max_message_bytes.saturating_mul(4);
+    ws.max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| session(socket, room, state))
+}
+
+/// One client's signaling connection, from join to leave.
+async fn session(mut socket: WebSocket, room: String, state: AppState) {
+    let room = match RoomId::parse(&room) {
+        Ok(r) => r,
+        Err(e) => {
+            Metrics::add(&state.metrics.signaling_errors, 1);
+            let _ = send(
+                &mut socket,
+                &error(ErrorCode::InvalidRoomId, format!("invalid room link: {e}")),
+            )
+            .await;
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    Metrics::add(&state.metrics.connections, 1);
+    let participant = new_participant_id();
+    let (events_tx, mut events) = unbounded_channel();
+    let mut gate = Gate::new(state.max_message_bytes, Instant::now());
+    let mut joined = false;
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Binary(_))) => {
+                        if refuse(&mut socket, &state, Gate::binary()).await { break }
+                        continue;
+                    }
+                    Some(Ok(_)) => continue, // ping/pong
+                };
+                match gate.check(Instant::now(), text.as_str()) {
+                    Ok(ClientMsg::Join { .. }) => {
+                        joined = true;
+                        let _ = state.commands.send(Command::Join {
+                            participant: participant.clone(),
+                            room: room.clone(),
+                            events: events_tx.clone(),
+                        });
+                    }
+                    Ok(ClientMsg::Leave) => break,
+                    Ok(msg) => {
+                        let _ = state.commands.send(Command::Signal { participant: participant.clone(), msg });
+                    }
+                    Err(refusal) => {
+                        if refuse(&mut socket, &state, refusal).await { break }
+                    }
+                }
+            }
+            event = events.recv() => {
+                let Some(msg) = event else { break };
+                let fatal = matches!(&msg, ServerMsg::Error { code, .. } if code.is_fatal());
+                if send(&mut socket, &msg).await.is_err() || fatal {
+                    break;
+                }
+            }
+        }
+    }
+    if joined {
+        let _ = state.commands.send(Command::Leave { participant });
+    }
+    // Let a last queued error reach the client before the close.
+    while let Ok(msg) = events.try_recv() {
+        let _ = send(&mut socket, &msg).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(None))).await;
+    Metrics::add(&state.metrics.connections, u64::MAX);
+}
+
+fn error(code: ErrorCode, message: String) -> ServerMsg {
+    ServerMsg::Error { code, message }
+}
+
+/// Sends a refusal to this client only; returns whether to close.
+async fn refuse(socket: &mut WebSocket, state: &AppState, r: Refusal) -> bool {
+    Metrics::add(&state.metrics.signaling_errors, 1);
+    debug!(code = ?r.code, "refused a signaling message");
+    let fatal = r.code.is_fatal();
+    send(socket, &error(r.code, r.message)).await.is_err() || fatal
+}
+
+async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
+    socket.send(Message::Text(msg.to_text().into())).await
+}

@@ -1,0 +1,124 @@
+//! Prometheus counters. They count things; they never carry a label that
+//! names a participant, a room or an address (CONVENTIONS.md §7).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Relay-wide counters and gauges, shared by the signaling tasks and the media engine.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Rooms that exist now.
+    pub rooms: AtomicU64,
+    /// Participants joined now.
+    pub participants: AtomicU64,
+    /// Open signaling WebSockets.
+    pub connections: AtomicU64,
+    /// Signaling messages refused with an error.
+    pub signaling_errors: AtomicU64,
+    /// Media datagrams received on the UDP port.
+    pub packets_in: AtomicU64,
+    /// Media bytes received.
+    pub bytes_in: AtomicU64,
+    /// Media datagrams sent.
+    pub packets_out: AtomicU64,
+    /// Media bytes sent.
+    pub bytes_out: AtomicU64,
+    /// RTP packets forwarded to subscribers (one per copy).
+    pub rtp_forwarded: AtomicU64,
+    /// Datagrams that matched no peer.
+    pub packets_unmatched: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
+            (
+                "conclave_rooms",
+                "gauge",
+                "Rooms on this relay.",
+                &self.rooms,
+            ),
+            (
+                "conclave_participants",
+                "gauge",
+                "Participants joined.",
+                &self.participants,
+            ),
+            (
+                "conclave_signaling_connections",
+                "gauge",
+                "Open signaling WebSockets.",
+                &self.connections,
+            ),
+            (
+                "conclave_signaling_errors_total",
+                "counter",
+                "Signaling messages refused.",
+                &self.signaling_errors,
+            ),
+            (
+                "conclave_media_packets_in_total",
+                "counter",
+                "UDP media datagrams received.",
+                &self.packets_in,
+            ),
+            (
+                "conclave_media_bytes_in_total",
+                "counter",
+                "UDP media bytes received.",
+                &self.bytes_in,
+            ),
+            (
+                "conclave_media_packets_out_total",
+                "counter",
+                "UDP media datagrams sent.",
+                &self.packets_out,
+            ),
+            (
+                "conclave_media_bytes_out_total",
+                "counter",
+                "UDP media bytes sent.",
+                &self.bytes_out,
+            ),
+            (
+                "conclave_rtp_forwarded_total",
+                "counter",
+                "RTP packets forwarded to subscribers.",
+                &self.rtp_forwarded,
+            ),
+            (
+                "conclave_media_packets_unmatched_total",
+                "counter",
+                "UDP datagrams that matched no peer.",
+                &self.packets_unmatched,
+            ),
+        ];
+        let mut out = String::with_capacity(1536);
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                value.load(Relaxed)
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renders_prometheus_text() {
+        let m = super::Metrics::default();
+        super::Metrics::add(&m.rooms, 2);
+        let text = m.render();
+        assert!(text.contains("# TYPE conclave_rooms gauge\nconclave_rooms 2\n"));
+        assert!(!text.contains('{'), "no labels");
+    }
+}

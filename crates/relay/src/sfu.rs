@@ -1,0 +1,929 @@
+//! The forwarding core, sans-I/O: rooms, peers and routes, driven by
+//! [`Sfu::handle_command`], [`Sfu::handle_datagram`] and [`Sfu::handle_timeout`],
+//! with every datagram to send collected in [`Sfu::transmits`]. The media
+//! engine ([`crate::engine`]) owns the socket and the clock around it.
+//!
+//! The hot path, top to bottom (CONVENTIONS.md §2):
+//! datagram in → [`Sfu::handle_datagram`] finds the peer by source address →
+//! its `Rtc` (str0m, RTP mode) removes SRTP and yields an RTP packet →
+//! [`Sfu::forward`] looks up the route for (publisher, mid) → for each
+//! subscriber: rewrite payload type and sequence number, `write_rtp` into the
+//! subscriber's `Rtc` → [`Sfu::flush`] lets each touched `Rtc` emit its
+//! SRTP datagrams. The payload (already SFrame ciphertext once E2EE is on) is
+//! shared by reference and never read.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conclave_proto::{ClientMsg, ErrorCode, ParticipantId, PeerState, RoomId, ServerMsg};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite, Ssrc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, info, warn};
+
+use crate::metrics::Metrics;
+
+/// Where the engine sends a participant's signaling replies and events.
+pub type EventSender = UnboundedSender<ServerMsg>;
+
+/// Keyframe requests to one publisher's track are sent at most this often.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the signaling layer asks of the engine.
+#[derive(Debug)]
+pub enum Command {
+    /// A new connection wants to enter `room`.
+    Join {
+        /// The id the signaling layer assigned to this connection.
+        participant: ParticipantId,
+        /// The room from the URL.
+        room: RoomId,
+        /// Where to send replies and room events.
+        events: EventSender,
+    },
+    /// A message after join: offer, answer, media, broadcast.
+    Signal {
+        /// From whom.
+        participant: ParticipantId,
+        /// The message.
+        msg: ClientMsg,
+    },
+    /// The connection closed or the client said leave.
+    Leave {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// Tell every client the relay is going away.
+    Shutdown,
+}
+
+/// A datagram for the engine to send.
+#[derive(Debug)]
+pub struct Transmit {
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The bytes (DTLS, STUN or SRTP).
+    pub contents: Vec<u8>,
+}
+
+/// Limits and addresses the core needs.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The one UDP address browsers send media to (ICE host candidate).
+    pub media_addr: SocketAddr,
+    /// Room limit.
+    pub max_rooms: usize,
+    /// Participant-per-room limit.
+    pub max_participants: usize,
+}
+
+/// A track one participant publishes: the key of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct TrackKey {
+    publisher: PeerKey,
+    mid: Mid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct PeerKey(u64);
+
+impl PeerKey {
+    fn participant(self) -> ParticipantId {
+        ParticipantId(format!("{:016x}", self.0))
+    }
+
+    fn parse(p: &ParticipantId) -> Option<PeerKey> {
+        if p.0.len() != 16 {
+            return None;
+        }
+        u64::from_str_radix(&p.0, 16).ok().map(PeerKey)
+    }
+}
+
+/// Makes a fresh participant id for a new connection.
+pub fn new_participant_id() -> ParticipantId {
+    PeerKey(rand::random::<u64>() | 1).participant()
+}
+
+/// One subscriber's copy of a published track.
+#[derive(Debug)]
+struct Subscription {
+    subscriber: PeerKey,
+    /// The subscriber-side m-line carrying this track.
+    mid: Mid,
+    /// The subscriber's payload type for the track's codec.
+    pt: Pt,
+    /// Sequence numbers are rebased so every subscriber's stream starts low
+    /// (a fresh SRTP receiver assumes rollover counter 0, RFC 3711 §3.3.1).
+    seq_offset: Option<u64>,
+}
+
+/// Everything subscribed to one published track.
+#[derive(Debug)]
+struct Route {
+    kind: MediaKind,
+    subscriptions: Vec<Subscription>,
+    last_keyframe_request: Option<Instant>,
+}
+
+/// Renegotiation work queued for a peer.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Subscribe(TrackKey, MediaKind),
+    Unsubscribe(Mid),
+}
+
+struct Peer {
+    participant: ParticipantId,
+    room: RoomId,
+    rtc: Rtc,
+    events: EventSender,
+    audio: bool,
+    video: bool,
+    /// The client's one offer has been answered.
+    offered: bool,
+    pending_offer: Option<SdpPendingOffer>,
+    /// Subscriptions in the offer awaiting the client's answer.
+    in_flight: Vec<(Mid, TrackKey, MediaKind)>,
+    queued: Vec<Change>,
+    /// Subscriber-side mid → the track it carries (for keyframe requests).
+    receiving: HashMap<Mid, TrackKey>,
+    /// Incoming SSRC → publisher-side mid.
+    ssrc_mid: HashMap<Ssrc, Mid>,
+    published: Vec<(Mid, MediaKind)>,
+    next_timeout: Instant,
+    dirty: bool,
+    addr: Option<SocketAddr>,
+}
+
+impl Peer {
+    fn send(&self, msg: ServerMsg) {
+        // A closed channel means the connection is going away; its Leave follows.
+        let _ = self.events.send(msg);
+    }
+
+    fn state(&self) -> PeerState {
+        PeerState {
+            participant: self.participant.clone(),
+            audio: self.audio,
+            video: self.video,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Room {
+    peers: Vec<PeerKey>,
+}
+
+/// The relay's forwarding state for all rooms.
+pub struct Sfu {
+    config: SfuConfig,
+    metrics: Arc<Metrics>,
+    rooms: HashMap<RoomId, Room>,
+    peers: HashMap<PeerKey, Peer>,
+    by_addr: HashMap<SocketAddr, PeerKey>,
+    routes: HashMap<TrackKey, Route>,
+    /// Datagrams produced; the engine drains and sends them.
+    pub transmits: Vec<Transmit>,
+    events_buf: Vec<Event>,
+    dirty: Vec<PeerKey>,
+}
+
+impl Sfu {
+    /// An empty relay core.
+    pub fn new(config: SfuConfig, metrics: Arc<Metrics>) -> Self {
+        Sfu {
+            config,
+            metrics,
+            rooms: HashMap::new(),
+            peers: HashMap::new(),
+            by_addr: HashMap::new(),
+            routes: HashMap::new(),
+            transmits: Vec::with_capacity(256),
+            events_buf: Vec::new(),
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Number of rooms now.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// The earliest time any peer needs [`Sfu::handle_timeout`].
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.peers.values().map(|p| p.next_timeout).min()
+    }
+
+    /// Applies a signaling command.
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) {
+        match cmd {
+            Command::Join {
+                participant,
+                room,
+                events,
+            } => self.join(now, participant, room, events),
+            Command::Signal { participant, msg } => {
+                let Some(key) = PeerKey::parse(&participant).filter(|k| self.peers.contains_key(k))
+                else {
+                    return;
+                };
+                self.signal(now, key, msg);
+            }
+            Command::Leave { participant } => {
+                if let Some(key) = PeerKey::parse(&participant) {
+                    self.remove_peer(key, "left");
+                }
+            }
+            Command::Shutdown => {
+                for peer in self.peers.values() {
+                    peer.send(ServerMsg::Error {
+                        code: ErrorCode::ShuttingDown,
+                        message: "the relay is shutting down; rejoin later or use another relay"
+                            .into(),
+                    });
+                }
+                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                for key in keys {
+                    self.remove_peer(key, "shutdown");
+                }
+            }
+        }
+        self.flush(now);
+    }
+
+    /// Feeds one received UDP datagram.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        Metrics::add(&self.metrics.packets_in, 1);
+        Metrics::add(&self.metrics.bytes_in, data.len() as u64);
+        let Ok(receive) = Receive::new(Protocol::Udp, source, self.config.media_addr, data) else {
+            Metrics::add(&self.metrics.packets_unmatched, 1);
+            return;
+        };
+        let input = Input::Receive(now, receive);
+        let key = match self.by_addr.get(&source) {
+            Some(k) => *k,
+            None => {
+                let Some((k, _)) = self.peers.iter().find(|(_, p)| p.rtc.accepts(&input)) else {
+                    Metrics::add(&self.metrics.packets_unmatched, 1);
+                    return;
+                };
+                let k = *k;
+                self.by_addr.insert(source, k);
+                if let Some(p) = self.peers.get_mut(&k) {
+                    if let Some(old) = p.addr.replace(source) {
+                        self.by_addr.remove(&old);
+                        self.by_addr.insert(source, k);
+                    }
+                }
+                k
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if let Err(e) = peer.rtc.handle_input(input) {
+            debug!(peer = %peer.participant, "input refused: {e}");
+        }
+        self.drive(now, key);
+        self.flush(now);
+    }
+
+    /// Advances every peer whose timer is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.next_timeout <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.mark_dirty(key);
+        }
+        self.flush(now);
+    }
+
+    fn join(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        room_id: RoomId,
+        events: EventSender,
+    ) {
+        let refuse = |code: ErrorCode, message: String| {
+            let _ = events.send(ServerMsg::Error { code, message });
+        };
+        let Some(key) = PeerKey::parse(&participant) else {
+            return refuse(ErrorCode::Internal, "bad participant id".into());
+        };
+        match self.rooms.get(&room_id) {
+            None if self.rooms.len() >= self.config.max_rooms => {
+                return refuse(
+                    ErrorCode::TooManyRooms,
+                    format!(
+                        "this relay already holds its limit of {} rooms; try again later or ask the operator to raise max_rooms",
+                        self.config.max_rooms
+                    ),
+                );
+            }
+            Some(r) if r.peers.len() >= self.config.max_participants => {
+                return refuse(
+                    ErrorCode::RoomFull,
+                    format!(
+                        "this room already has its limit of {} participants",
+                        self.config.max_participants
+                    ),
+                );
+            }
+            _ => {}
+        }
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            // No audio-level header: who speaks is not the relay's business
+            // (DESIGN.md §1 "read who is speaking").
+            .clear_extension_map()
+            .set_extension(2, Extension::AbsoluteSendTime)
+            .set_extension(3, Extension::TransportSequenceNumber)
+            .set_extension(4, Extension::RtpMid)
+            .set_extension(13, Extension::VideoOrientation)
+            .build(now);
+        match Candidate::host(self.config.media_addr, "udp") {
+            Ok(c) => {
+                rtc.add_local_candidate(c);
+            }
+            Err(e) => {
+                warn!("cannot make an ICE candidate for the media address: {e}");
+                return refuse(
+                    ErrorCode::Internal,
+                    "the relay's media address is unusable".into(),
+                );
+            }
+        }
+        let room = self.rooms.entry(room_id.clone()).or_insert_with(|| {
+            Metrics::add(&self.metrics.rooms, 1);
+            info!(room = %short(&room_id), "room created");
+            Room::default()
+        });
+        let peers: Vec<PeerState> = room
+            .peers
+            .iter()
+            .filter_map(|k| self.peers.get(k))
+            .map(Peer::state)
+            .collect();
+        room.peers.push(key);
+        Metrics::add(&self.metrics.participants, 1);
+        let peer = Peer {
+            participant: participant.clone(),
+            room: room_id.clone(),
+            rtc,
+            events,
+            audio: true,
+            video: true,
+            offered: false,
+            pending_offer: None,
+            in_flight: Vec::new(),
+            queued: Vec::new(),
+            receiving: HashMap::new(),
+            ssrc_mid: HashMap::new(),
+            published: Vec::new(),
+            next_timeout: now,
+            dirty: false,
+            addr: None,
+        };
+        peer.send(ServerMsg::Joined {
+            participant: participant.clone(),
+            peers,
+        });
+        let state = peer.state();
+        self.peers.insert(key, peer);
+        self.room_broadcast(
+            &room_id,
+            key,
+            ServerMsg::PeerJoined {
+                participant: state.participant,
+            },
+        );
+        info!(room = %short(&room_id), peer = %participant, "joined");
+    }
+
+    fn signal(&mut self, now: Instant, key: PeerKey, msg: ClientMsg) {
+        match msg {
+            ClientMsg::Join { .. } => self.error(
+                key,
+                ErrorCode::OutOfOrder,
+                "already joined; send join only once per connection",
+            ),
+            ClientMsg::Offer { sdp } => self.accept_offer(now, key, &sdp),
+            ClientMsg::Answer { sdp } => self.accept_answer(now, key, &sdp),
+            ClientMsg::Media { audio, video } => {
+                let Some(peer) = self.peers.get_mut(&key) else {
+                    return;
+                };
+                peer.audio = audio;
+                peer.video = video;
+                let (room, state) = (peer.room.clone(), peer.state());
+                self.room_broadcast(&room, key, ServerMsg::PeerMedia(state));
+            }
+            ClientMsg::Broadcast { data } => {
+                let Some(peer) = self.peers.get(&key) else {
+                    return;
+                };
+                let (room, from) = (peer.room.clone(), peer.participant.clone());
+                self.room_broadcast(&room, key, ServerMsg::Broadcast { from, data });
+            }
+            ClientMsg::Leave => self.remove_peer(key, "left"),
+        }
+    }
+
+    fn error(&mut self, key: PeerKey, code: ErrorCode, message: &str) {
+        Metrics::add(&self.metrics.signaling_errors, 1);
+        if let Some(p) = self.peers.get(&key) {
+            p.send(ServerMsg::Error {
+                code,
+                message: message.to_string(),
+            });
+        }
+    }
+
+    fn accept_offer(&mut self, now: Instant, key: PeerKey, sdp: &str) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.offered {
+            return self.error(
+                key,
+                ErrorCode::OutOfOrder,
+                "this connection already sent its offer; answer the relay's offers instead",
+            );
+        }
+        let offer = match SdpOffer::from_sdp_string(sdp) {
+            Ok(o) => o,
+            Err(e) => {
+                return self.error(
+                    key,
+                    ErrorCode::BadSdp,
+                    &format!("the offer is not valid SDP: {e}"),
+                )
+            }
+        };
+        let answer = match peer.rtc.sdp_api().accept_offer(offer) {
+            Ok(a) => a,
+            Err(e) => {
+                return self.error(
+                    key,
+                    ErrorCode::BadSdp,
+                    &format!("the offer cannot be used: {e}"),
+                );
+            }
+        };
+        peer.offered = true;
+        peer.send(ServerMsg::Answer {
+            sdp: answer.to_sdp_string(),
+        });
+        // The newcomer receives every track already published in the room.
+        let room = peer.room.clone();
+        let existing: Vec<Change> = self.rooms[&room]
+            .peers
+            .iter()
+            .filter(|k| **k != key)
+            .filter_map(|k| self.peers.get(k).map(|p| (*k, p)))
+            .flat_map(|(k, p)| {
+                p.published.iter().map(move |(mid, kind)| {
+                    Change::Subscribe(
+                        TrackKey {
+                            publisher: k,
+                            mid: *mid,
+                        },
+                        *kind,
+                    )
+                })
+            })
+            .collect();
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.queued.extend(existing);
+        }
+        // MediaAdded events for its own tracks come out of the Rtc now.
+        self.drive(now, key);
+        self.renegotiate(key);
+    }
+
+    fn accept_answer(&mut self, now: Instant, key: PeerKey, sdp: &str) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(pending) = peer.pending_offer.take() else {
+            return self.error(
+                key,
+                ErrorCode::OutOfOrder,
+                "no offer from the relay is waiting for an answer",
+            );
+        };
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(a) => a,
+            Err(e) => {
+                peer.pending_offer = Some(pending);
+                return self.error(
+                    key,
+                    ErrorCode::BadSdp,
+                    &format!("the answer is not valid SDP: {e}"),
+                );
+            }
+        };
+        if let Err(e) = peer.rtc.sdp_api().accept_answer(pending, answer) {
+            // The offer is spent; retry its subscriptions in a fresh offer.
+            let retry: Vec<Change> = peer
+                .in_flight
+                .drain(..)
+                .map(|(_, t, kind)| Change::Subscribe(t, kind))
+                .collect();
+            peer.queued.extend(retry);
+            self.error(
+                key,
+                ErrorCode::BadSdp,
+                &format!("the answer cannot be used: {e}"),
+            );
+            self.renegotiate(key);
+            return;
+        }
+        let in_flight = std::mem::take(&mut peer.in_flight);
+        let pt_for = |rtc: &Rtc, kind: MediaKind| {
+            let codec = if kind == MediaKind::Audio {
+                Codec::Opus
+            } else {
+                Codec::Vp8
+            };
+            rtc.codec_config()
+                .params()
+                .iter()
+                .find(|p| p.spec().codec == codec)
+                .map(|p| p.pt())
+        };
+        let mut keyframes = Vec::new();
+        for (mid, track, kind) in in_flight {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                return;
+            };
+            let (Some(route), Some(pt)) = (self.routes.get_mut(&track), pt_for(&peer.rtc, kind))
+            else {
+                // The publisher left while the offer was out.
+                peer.queued.push(Change::Unsubscribe(mid));
+                continue;
+            };
+            peer.receiving.insert(mid, track);
+            route.subscriptions.push(Subscription {
+                subscriber: key,
+                mid,
+                pt,
+                seq_offset: None,
+            });
+            if kind == MediaKind::Video {
+                keyframes.push(track);
+            }
+        }
+        // A new subscriber can decode nothing until the next key frame.
+        for track in keyframes {
+            self.request_keyframe(now, track);
+        }
+        self.renegotiate(key);
+    }
+
+    /// Sends the next relay offer if one is needed and none is outstanding:
+    /// only the relay offers after the client's first offer, so there is no glare.
+    fn renegotiate(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if !peer.offered || peer.pending_offer.is_some() || peer.queued.is_empty() {
+            return;
+        }
+        let queued = std::mem::take(&mut peer.queued);
+        let mut api = peer.rtc.sdp_api();
+        let mut in_flight = Vec::new();
+        for change in queued {
+            match change {
+                Change::Subscribe(track, kind) => {
+                    if !self.routes.contains_key(&track) {
+                        continue;
+                    }
+                    let stream = track.publisher.participant().0;
+                    let track_id = format!("{stream}-{}", track.mid);
+                    let mid = api.add_media(
+                        kind,
+                        Direction::SendOnly,
+                        Some(stream),
+                        Some(track_id),
+                        None,
+                    );
+                    in_flight.push((mid, track, kind));
+                }
+                Change::Unsubscribe(mid) => api.stop_media(mid),
+            }
+        }
+        if let Some((offer, pending)) = api.apply() {
+            peer.pending_offer = Some(pending);
+            peer.in_flight = in_flight;
+            peer.send(ServerMsg::Offer {
+                sdp: offer.to_sdp_string(),
+            });
+        }
+    }
+
+    /// Polls one peer's `Rtc` until it has nothing more to say, then handles its events.
+    fn drive(&mut self, now: Instant, key: PeerKey) {
+        let mut events = std::mem::take(&mut self.events_buf);
+        let mut dead = false;
+        if let Some(peer) = self.peers.get_mut(&key) {
+            loop {
+                match peer.rtc.poll_output() {
+                    Ok(Output::Transmit(t)) => {
+                        Metrics::add(&self.metrics.packets_out, 1);
+                        Metrics::add(&self.metrics.bytes_out, t.contents.len() as u64);
+                        self.transmits.push(Transmit {
+                            destination: t.destination,
+                            contents: t.contents.into(),
+                        });
+                    }
+                    Ok(Output::Event(e)) => events.push(e),
+                    Ok(Output::Timeout(t)) => {
+                        peer.next_timeout = t;
+                        break;
+                    }
+                    Err(e) => {
+                        debug!(peer = %peer.participant, "media session failed: {e}");
+                        dead = true;
+                        break;
+                    }
+                }
+            }
+            dead |= !peer.rtc.is_alive();
+        }
+        for event in events.drain(..) {
+            self.handle_event(now, key, event);
+        }
+        self.events_buf = events;
+        if dead {
+            if let Some(p) = self.peers.get(&key) {
+                p.send(ServerMsg::Error {
+                    code: ErrorCode::MediaLost,
+                    message: "the media connection to the relay was lost; rejoin to continue"
+                        .into(),
+                });
+            }
+            self.remove_peer(key, "media lost");
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, key: PeerKey, event: Event) {
+        match event {
+            Event::RtpPacket(pkt) => self.forward(now, key, pkt),
+            Event::MediaAdded(m) => {
+                if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
+                    return;
+                }
+                let Some(peer) = self.peers.get_mut(&key) else {
+                    return;
+                };
+                peer.published.push((m.mid, m.kind));
+                let room = peer.room.clone();
+                let track = TrackKey {
+                    publisher: key,
+                    mid: m.mid,
+                };
+                self.routes.insert(
+                    track,
+                    Route {
+                        kind: m.kind,
+                        subscriptions: Vec::new(),
+                        last_keyframe_request: None,
+                    },
+                );
+                let others: Vec<PeerKey> = self.rooms[&room]
+                    .peers
+                    .iter()
+                    .copied()
+                    .filter(|k| *k != key)
+                    .collect();
+                for other in others {
+                    if let Some(p) = self.peers.get_mut(&other) {
+                        p.queued.push(Change::Subscribe(track, m.kind));
+                    }
+                    self.renegotiate(other);
+                }
+            }
+            Event::KeyframeRequest(req) => {
+                let track = self
+                    .peers
+                    .get(&key)
+                    .and_then(|p| p.receiving.get(&req.mid))
+                    .copied();
+                if let Some(track) = track {
+                    self.request_keyframe(now, track);
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.rtc.disconnect();
+                }
+            }
+            Event::Connected => {
+                if let Some(p) = self.peers.get(&key) {
+                    debug!(peer = %p.participant, "media connected");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The per-packet path: one publisher's RTP packet to every subscriber of its track.
+    fn forward(&mut self, _now: Instant, from: PeerKey, pkt: RtpPacket) {
+        let Some(publisher) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let ssrc = pkt.header.ssrc;
+        let mid = match publisher.ssrc_mid.get(&ssrc) {
+            Some(m) => *m,
+            None => {
+                let Some(mid) = publisher.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else {
+                    return;
+                };
+                publisher.ssrc_mid.insert(ssrc, mid);
+                mid
+            }
+        };
+        let Some(route) = self.routes.get_mut(&TrackKey {
+            publisher: from,
+            mid,
+        }) else {
+            return;
+        };
+        let seq: u64 = *pkt.seq_no;
+        let video = route.kind == MediaKind::Video;
+        let ext = ExtensionValues {
+            video_orientation: pkt.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        for sub in &mut route.subscriptions {
+            let Some(peer) = self.peers.get_mut(&sub.subscriber) else {
+                continue;
+            };
+            let offset = *sub.seq_offset.get_or_insert(seq.saturating_sub(1));
+            let Some(out_seq) = seq.checked_sub(offset) else {
+                continue; // older than this subscription
+            };
+            let mut api = peer.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(sub.mid, None) else {
+                continue;
+            };
+            tx.write_rtp(
+                RtpWrite::new(
+                    sub.pt,
+                    out_seq.into(),
+                    pkt.header.timestamp,
+                    pkt.timestamp,
+                    pkt.payload.clone(),
+                )
+                .marker(pkt.header.marker)
+                .nackable(video)
+                .ext_vals(ext.clone()),
+            );
+            Metrics::add(&self.metrics.rtp_forwarded, 1);
+            if !peer.dirty {
+                peer.dirty = true;
+                self.dirty.push(sub.subscriber);
+            }
+        }
+    }
+
+    fn request_keyframe(&mut self, now: Instant, track: TrackKey) {
+        let Some(route) = self.routes.get_mut(&track) else {
+            return;
+        };
+        if route
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        route.last_keyframe_request = Some(now);
+        if let Some(p) = self.peers.get_mut(&track.publisher) {
+            if let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(track.mid, None) {
+                rx.request_keyframe(KeyframeRequestKind::Pli);
+            }
+            self.mark_dirty(track.publisher);
+        }
+    }
+
+    fn mark_dirty(&mut self, key: PeerKey) {
+        if let Some(p) = self.peers.get_mut(&key) {
+            if !p.dirty {
+                p.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// Lets every peer touched since the last flush send what it queued. Run
+    /// right after writes: str0m's pacer otherwise holds a packet until the
+    /// peer's next timer (~7.5 ms later).
+    fn flush(&mut self, now: Instant) {
+        while let Some(key) = self.dirty.pop() {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            peer.dirty = false;
+            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                debug!(peer = %peer.participant, "timeout refused: {e}");
+            }
+            self.drive(now, key);
+        }
+    }
+
+    fn room_broadcast(&self, room: &RoomId, except: PeerKey, msg: ServerMsg) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        for k in r.peers.iter().filter(|k| **k != except) {
+            if let Some(p) = self.peers.get(k) {
+                p.send(msg.clone());
+            }
+        }
+    }
+
+    fn remove_peer(&mut self, key: PeerKey, why: &str) {
+        let Some(mut peer) = self.peers.remove(&key) else {
+            return;
+        };
+        peer.rtc.disconnect();
+        if let Some(addr) = peer.addr {
+            self.by_addr.remove(&addr);
+        }
+        Metrics::add(&self.metrics.participants, u64::MAX); // wrapping −1
+        info!(room = %short(&peer.room), peer = %peer.participant, "{why}");
+        // Stop everything others received from this peer.
+        for (mid, _) in &peer.published {
+            let Some(route) = self.routes.remove(&TrackKey {
+                publisher: key,
+                mid: *mid,
+            }) else {
+                continue;
+            };
+            for sub in route.subscriptions {
+                if let Some(s) = self.peers.get_mut(&sub.subscriber) {
+                    s.receiving.remove(&sub.mid);
+                    s.queued.push(Change::Unsubscribe(sub.mid));
+                }
+            }
+        }
+        // Drop this peer's subscriptions to others.
+        for track in peer.receiving.values() {
+            if let Some(route) = self.routes.get_mut(track) {
+                route.subscriptions.retain(|s| s.subscriber != key);
+            }
+        }
+        let room_id = peer.room.clone();
+        let mut empty = false;
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            room.peers.retain(|k| *k != key);
+            empty = room.peers.is_empty();
+        }
+        if empty {
+            self.rooms.remove(&room_id);
+            Metrics::add(&self.metrics.rooms, u64::MAX);
+            info!(room = %short(&room_id), "room dropped");
+            return;
+        }
+        self.room_broadcast(
+            &room_id,
+            key,
+            ServerMsg::PeerLeft {
+                participant: peer.participant.clone(),
+            },
+        );
+        let others = self.rooms[&room_id].peers.clone();
+        for other in others {
+            if let Some(p) = self.peers.get_mut(&other) {
+                p.queued
+                    .retain(|c| !matches!(c, Change::Subscribe(t, _) if t.publisher == key));
+            }
+            self.renegotiate(other);
+        }
+    }
+}
+
+/// A room id shortened for logs: enough to tell rooms apart in one log, not
+/// the full id.
+fn short(room: &RoomId) -> &str {
+    let s = room.as_str();
+    &s[..s.len().min(6)]
+}
