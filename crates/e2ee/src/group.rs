@@ -873,3 +873,131 @@ fn parse_commit_aad(aad: &[u8]) -> Option<Vec<JoinProof>> {
         .map(JoinProof::decode)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn two_members() -> (RoomSecret, Member, Member) {
+        let secret = RoomSecret::generate();
+        let mut alice =
+            Member::create(Identity::generate(), &secret, RoomPolicy::default()).unwrap();
+        let mut joiner = Joiner::new(Identity::generate(), &secret);
+        let req = joiner.join_request(NOW).unwrap();
+        let v = alice.check_join_request(&req, NOW).unwrap();
+        let commit = alice.admit(&[v]).unwrap();
+        let Ok(Envelope::Commit {
+            welcome: Some(w),
+            epoch,
+            ..
+        }) = Envelope::decode(&commit)
+        else {
+            panic!("commit with welcome")
+        };
+        alice
+            .handle(&Envelope::Accepted { epoch }.encode())
+            .unwrap();
+        let bob = joiner.accept_welcome(&w.welcome).unwrap();
+        (secret, alice, bob)
+    }
+
+    /// A member whose client skips the proof check (buggy, or driven by the
+    /// relay) adds a ghost: every other member refuses the commit.
+    #[test]
+    fn add_without_proof_from_a_member_is_refused_by_the_others() {
+        let (_, mut alice, mut bob) = two_members();
+        let mut ghost = Joiner::new(Identity::generate(), &RoomSecret::generate());
+        let ghost_req = ghost.join_request(NOW).unwrap();
+        let kp = KeyPackageIn::tls_deserialize_exact(&ghost_req.key_package[..])
+            .unwrap()
+            .validate(bob.provider.crypto(), ProtocolVersion::Mls10)
+            .unwrap();
+        let epoch = bob.epoch();
+        // No proof at all.
+        let (commit, _, _) = bob
+            .group
+            .add_members_without_update(&bob.provider, &bob.identity, &[kp.clone()])
+            .unwrap();
+        let env = Envelope::Commit {
+            epoch,
+            commit: encode_mls(&commit).unwrap(),
+            welcome: None,
+        }
+        .encode();
+        let code = alice.safety_code();
+        assert!(matches!(
+            alice.handle(&env),
+            Err(GroupError::AddWithoutProof(_))
+        ));
+        assert_eq!(alice.epoch(), epoch);
+        assert_eq!(alice.safety_code(), code);
+
+        // A proof made without this room's secret (the ghost's own room).
+        bob.group
+            .clear_pending_commit(bob.provider.storage())
+            .unwrap();
+        let mut aad = vec![COMMIT_AAD_VERSION, 1];
+        ghost_req.proof.encode_into(&mut aad);
+        bob.group.set_aad(aad);
+        let (commit, _, _) = bob
+            .group
+            .add_members_without_update(&bob.provider, &bob.identity, &[kp])
+            .unwrap();
+        let env = Envelope::Commit {
+            epoch,
+            commit: encode_mls(&commit).unwrap(),
+            welcome: None,
+        }
+        .encode();
+        assert!(matches!(
+            alice.handle(&env),
+            Err(GroupError::AddWithoutProof(_))
+        ));
+        assert_eq!(alice.epoch(), epoch);
+    }
+
+    #[test]
+    fn policy_changes_are_refused() {
+        let (_, mut alice, mut bob) = two_members();
+        let epoch = bob.epoch();
+        let weaker = RoomPolicy::default().encode(&[0; 32]).unwrap();
+        let extensions = Extensions::from_vec(vec![
+            Extension::Unknown(POLICY_EXTENSION_TYPE, UnknownExtension(weaker)),
+            Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
+                &[ExtensionType::Unknown(POLICY_EXTENSION_TYPE)],
+                &[],
+                &[],
+            )),
+        ])
+        .unwrap();
+        let bundle = bob
+            .group
+            .commit_builder()
+            .propose_group_context_extensions(extensions)
+            .unwrap()
+            .load_psks(bob.provider.storage())
+            .unwrap()
+            .build(
+                bob.provider.rand(),
+                bob.provider.crypto(),
+                &bob.identity,
+                |_| true,
+            )
+            .unwrap()
+            .stage_commit(&bob.provider)
+            .unwrap();
+        let env = Envelope::Commit {
+            epoch,
+            commit: encode_mls(bundle.commit()).unwrap(),
+            welcome: None,
+        }
+        .encode();
+        assert!(matches!(
+            alice.handle(&env),
+            Err(GroupError::PolicyViolation(_))
+        ));
+        assert_eq!(alice.epoch(), epoch);
+    }
+}

@@ -91,7 +91,8 @@ fn rfc9605_sframe_encryption_vectors() {
 
         let enc_key = EncryptionKey::derive_from(suite, s.kid, &base_key).expect("key");
         let mut counter = SingleUseCounter::new(s.ctr);
-        let frame = MediaFrameView::try_with_meta_data(&mut counter, &pt, &metadata).expect("frame");
+        let frame =
+            MediaFrameView::try_with_meta_data(&mut counter, &pt, &metadata).expect("frame");
         let mut buf = Vec::new();
         let encrypted = frame.encrypt_into(&enc_key, &mut buf).expect("encrypt");
         assert_eq!(
@@ -119,7 +120,10 @@ fn rfc9605_sframe_encryption_vectors() {
         assert!(view.decrypt_into(&dec_key, &mut Vec::new()).is_err());
         checked.push(s.cipher_suite);
     }
-    assert!(checked.contains(&0x0004), "suite 0x0004 (the one Conclave uses) was checked");
+    assert!(
+        checked.contains(&0x0004),
+        "suite 0x0004 (the one Conclave uses) was checked"
+    );
     assert_eq!(checked, vec![0x0004, 0x0005]);
 }
 
@@ -127,7 +131,10 @@ fn rfc9605_sframe_encryption_vectors() {
 #[test]
 fn conclave_uses_suite_0x0004_with_rfc_exporter_label() {
     assert_eq!(conclave_e2ee::media::SFRAME_SUITE as u16, 0x0004);
-    assert_eq!(conclave_e2ee::media::SFRAME_EXPORTER_LABEL, "SFrame 1.0 Base Key");
+    assert_eq!(
+        conclave_e2ee::media::SFRAME_EXPORTER_LABEL,
+        "SFrame 1.0 Base Key"
+    );
     assert_eq!(
         conclave_e2ee::media::BASE_KEY_LEN,
         conclave_e2ee::media::SFRAME_SUITE.key_len()
