@@ -715,7 +715,11 @@ impl Sfu {
                     .filter(|k| *k != key)
                     .collect();
                 for other in others {
-                    if let Some(p) = self.peers.get_mut(&other) {
+                    // A peer that has not made its offer yet gets every
+                    // published track (this one included) when it does, in
+                    // accept_offer; queueing it here too would add the track
+                    // twice (duplicate a=msid, which browsers refuse).
+                    if let Some(p) = self.peers.get_mut(&other).filter(|p| p.offered) {
                         p.queued.push(Change::Subscribe(track, m.kind));
                     }
                     self.renegotiate(other);

@@ -1,0 +1,427 @@
+//! Routing tests of the sans-I/O forwarding core: real str0m clients (ICE,
+//! DTLS, SRTP) talk to [`Sfu`] over a simulated network with simulated time.
+//! No sockets, no sleeping: each test runs in milliseconds of CPU.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conclave_proto::{ClientMsg, ParticipantId, RoomId, ServerMsg};
+use conclave_relay::metrics::Metrics;
+use conclave_relay::sfu::{new_participant_id, Command, Sfu, SfuConfig};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+const RELAY: &str = "10.0.0.1:5000";
+
+struct Client {
+    id: ParticipantId,
+    addr: SocketAddr,
+    rtc: Rtc,
+    signals: UnboundedReceiver<ServerMsg>,
+    pending: Option<SdpPendingOffer>,
+    sent: Vec<ServerMsg>,
+    rtp: Vec<(Mid, u16, Vec<u8>)>,
+    keyframe_requests: usize,
+    media: Vec<(Mid, MediaKind)>,
+}
+
+struct Net {
+    sfu: Sfu,
+    now: Instant,
+    clients: Vec<Client>,
+    metrics: Arc<Metrics>,
+}
+
+impl Net {
+    fn new(max_participants: usize) -> Net {
+        str0m::crypto::from_feature_flags().install_process_default();
+        let metrics = Arc::new(Metrics::default());
+        let sfu = Sfu::new(
+            SfuConfig {
+                media_addr: RELAY.parse().unwrap(),
+                max_rooms: 10,
+                max_participants,
+            },
+            metrics.clone(),
+        );
+        Net {
+            sfu,
+            now: Instant::now(),
+            clients: Vec::new(),
+            metrics,
+        }
+    }
+
+    /// Adds a client to `room`; it publishes audio+video if `publish`, else offers a data channel only.
+    fn join(&mut self, room: &str, publish: bool) -> usize {
+        let n = self.clients.len();
+        let addr: SocketAddr = format!("10.0.1.{}:6000", n + 1).parse().unwrap();
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let (tx, rx) = unbounded_channel();
+        let id = new_participant_id();
+        self.sfu.handle_command(
+            self.now,
+            Command::Join {
+                participant: id.clone(),
+                room: RoomId::parse(room).unwrap(),
+                events: tx,
+            },
+        );
+        let mut api = rtc.sdp_api();
+        let mut media = Vec::new();
+        if publish {
+            media.push((
+                api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None),
+                MediaKind::Audio,
+            ));
+            media.push((
+                api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
+                MediaKind::Video,
+            ));
+        } else {
+            api.add_channel("sub".into());
+        }
+        let (offer, pending) = api.apply().unwrap();
+        self.sfu.handle_command(
+            self.now,
+            Command::Signal {
+                participant: id.clone(),
+                msg: ClientMsg::Offer {
+                    sdp: offer.to_sdp_string(),
+                },
+            },
+        );
+        self.clients.push(Client {
+            id,
+            addr,
+            rtc,
+            signals: rx,
+            pending: Some(pending),
+            sent: Vec::new(),
+            rtp: Vec::new(),
+            keyframe_requests: 0,
+            media,
+        });
+        n
+    }
+
+    /// Runs signaling and the network until quiet, then advances time by `ms` in 5 ms steps.
+    fn run(&mut self, ms: u64) {
+        let end = self.now + Duration::from_millis(ms);
+        loop {
+            self.pump();
+            if self.now >= end {
+                break;
+            }
+            self.now += Duration::from_millis(5);
+            for c in &mut self.clients {
+                c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+            }
+            self.sfu.handle_timeout(self.now);
+        }
+    }
+
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                // Signaling from the relay.
+                while let Ok(msg) = self.clients[i].signals.try_recv() {
+                    moved = true;
+                    let c = &mut self.clients[i];
+                    match &msg {
+                        ServerMsg::Answer { sdp } => {
+                            let pending = c.pending.take().expect("answer without offer");
+                            c.rtc
+                                .sdp_api()
+                                .accept_answer(pending, SdpAnswer::from_sdp_string(sdp).unwrap())
+                                .unwrap();
+                        }
+                        ServerMsg::Offer { sdp } => {
+                            let answer = c
+                                .rtc
+                                .sdp_api()
+                                .accept_offer(SdpOffer::from_sdp_string(sdp).unwrap())
+                                .unwrap();
+                            let id = c.id.clone();
+                            self.sfu.handle_command(
+                                self.now,
+                                Command::Signal {
+                                    participant: id,
+                                    msg: ClientMsg::Answer {
+                                        sdp: answer.to_sdp_string(),
+                                    },
+                                },
+                            );
+                        }
+                        _ => {}
+                    }
+                    self.clients[i].sent.push(msg);
+                }
+                // Datagrams and events from the client.
+                loop {
+                    let c = &mut self.clients[i];
+                    match c.rtc.poll_output().unwrap() {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            self.sfu.handle_datagram(self.now, c.addr, &t.contents);
+                        }
+                        Output::Event(Event::RtpPacket(p)) => {
+                            let mid = c
+                                .rtc
+                                .direct_api()
+                                .stream_rx(&p.header.ssrc)
+                                .map(|s| s.mid())
+                                .unwrap();
+                            c.rtp
+                                .push((mid, p.header.sequence_number, p.payload.to_vec()));
+                        }
+                        Output::Event(Event::KeyframeRequest(_)) => c.keyframe_requests += 1,
+                        Output::Event(_) => {}
+                        Output::Timeout(_) => break,
+                    }
+                }
+            }
+            // Datagrams from the relay.
+            for t in std::mem::take(&mut self.sfu.transmits) {
+                moved = true;
+                let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination) else {
+                    continue;
+                };
+                let input = Input::Receive(
+                    self.now,
+                    Receive::new(
+                        Protocol::Udp,
+                        RELAY.parse().unwrap(),
+                        t.destination,
+                        &t.contents,
+                    )
+                    .unwrap(),
+                );
+                c.rtc.handle_input(input).unwrap();
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    /// The publisher sends `count` video packets with distinct payloads; returns the payloads.
+    fn publish_video(&mut self, who: usize, count: u16) -> Vec<Vec<u8>> {
+        let c = &self.clients[who];
+        let mid = c
+            .media
+            .iter()
+            .find(|(_, k)| *k == MediaKind::Video)
+            .unwrap()
+            .0;
+        let pt = c
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
+        let mut payloads = Vec::new();
+        for i in 0..count {
+            let payload: Vec<u8> = (0..200u16).map(|b| (b as u8) ^ (i as u8) ^ 0x5a).collect();
+            let c = &mut self.clients[who];
+            let mut api = c.rtc.direct_api();
+            let tx = api.stream_tx_by_mid(mid, None).expect("video stream");
+            tx.write_rtp(
+                RtpWrite::new(
+                    pt,
+                    SeqNo::from(1000 + i as u64),
+                    90 * i as u32,
+                    self.now,
+                    payload.clone(),
+                )
+                .marker(true)
+                .nackable(true),
+            );
+            payloads.push(payload);
+            c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+            self.pump();
+        }
+        payloads
+    }
+
+    fn leave(&mut self, who: usize) {
+        let id = self.clients[who].id.clone();
+        self.sfu
+            .handle_command(self.now, Command::Leave { participant: id });
+    }
+}
+
+#[test]
+fn forwards_packets_unchanged_to_subscribers_of_the_same_room_only() {
+    let mut net = Net::new(10);
+    let publisher = net.join("roomA", true);
+    let sub_a = net.join("roomA", false);
+    let sub_b = net.join("roomB", false);
+    net.run(2000);
+    assert!(
+        net.clients[publisher].rtc.is_connected(),
+        "publisher connects"
+    );
+    assert!(net.clients[sub_a].rtc.is_connected(), "subscriber connects");
+
+    let sent = net.publish_video(publisher, 50);
+    net.run(200);
+
+    let got: Vec<&Vec<u8>> = net.clients[sub_a].rtp.iter().map(|(_, _, p)| p).collect();
+    assert_eq!(got.len(), sent.len(), "every packet arrives once");
+    assert!(
+        got.iter().zip(&sent).all(|(g, s)| *g == s),
+        "payloads are forwarded byte for byte"
+    );
+    let seqs: Vec<u16> = net.clients[sub_a].rtp.iter().map(|(_, s, _)| *s).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "sequence stays contiguous: {seqs:?}"
+    );
+    assert!(
+        net.clients[sub_b].rtp.is_empty(),
+        "another room receives nothing"
+    );
+    assert!(
+        !net.clients[sub_b]
+            .sent
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Offer { .. } | ServerMsg::PeerJoined { .. })),
+        "another room hears of nobody"
+    );
+    assert_eq!(net.sfu.room_count(), 2);
+    assert!(net
+        .metrics
+        .render()
+        .contains("conclave_rtp_forwarded_total 50"));
+}
+
+#[test]
+fn late_joiner_receives_existing_tracks_and_leaving_ends_them() {
+    let mut net = Net::new(10);
+    let publisher = net.join("room", true);
+    net.run(1000);
+    let late = net.join("room", false);
+    net.run(2000);
+    let offers = |c: &Client| {
+        c.sent
+            .iter()
+            .filter_map(|m| match m {
+                ServerMsg::Offer { sdp } => Some(sdp.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = offers(&net.clients[late]);
+    assert_eq!(first.len(), 1, "one offer carries both existing tracks");
+    let pid = net.clients[publisher].id.0.clone();
+    assert_eq!(
+        first[0].matches(&format!("a=msid:{pid} ")).count(),
+        2,
+        "stream id is the publisher's id"
+    );
+
+    net.publish_video(publisher, 5);
+    net.run(100);
+    assert_eq!(net.clients[late].rtp.len(), 5);
+
+    net.leave(publisher);
+    net.run(500);
+    let c = &net.clients[late];
+    assert!(c
+        .sent
+        .iter()
+        .any(|m| matches!(m, ServerMsg::PeerLeft { participant } if participant.0 == pid)));
+    let last = offers(c).pop().unwrap();
+    assert_eq!(offers(c).len(), 2, "a second offer ends the tracks");
+    assert!(
+        last.contains("m=audio 0 ") && last.contains("m=video 0 "),
+        "m-lines stopped:\n{last}"
+    );
+}
+
+#[test]
+fn keyframe_requests_reach_the_publisher_throttled() {
+    let mut net = Net::new(10);
+    let publisher = net.join("room", true);
+    net.run(1000);
+    net.publish_video(publisher, 5);
+    let sub = net.join("room", false);
+    net.run(2000);
+    let before = net.clients[publisher].keyframe_requests;
+    assert!(before >= 1, "a new subscriber triggers a key frame request");
+    // The subscriber asks three times within 100 ms, then again a second later.
+    let video = find_video_mid(&net.clients[sub]);
+    for _ in 0..3 {
+        let c = &mut net.clients[sub];
+        c.rtc
+            .direct_api()
+            .stream_rx_by_mid(video, None)
+            .unwrap()
+            .request_keyframe(KeyframeRequestKind::Pli);
+        net.run(30);
+    }
+    let burst = net.clients[publisher].keyframe_requests - before;
+    assert_eq!(burst, 1, "three quick requests become one");
+    net.run(1000);
+    let c = &mut net.clients[sub];
+    c.rtc
+        .direct_api()
+        .stream_rx_by_mid(video, None)
+        .unwrap()
+        .request_keyframe(KeyframeRequestKind::Pli);
+    net.run(100);
+    assert_eq!(net.clients[publisher].keyframe_requests - before, 2);
+}
+
+fn find_video_mid(c: &Client) -> Mid {
+    c.sent
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Offer { sdp } => Some(sdp),
+            _ => None,
+        })
+        .flat_map(|sdp| {
+            sdp.split("m=")
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .find(|m| m.starts_with("video"))
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("a=mid:").map(|s| Mid::from(s.trim())))
+        })
+        .expect("a video m-line")
+}
+
+#[test]
+fn limits_are_enforced_with_clear_errors() {
+    let mut net = Net::new(2);
+    net.join("room", false);
+    net.join("room", false);
+    let third = net.join("room", false);
+    net.run(10);
+    let err = net.clients[third].sent.iter().find_map(|m| match m {
+        ServerMsg::Error { code, message } => Some((*code, message.clone())),
+        _ => None,
+    });
+    let (code, message) = err.expect("the third participant is refused");
+    assert_eq!(code, conclave_proto::ErrorCode::RoomFull);
+    assert!(message.contains("limit of 2"), "{message}");
+}
