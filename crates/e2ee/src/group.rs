@@ -918,7 +918,7 @@ mod tests {
         // No proof at all.
         let (commit, _, _) = bob
             .group
-            .add_members_without_update(&bob.provider, &bob.identity, &[kp.clone()])
+            .add_members_without_update(&bob.provider, &bob.identity, std::slice::from_ref(&kp))
             .unwrap();
         let env = Envelope::Commit {
             epoch,

@@ -10,6 +10,9 @@ use conclave_e2ee::{
 
 const NOW: u64 = 1_700_000_000_000;
 
+/// Events members saw, and bytes addressed to connections that are not members.
+type Routed = (Vec<(u32, Event)>, Vec<(u32, Vec<u8>)>);
+
 /// A room: the delivery service, the members by connection id, and the secret.
 struct Room {
     secret: RoomSecret,
@@ -34,7 +37,7 @@ impl Room {
 
     /// Routes `bytes` from connection `from` through the delivery service to
     /// the members; returns their events and any bytes for non-members.
-    fn route(&mut self, from: u32, bytes: &[u8]) -> (Vec<(u32, Event)>, Vec<(u32, Vec<u8>)>) {
+    fn route(&mut self, from: u32, bytes: &[u8]) -> Routed {
         let mut events = Vec::new();
         let mut others = Vec::new();
         for out in self.ds.handle(&from, bytes).unwrap() {
