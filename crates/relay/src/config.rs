@@ -200,6 +200,12 @@ mod tests {
     }
 
     #[test]
+    fn example_config_in_deploy_is_valid() {
+        let file: FileConfig = toml::from_str(include_str!("../../../deploy/conclave.example.toml")).unwrap();
+        assert!(file.public_ip.is_some() && file.cert.is_some());
+    }
+
+    #[test]
     fn unspecified_listen_needs_public_ip() {
         let args = ServeArgs {
             listen: Some("0.0.0.0:8443".parse().unwrap()),
