@@ -17,6 +17,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use conclave_e2ee::delivery::{DeliveryService, Recipients};
 use conclave_proto::{ClientMsg, ErrorCode, ParticipantId, PeerState, RoomId, ServerMsg};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -180,6 +183,8 @@ impl Peer {
 #[derive(Default)]
 struct Room {
     peers: Vec<PeerKey>,
+    /// Orders the room's MLS commits without any key (DESIGN.md §4 "Change").
+    delivery: DeliveryService<PeerKey>,
 }
 
 /// The relay's forwarding state for all rooms.
@@ -442,7 +447,37 @@ impl Sfu {
                 let (room, from) = (peer.room.clone(), peer.participant.clone());
                 self.room_broadcast(&room, key, ServerMsg::Broadcast { from, data });
             }
+            ClientMsg::Mls { data } => self.deliver_mls(key, &data),
             ClientMsg::Leave => self.remove_peer(key, "left"),
+        }
+    }
+
+    /// Runs an MLS envelope through the room's delivery service and sends
+    /// what it says to whom. The relay reads the envelope, never the MLS bytes.
+    fn deliver_mls(&mut self, key: PeerKey, data: &str) {
+        let Ok(bytes) = BASE64.decode(data) else {
+            return self.error(key, ErrorCode::BadMessage, "mls data must be standard base64");
+        };
+        let Some(room_id) = self.peers.get(&key).map(|p| p.room.clone()) else { return };
+        let Some(room) = self.rooms.get_mut(&room_id) else { return };
+        let out = match room.delivery.handle(&key, &bytes) {
+            Ok(out) => out,
+            Err(e) => return self.error(key, ErrorCode::BadMessage, &format!("MLS envelope refused: {e}")),
+        };
+        let from = key.participant();
+        for o in out {
+            let msg = ServerMsg::Mls {
+                from: from.clone(),
+                data: BASE64.encode(&o.bytes),
+            };
+            match o.to {
+                Recipients::AllExcept(except) => self.room_broadcast(&room_id, except, msg),
+                Recipients::One(to) => {
+                    if let Some(p) = self.peers.get(&to) {
+                        p.send(msg);
+                    }
+                }
+            }
         }
     }
 
@@ -899,6 +934,7 @@ impl Sfu {
         let mut empty = false;
         if let Some(room) = self.rooms.get_mut(&room_id) {
             room.peers.retain(|k| *k != key);
+            room.delivery.peer_left(&key);
             empty = room.peers.is_empty();
         }
         if empty {
