@@ -330,7 +330,9 @@ async function scenario() {
     ]);
     mediaA = a;
     const frames = [...framesMap(A, a).entries()].map(([k, v]) => `${k}:${v}`).join(' ');
-    return `frames decoded ${frames}`;
+    const s1 = (a.get('A1') || []).find((x) => x.participant === A[1].me);
+    const audio = s1 && s1.audio ? `; A1<A2 audio ${s1.audio.totalSamplesReceived} samples, ${s1.audio.bytesReceived} bytes, level ${s1.audio.audioLevel}` : '';
+    return `frames decoded ${frames}${audio}`;
   });
   const usageEnd = relayUsage();
   if (usageStart && usageEnd) {
@@ -462,7 +464,7 @@ async function dumpDiagnostics() {
       console.log(`(page state unavailable: ${e.message})`);
     }
     console.log(`console (last 40 of ${tab.console.length}):`);
-    for (const line of tab.console.slice(-40)) console.log(`  ${line}`);
+    for (const line of tab.console.slice(-40)) console.log(`  ${line.length > 6000 ? `${line.slice(0, 6000)} …` : line}`);
   }
   console.log(`\n--- relay output (last 60 lines)${relay.exited ? `; exited ${JSON.stringify(relay.exited)}` : ''}`);
   for (const line of relay.out.slice(-60)) console.log(`  ${line}`);

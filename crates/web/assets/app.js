@@ -219,10 +219,10 @@ async function handle(s, msg) {
       setState('joined');
       break;
     case 'answer':
-      await s.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+      await applyRemote(s, 'answer', msg.sdp);
       break;
     case 'offer':
-      await s.pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+      await applyRemote(s, 'offer', msg.sdp);
       await s.pc.setLocalDescription(await s.pc.createAnswer());
       send(s, { type: 'answer', sdp: s.pc.localDescription.sdp });
       break;
@@ -252,6 +252,15 @@ async function handle(s, msg) {
       console.warn('unknown message from the relay', msg);
   }
   renderStatus();
+}
+
+async function applyRemote(s, type, sdp) {
+  try {
+    await s.pc.setRemoteDescription({ type, sdp });
+  } catch (err) {
+    console.error(`the relay's ${type} was refused by this browser:\n${sdp}`);
+    throw new Error(`the relay's ${type} does not fit this browser (${err.message})`);
+  }
 }
 
 /** Opens camera and microphone and makes our one offer (sendonly). */

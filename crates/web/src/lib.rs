@@ -22,8 +22,14 @@ pub const INDEX: Asset = Asset {
 /// Static files below `/assets/`, by file name.
 pub fn asset(name: &str) -> Option<Asset> {
     let (content_type, body): (&str, &[u8]) = match name {
-        "app.js" => ("text/javascript; charset=utf-8", include_bytes!("../assets/app.js")),
-        "style.css" => ("text/css; charset=utf-8", include_bytes!("../assets/style.css")),
+        "app.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/app.js"),
+        ),
+        "style.css" => (
+            "text/css; charset=utf-8",
+            include_bytes!("../assets/style.css"),
+        ),
         _ => return None,
     };
     Some(Asset { content_type, body })
