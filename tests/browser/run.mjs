@@ -439,6 +439,18 @@ async function scenario() {
     await checkRoster(B, [...A, ...B]);
     return `gone after ${took.toFixed(1)}s; A1's receivers of A3: ${ended.join(', ') || 'none left'}`;
   });
+
+  await step('A3 rejoins: all three decode each other again', async () => {
+    const tab = A[2];
+    const old = tab.me;
+    await tab.page.click('#rejoin');
+    await waitJoined([tab], 30);
+    tab.me = await hook(tab, () => window.conclave.me);
+    check(tab.me && tab.me !== old, `A3 rejoined with id ${tab.me}, expected a new id (was ${old})`);
+    await waitMedia(A, MEDIA_TIMEOUT_S, MIN_FRAMES);
+    await checkRoster(A, [...A, ...B]);
+    return `A3 is now ${tab.me}`;
+  });
 }
 
 // ------------------------------------------------------------------ harness

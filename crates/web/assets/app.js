@@ -16,7 +16,7 @@ const MAX_ROOM_ID_LEN = 64;
 const MAX_NAME_LEN = 64;
 // Errors after which the relay closes the connection (ErrorCode::is_fatal).
 const FATAL_ERRORS = new Set([
-  'unsupported_version', 'invalid_room_id', 'room_full', 'too_many_rooms', 'shutting_down', 'internal',
+  'unsupported_version', 'invalid_room_id', 'room_full', 'too_many_rooms', 'shutting_down', 'media_lost', 'internal',
 ]);
 
 const $ = (id) => document.getElementById(id);
@@ -116,6 +116,7 @@ function newSession(roomId, name) {
     streams: new Map(), // participant id -> their MediaStream, kept after they leave
     gone: new Set(), // participants who left; ids are never reused
     inbox: Promise.resolve(), // relay messages are handled strictly one after another
+    relayError: null, // the relay's last error message, shown if it then closes
     leaving: false,
     over: false,
   };
@@ -175,6 +176,10 @@ function join() {
   };
   ws.onclose = (ev) => {
     if (s.leaving || s.over) return;
+    if (s.relayError && Date.now() - s.relayError.at < 3000) {
+      fail(s, s.relayError.code, `The relay closed the connection: ${s.relayError.message}`);
+      return;
+    }
     const why = ev.reason ? `: ${ev.reason}` : ` (code ${ev.code})`;
     fail(s, 'closed', page.state === 'joining' && !s.me
       ? `Could not join: the relay closed the connection${why}.`
@@ -245,6 +250,7 @@ async function handle(s, msg) {
       receiveBroadcast(s, msg.from, msg.data);
       break;
     case 'error':
+      s.relayError = { code: msg.code, message: msg.message, at: Date.now() };
       if (FATAL_ERRORS.has(msg.code)) fail(s, msg.code, `The relay refused: ${msg.message}`);
       else showError(msg.code, `The relay refused a message: ${msg.message}`);
       break;
