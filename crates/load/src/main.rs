@@ -1,0 +1,156 @@
+//! `conclave-load`: the benchmark load generator (see docs/benchmarks.md).
+//!
+//! ```text
+//! conclave-load run --target conclave --url https://127.0.0.1:PORT/ --relay-pid PID --subs 10
+//! conclave-load run --target janus --url http://127.0.1.1:8088/janus --relay-pid PID --subs 10
+//! conclave-load run --target udp-gcm --url udp://127.0.1.1:PORT --relay-pid PID --subs 10
+//! conclave-load report --jsonl results.jsonl --md results.md --csv results.csv
+//! ```
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use conclave_load::measure::{self, Plan};
+use conclave_load::report;
+use conclave_load::shape::Shape;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Load generator for benchmarking Conclave's relay against Janus and a ceiling forwarder"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs one point: 1 publisher, N subscribers, one measurement window.
+    Run(RunArgs),
+    /// Turns collected JSON lines into a markdown table (with ratios) and a CSV.
+    Report {
+        #[arg(long)]
+        jsonl: PathBuf,
+        #[arg(long)]
+        md: Option<PathBuf>,
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// conclave | janus | udp (ceiling) | udp-gcm (ceiling sealing each copy)
+    #[arg(long)]
+    target: String,
+    /// https://HOST:PORT/ (conclave), http://HOST:PORT/janus (janus), udp://HOST:PORT (ceiling)
+    #[arg(long)]
+    url: String,
+    /// Process to measure (CPU, RSS): the relay, Janus or the ceiling.
+    #[arg(long)]
+    relay_pid: Option<u32>,
+    #[arg(long, default_value_t = 10)]
+    subs: usize,
+    /// Measurement window, seconds.
+    #[arg(long, default_value_t = 12.0)]
+    duration: f64,
+    /// Seconds between everyone receiving and the window.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Local address for every peer socket (127.0.1.1 inside the bench namespace).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Conclave room id (default: a random one).
+    #[arg(long)]
+    room: Option<String>,
+    /// Janus VideoRoom room number (as configured by bench/run.sh).
+    #[arg(long, default_value_t = 1234)]
+    janus_room: u64,
+    /// Name of this system in the results (default: the target).
+    #[arg(long)]
+    label: Option<String>,
+    /// Append the result as one JSON line to this file.
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+    /// Exit non-zero if any subscriber received fewer than this fraction of frames.
+    #[arg(long)]
+    min_delivery: Option<f64>,
+    /// Subscribers joining at once.
+    #[arg(long, default_value_t = 10)]
+    join_parallel: usize,
+    /// Video bitrate of the publisher, bit/s.
+    #[arg(long, default_value_t = 1_500_000)]
+    video_bps: u64,
+}
+
+fn main() -> Result<()> {
+    str0m::crypto::from_feature_flags().install_process_default();
+    match Cli::parse().cmd {
+        Cmd::Run(a) => run(a),
+        Cmd::Report { jsonl, md, csv } => {
+            let points = report::read_points(&jsonl)?;
+            if let Some(md) = md {
+                std::fs::write(&md, report::markdown(&points))
+                    .with_context(|| format!("write {}", md.display()))?;
+            }
+            if let Some(csv) = csv {
+                let mut text = String::from(report::CSV_HEADER);
+                text.push('\n');
+                for p in &points {
+                    text.push_str(&report::csv_row(p));
+                    text.push('\n');
+                }
+                std::fs::write(&csv, text).with_context(|| format!("write {}", csv.display()))?;
+            }
+            print!("{}", report::markdown(&points));
+            Ok(())
+        }
+    }
+}
+
+fn run(a: RunArgs) -> Result<()> {
+    let room = a
+        .room
+        .clone()
+        .unwrap_or_else(|| format!("bench-{:08x}", rand::random::<u32>()));
+    let target = measure::target(&a.target, &a.url, room, a.janus_room)?;
+    let plan = Plan {
+        label: a.label.clone().unwrap_or_else(|| a.target.clone()),
+        subs: a.subs,
+        warmup: Duration::from_secs_f64(a.warmup),
+        duration: Duration::from_secs_f64(a.duration),
+        bind: a.bind,
+        relay_pid: a.relay_pid,
+        join_parallel: a.join_parallel,
+    };
+    let shape = Shape {
+        video_bps: a.video_bps,
+        ..Shape::default()
+    };
+    let p = measure::run(target, &plan, shape)?;
+    println!("{}", p.human());
+    let json = serde_json::to_string(&p)?;
+    println!("RESULT {json}");
+    if let Some(path) = &a.json_out {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(f, "{json}")?;
+    }
+    if let Some(min) = a.min_delivery {
+        if p.delivery_min < min {
+            bail!(
+                "a subscriber received {:.1}% of frames, below {:.1}%",
+                p.delivery_min * 100.0,
+                min * 100.0
+            );
+        }
+    }
+    // Signaling threads are still blocked on their sockets; leave without joining them.
+    std::process::exit(0);
+}
