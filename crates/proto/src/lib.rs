@@ -25,6 +25,8 @@
 //!   Answer {sdp}                ──▶
 //!   Media {audio, video}        ──▶  ─▶ PeerMedia to the others
 //!   Broadcast {data}            ──▶  ─▶ Broadcast {from, data} to the others
+//!   Mls {data}                  ──▶  ─▶ Mls {from, data}: ordered by the delivery service
+//!                               ◀──  Mls {from: self, data}: Welcome / Accepted / Rejected
 //!                               ◀──  PeerJoined / PeerLeft
 //!   Leave                       ──▶
 //! ```
@@ -154,6 +156,14 @@ pub enum ClientMsg {
         /// Client-defined payload.
         data: String,
     },
+    /// An MLS message in its clear delivery envelope (`conclave_e2ee::delivery::Envelope`,
+    /// standard base64). The relay reads only the envelope — kind, epoch and
+    /// join ticket — to order commits and route Welcomes; the MLS bytes inside
+    /// are encrypted for the group's members.
+    Mls {
+        /// Base64 of the encoded envelope.
+        data: String,
+    },
     /// The client leaves the room; the relay closes the connection.
     Leave,
 }
@@ -210,6 +220,16 @@ pub enum ServerMsg {
         /// The sender.
         from: ParticipantId,
         /// What they sent, unchanged.
+        data: String,
+    },
+    /// An MLS envelope from the delivery service: a join request, commit,
+    /// proposal or application message from another participant, or the
+    /// service's own Welcome / Accepted / Rejected reply to this client.
+    Mls {
+        /// The participant whose message this is (for replies of the delivery
+        /// service: this client itself).
+        from: ParticipantId,
+        /// Base64 of the encoded envelope.
         data: String,
     },
     /// Something this client sent was refused; the connection stays open
@@ -320,6 +340,9 @@ mod tests {
                 video: false,
             },
             ClientMsg::Broadcast { data: "x".into() },
+            ClientMsg::Mls {
+                data: "AQE=".into(),
+            },
             ClientMsg::Leave,
         ];
         for m in msgs {

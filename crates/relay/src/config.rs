@@ -56,6 +56,13 @@ pub struct ServeArgs {
     /// Largest signaling message accepted, in bytes [default: 65536].
     #[arg(long, env = "CONCLAVE_MAX_MESSAGE_BYTES", value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
+
+    /// Audit mode, off by default: write exactly what the operator can see
+    /// into DIR — every signaling message (signaling.jsonl) and every RTP
+    /// packet after SRTP removal (media.pcap) — to check it is only
+    /// ciphertext and routing data.
+    #[arg(long, env = "CONCLAVE_INSIDER_VIEW", value_name = "DIR")]
+    pub insider_view: Option<PathBuf>,
 }
 
 /// The same settings as read from the `--config` TOML file.
@@ -70,6 +77,7 @@ struct FileConfig {
     max_rooms: Option<usize>,
     max_participants: Option<usize>,
     max_message_bytes: Option<usize>,
+    insider_view: Option<PathBuf>,
 }
 
 /// Fully resolved relay settings.
@@ -89,6 +97,8 @@ pub struct Config {
     pub max_participants: usize,
     /// Signaling message size limit in bytes.
     pub max_message_bytes: usize,
+    /// Where `--insider-view` writes, if on.
+    pub insider_view: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -101,6 +111,7 @@ impl Default for Config {
             max_rooms: 1000,
             max_participants: 100,
             max_message_bytes: 64 * 1024,
+            insider_view: None,
         }
     }
 }
@@ -134,6 +145,7 @@ impl Config {
                 .max_message_bytes
                 .or(file.max_message_bytes)
                 .unwrap_or(d.max_message_bytes),
+            insider_view: args.insider_view.clone().or(file.insider_view),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -201,7 +213,8 @@ mod tests {
 
     #[test]
     fn example_config_in_deploy_is_valid() {
-        let file: FileConfig = toml::from_str(include_str!("../../../deploy/conclave.example.toml")).unwrap();
+        let file: FileConfig =
+            toml::from_str(include_str!("../../../deploy/conclave.example.toml")).unwrap();
         assert!(file.public_ip.is_some() && file.cert.is_some());
     }
 

@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tracing::{error, warn};
 
+use crate::insider::RtpTap;
 use crate::metrics::Metrics;
 use crate::sfu::{Command, Sfu, SfuConfig};
 
@@ -30,6 +31,7 @@ impl Engine {
         socket: std::net::UdpSocket,
         config: SfuConfig,
         metrics: Arc<Metrics>,
+        tap: Option<Box<dyn RtpTap>>,
     ) -> anyhow::Result<Engine> {
         socket.set_nonblocking(true)?;
         let (commands, rx) = unbounded_channel();
@@ -43,7 +45,11 @@ impl Engine {
                     Ok(rt) => rt,
                     Err(e) => return error!("cannot start the media engine's runtime: {e}"),
                 };
-                rt.block_on(run(socket, Sfu::new(config, metrics), rx));
+                let mut sfu = Sfu::new(config, metrics);
+                if let Some(tap) = tap {
+                    sfu.set_tap(tap);
+                }
+                rt.block_on(run(socket, sfu, rx));
             })?;
         Ok(Engine { commands, thread })
     }

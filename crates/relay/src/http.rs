@@ -17,6 +17,7 @@ use conclave_proto::{ClientMsg, ErrorCode, RoomId, ServerMsg};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tracing::debug;
 
+use crate::insider::SignalingLog;
 use crate::metrics::Metrics;
 use crate::sfu::{new_participant_id, Command};
 use crate::signaling::{Gate, Refusal};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Signaling message size limit.
     pub max_message_bytes: usize,
+    /// `--insider-view` signaling log, if on.
+    pub insider: Option<Arc<SignalingLog>>,
 }
 
 /// The relay's HTTP routes.
@@ -114,21 +117,24 @@ async fn websocket(
 
 /// One client's signaling connection, from join to leave.
 async fn session(mut socket: WebSocket, room: String, state: AppState) {
+    let participant = new_participant_id();
+    let tap = Tap {
+        log: state.insider.clone(),
+        room: room.clone(),
+        participant: participant.0.clone(),
+    };
     let room = match RoomId::parse(&room) {
         Ok(r) => r,
         Err(e) => {
             Metrics::add(&state.metrics.signaling_errors, 1);
-            let _ = send(
-                &mut socket,
-                &error(ErrorCode::InvalidRoomId, format!("invalid room link: {e}")),
-            )
-            .await;
+            let msg = error(ErrorCode::InvalidRoomId, format!("invalid room link: {e}"));
+            tap.out(&msg);
+            let _ = send(&mut socket, &msg).await;
             let _ = socket.send(Message::Close(None)).await;
             return;
         }
     };
     Metrics::add(&state.metrics.connections, 1);
-    let participant = new_participant_id();
     let (events_tx, mut events) = unbounded_channel();
     let mut gate = Gate::new(state.max_message_bytes, Instant::now());
     let mut joined = false;
@@ -139,11 +145,12 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => {
-                        if refuse(&mut socket, &state, Gate::binary()).await { break }
+                        if refuse(&mut socket, &state, &tap, Gate::binary()).await { break }
                         continue;
                     }
                     Some(Ok(_)) => continue, // ping/pong
                 };
+                tap.record("in", text.as_str());
                 match gate.check(Instant::now(), text.as_str()) {
                     Ok(ClientMsg::Join { .. }) => {
                         joined = true;
@@ -158,13 +165,14 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
                         let _ = state.commands.send(Command::Signal { participant: participant.clone(), msg });
                     }
                     Err(refusal) => {
-                        if refuse(&mut socket, &state, refusal).await { break }
+                        if refuse(&mut socket, &state, &tap, refusal).await { break }
                     }
                 }
             }
             event = events.recv() => {
                 let Some(msg) = event else { break };
                 let fatal = matches!(&msg, ServerMsg::Error { code, .. } if code.is_fatal());
+                tap.out(&msg);
                 if send(&mut socket, &msg).await.is_err() || fatal {
                     break;
                 }
@@ -176,6 +184,7 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
     }
     // Let a last queued error reach the client before the close.
     while let Ok(msg) = events.try_recv() {
+        tap.out(&msg);
         let _ = send(&mut socket, &msg).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(None))).await;
@@ -187,11 +196,34 @@ fn error(code: ErrorCode, message: String) -> ServerMsg {
 }
 
 /// Sends a refusal to this client only; returns whether to close.
-async fn refuse(socket: &mut WebSocket, state: &AppState, r: Refusal) -> bool {
+async fn refuse(socket: &mut WebSocket, state: &AppState, tap: &Tap, r: Refusal) -> bool {
     Metrics::add(&state.metrics.signaling_errors, 1);
     debug!(code = ?r.code, "refused a signaling message");
     let fatal = r.code.is_fatal();
-    send(socket, &error(r.code, r.message)).await.is_err() || fatal
+    let msg = error(r.code, r.message);
+    tap.out(&msg);
+    send(socket, &msg).await.is_err() || fatal
+}
+
+/// One connection's view for `--insider-view` (a no-op when it is off).
+struct Tap {
+    log: Option<Arc<SignalingLog>>,
+    room: String,
+    participant: String,
+}
+
+impl Tap {
+    fn record(&self, dir: &str, text: &str) {
+        if let Some(log) = &self.log {
+            log.record(dir, &self.room, &self.participant, text);
+        }
+    }
+
+    fn out(&self, msg: &ServerMsg) {
+        if self.log.is_some() {
+            self.record("out", &msg.to_text());
+        }
+    }
 }
 
 async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {

@@ -18,6 +18,7 @@
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod insider;
 pub mod metrics;
 pub mod sfu;
 pub mod signaling;
@@ -59,6 +60,16 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         &[public_ip, https.ip()],
     )?;
     let metrics = Arc::new(Metrics::default());
+    let (signaling_log, tap) = match &config.insider_view {
+        Some(dir) => {
+            let tap: Box<dyn insider::RtpTap> = Box::new(insider::PcapTap::create(dir)?);
+            (
+                Some(Arc::new(insider::SignalingLog::create(dir)?)),
+                Some(tap),
+            )
+        }
+        None => (None, None),
+    };
     let engine = Engine::spawn(
         udp,
         SfuConfig {
@@ -67,11 +78,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
             max_participants: config.max_participants,
         },
         metrics.clone(),
+        tap,
     )?;
     let app = http::router(http::AppState {
         commands: engine.commands.clone(),
         metrics,
         max_message_bytes: config.max_message_bytes,
+        insider: signaling_log,
     });
 
     let base = format!("https://{}/", SocketAddr::new(public_ip, https.port()));
@@ -84,6 +97,12 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     );
     println!("  certificate: {cert}SHA-256 {}", tls.fingerprint);
     println!("  metrics:     {base}metrics");
+    if let Some(dir) = &config.insider_view {
+        println!(
+            "  insider view: writing what the operator can see to {}",
+            dir.display()
+        );
+    }
     println!("Press Ctrl-C to stop.");
     info!(https = https.port(), media = media.port(), "relay started");
 

@@ -30,6 +30,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
+use crate::insider::{RtpFields, RtpTap};
 use crate::metrics::Metrics;
 
 /// Where the engine sends a participant's signaling replies and events.
@@ -199,6 +200,7 @@ pub struct Sfu {
     pub transmits: Vec<Transmit>,
     events_buf: Vec<Event>,
     dirty: Vec<PeerKey>,
+    tap: Option<Box<dyn RtpTap>>,
 }
 
 impl Sfu {
@@ -214,7 +216,13 @@ impl Sfu {
             transmits: Vec::with_capacity(256),
             events_buf: Vec::new(),
             dirty: Vec::new(),
+            tap: None,
         }
+    }
+
+    /// Shows every published RTP packet to `tap` (`--insider-view`).
+    pub fn set_tap(&mut self, tap: Box<dyn RtpTap>) {
+        self.tap = Some(tap);
     }
 
     /// Number of rooms now.
@@ -456,13 +464,27 @@ impl Sfu {
     /// what it says to whom. The relay reads the envelope, never the MLS bytes.
     fn deliver_mls(&mut self, key: PeerKey, data: &str) {
         let Ok(bytes) = BASE64.decode(data) else {
-            return self.error(key, ErrorCode::BadMessage, "mls data must be standard base64");
+            return self.error(
+                key,
+                ErrorCode::BadMessage,
+                "mls data must be standard base64",
+            );
         };
-        let Some(room_id) = self.peers.get(&key).map(|p| p.room.clone()) else { return };
-        let Some(room) = self.rooms.get_mut(&room_id) else { return };
+        let Some(room_id) = self.peers.get(&key).map(|p| p.room.clone()) else {
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
         let out = match room.delivery.handle(&key, &bytes) {
             Ok(out) => out,
-            Err(e) => return self.error(key, ErrorCode::BadMessage, &format!("MLS envelope refused: {e}")),
+            Err(e) => {
+                return self.error(
+                    key,
+                    ErrorCode::BadMessage,
+                    &format!("MLS envelope refused: {e}"),
+                )
+            }
         };
         let from = key.participant();
         for o in out {
@@ -800,6 +822,17 @@ impl Sfu {
                 mid
             }
         };
+        if let Some(tap) = &mut self.tap {
+            let fields = RtpFields {
+                marker: pkt.header.marker,
+                payload_type: *pkt.header.payload_type,
+                sequence_number: pkt.header.sequence_number,
+                timestamp: pkt.header.timestamp,
+                ssrc: *ssrc,
+            };
+            let source = publisher.addr.unwrap_or(self.config.media_addr);
+            tap.rtp(source, self.config.media_addr, &fields, &pkt.payload);
+        }
         let Some(route) = self.routes.get_mut(&TrackKey {
             publisher: from,
             mid,

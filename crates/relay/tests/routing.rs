@@ -425,3 +425,124 @@ fn limits_are_enforced_with_clear_errors() {
     assert_eq!(code, conclave_proto::ErrorCode::RoomFull);
     assert!(message.contains("limit of 2"), "{message}");
 }
+
+#[test]
+fn mls_envelopes_are_ordered_and_routed_by_the_delivery_service() {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
+    use conclave_e2ee::delivery::{Envelope, Epoch, JoinTicket, WelcomeBundle};
+
+    let mut net = Net::new(10);
+    let alice = net.join("room", false);
+    let bob = net.join("room", false);
+    let joiner = net.join("room", false);
+    let other_room = net.join("elsewhere", false);
+    net.run(10);
+    let send = |net: &mut Net, who: usize, env: Envelope| {
+        let id = net.clients[who].id.clone();
+        net.sfu.handle_command(
+            net.now,
+            Command::Signal {
+                participant: id,
+                msg: ClientMsg::Mls {
+                    data: B64.encode(env.encode()),
+                },
+            },
+        );
+        net.run(0);
+    };
+    let mls = |c: &Client| -> Vec<Envelope> {
+        c.sent
+            .iter()
+            .filter_map(|m| match m {
+                ServerMsg::Mls { data, .. } => {
+                    Some(Envelope::decode(&B64.decode(data).unwrap()).unwrap())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let ticket = JoinTicket([7; 16]);
+    send(
+        &mut net,
+        joiner,
+        Envelope::JoinRequest {
+            ticket,
+            request: b"kp+proof".to_vec(),
+        },
+    );
+    assert!(matches!(
+        mls(&net.clients[alice]).as_slice(),
+        [Envelope::JoinRequest { .. }]
+    ));
+    assert!(matches!(
+        mls(&net.clients[bob]).as_slice(),
+        [Envelope::JoinRequest { .. }]
+    ));
+
+    // Alice and Bob both commit in epoch 5; Alice's arrives first.
+    let welcome = WelcomeBundle {
+        tickets: vec![ticket],
+        welcome: b"welcome".to_vec(),
+    };
+    send(
+        &mut net,
+        alice,
+        Envelope::Commit {
+            epoch: Epoch(5),
+            commit: b"A".to_vec(),
+            welcome: Some(welcome),
+        },
+    );
+    send(
+        &mut net,
+        bob,
+        Envelope::Commit {
+            epoch: Epoch(5),
+            commit: b"B".to_vec(),
+            welcome: None,
+        },
+    );
+
+    let a = mls(&net.clients[alice]);
+    assert!(matches!(a.last(), Some(Envelope::Accepted { .. })), "{a:?}");
+    let b = mls(&net.clients[bob]);
+    assert!(b
+        .iter()
+        .any(|e| matches!(e, Envelope::Commit { commit, .. } if commit == b"A")));
+    assert!(
+        matches!(b.last(), Some(Envelope::Rejected { .. })),
+        "Bob's late commit is stale: {b:?}"
+    );
+    let j = mls(&net.clients[joiner]);
+    assert!(
+        j.iter().any(|e| matches!(e, Envelope::Welcome { .. })),
+        "the Welcome reaches the joiner: {j:?}"
+    );
+    assert!(!j
+        .iter()
+        .any(|e| matches!(e, Envelope::Commit { commit, .. } if commit == b"B")));
+    assert!(
+        mls(&net.clients[other_room]).is_empty(),
+        "other rooms see nothing"
+    );
+
+    // Garbage is refused to its sender only.
+    let id = net.clients[bob].id.clone();
+    net.sfu.handle_command(
+        net.now,
+        Command::Signal {
+            participant: id,
+            msg: ClientMsg::Mls { data: "%%%".into() },
+        },
+    );
+    net.run(0);
+    assert!(matches!(
+        net.clients[bob].sent.last(),
+        Some(ServerMsg::Error { .. })
+    ));
+    assert!(!matches!(
+        net.clients[alice].sent.last(),
+        Some(ServerMsg::Error { .. })
+    ));
+}
