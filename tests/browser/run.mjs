@@ -58,7 +58,8 @@ async function waitFor(what, timeoutS, probe, intervalMs = 500) {
 const relay = { proc: null, url: null, out: [], exited: null };
 
 function keepTail(buf, chunk) {
-  for (const line of chunk.toString().split('\n')) if (line) buf.push(line);
+  // eslint-disable-next-line no-control-regex
+  for (const line of chunk.toString().replace(/\x1b\[[0-9;]*m/g, '').split('\n')) if (line) buf.push(line);
   if (buf.length > 400) buf.splice(0, buf.length - 400);
 }
 
@@ -491,8 +492,11 @@ async function cleanup() {
   }
 }
 
+let timedOut = false;
+
 async function main() {
   const hard = setTimeout(async () => {
+    timedOut = true;
     console.log(`\nFAIL: the browser test did not finish within ${HARD_TIMEOUT_S}s`);
     await dumpDiagnostics().catch(() => {});
     await cleanup().catch(() => {});
@@ -504,6 +508,7 @@ async function main() {
   } catch (e) {
     failed = e;
   }
+  if (timedOut) return; // the deadline handler reports, cleans up and exits
   if (failed) {
     console.log(`\nFAIL: ${failed instanceof TestFailure ? failed.message : failed.stack}`);
     await dumpDiagnostics();
