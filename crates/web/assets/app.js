@@ -67,7 +67,9 @@ function setState(state) {
   page.state = state;
   document.body.dataset.state = state;
   $('join-form').hidden = state !== 'idle';
-  $('left').hidden = state !== 'left';
+  // After leaving, or losing a call we were in, offer to (re)join.
+  $('left').hidden = !(state === 'left' || (state === 'error' && page.session));
+  $('left-text').textContent = state === 'left' ? 'You left the meeting.' : 'You are not in the meeting.';
   $('call').hidden = !(state === 'joining' || state === 'joined');
   renderStatus();
 }
