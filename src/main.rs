@@ -24,10 +24,34 @@ enum Cmd {
     /// with RUST_LOG (default: info, which never shows addresses, names or
     /// secrets).
     Serve(ServeArgs),
+    /// Print a fresh meeting link for a relay.
+    ///
+    /// The room secret is made here, on this machine, and only printed: it is
+    /// never sent to the relay (the relay learns the room id when someone
+    /// joins). Anyone with the link can ask to join the meeting.
+    Link {
+        /// The relay's address, e.g. https://relay.example:8443
+        #[arg(long, value_name = "URL")]
+        relay: String,
+        /// Also put this display name in the link's fragment (`&name=…`).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable chain of causes, no backtrace: errors say what to do.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -42,6 +66,16 @@ fn main() -> anyhow::Result<()> {
             let config = Config::resolve(&args)?;
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             rt.block_on(conclave_relay::serve(config, shutdown_signal()))
+        }
+        Cmd::Link { relay, name } => {
+            let secret = conclave_e2ee::RoomSecret::generate();
+            let mut link = conclave_e2ee::RoomLink::new(&relay, secret)
+                .with_context(|| format!("cannot make a link for relay {relay:?}"))?;
+            if let Some(name) = name {
+                link = link.with_name(&name)?;
+            }
+            println!("{}", link.to_url().as_str());
+            Ok(())
         }
     }
 }
