@@ -116,15 +116,20 @@ fn group(n: usize) {
     let mut bob_j = Joiner::new(Identity::generate(), &secret);
     let req = bob_j.join_request(NOW).expect("request");
     verified.push(alice.check_join_request(&req, NOW).expect("check"));
-    let env = alice.admit(&verified).expect("admit");
-    accepted(&mut alice);
-    let Envelope::Commit {
-        welcome: Some(w), ..
-    } = Envelope::decode(&env).expect("env")
-    else {
-        unreachable!()
-    };
-    let mut bob = bob_j.accept_welcome(&w.welcome).expect("welcome");
+    // At most 64 joiners per commit; Bob is in the last batch.
+    let mut welcome = Vec::new();
+    for batch in verified.chunks(conclave_e2ee::delivery::MAX_TICKETS) {
+        let env = alice.admit(batch).expect("admit");
+        accepted(&mut alice);
+        let Envelope::Commit {
+            welcome: Some(w), ..
+        } = Envelope::decode(&env).expect("env")
+        else {
+            unreachable!()
+        };
+        welcome = w.welcome;
+    }
+    let mut bob = bob_j.accept_welcome(&welcome).expect("welcome");
     assert_eq!(bob.roster().len(), n);
 
     // Admit one more (path-less Add).

@@ -512,15 +512,15 @@ impl Member {
     pub fn admit(&mut self, joins: &[VerifiedJoin]) -> Result<Vec<u8>, GroupError> {
         self.ensure_active()?;
         self.ensure_no_pending()?;
-        if joins.is_empty() {
+        if joins.is_empty() || joins.len() > crate::delivery::MAX_TICKETS {
             return Err(GroupError::PolicyViolation(
-                "admit needs at least one joiner",
+                "admit takes 1 to 64 joiners per commit; admit larger crowds in batches",
             ));
         }
         if self.policy.host_approval && !self.policy.is_host(&self.identity.public()) {
             return Err(GroupError::Admission(AdmissionError::NotAHost));
         }
-        let mut aad = vec![COMMIT_AAD_VERSION, joins.len().min(255) as u8];
+        let mut aad = vec![COMMIT_AAD_VERSION, joins.len() as u8];
         for j in joins {
             j.proof.encode_into(&mut aad);
         }
