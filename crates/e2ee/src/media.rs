@@ -58,6 +58,9 @@ pub const AUDIO_BUCKETS: &[usize] = &[48, 96, 160, 256, 384, 512, 768, 1024];
 pub const VP8_KEY_FRAME_PREFIX: usize = 10;
 /// VP8 clear prefix on delta frames (the first frame-tag byte).
 pub const VP8_DELTA_FRAME_PREFIX: usize = 1;
+/// Most members a serialized [`MediaEpoch`] may list.
+pub const MAX_MEDIA_EPOCH_MEMBERS: usize = 1 << 16;
+const MEDIA_EPOCH_FORMAT: u8 = 1;
 
 /// The codec of a frame: decides how much of it stays in clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,6 +178,82 @@ impl MediaEpoch {
     /// The KID of `leaf`'s frames in this epoch (context 0).
     pub fn key_id(&self, leaf: u32) -> u64 {
         (u64::from(leaf) << EPOCH_BITS) | self.epoch_lsb()
+    }
+
+    /// Serializes the key material so it can be handed to another instance of
+    /// this crate in the same device — e.g. from the browser page, which holds
+    /// the MLS group, to the worker that encrypts frames (a separate wasm
+    /// instance). It contains the base key: never send it over the network or
+    /// store it. Format (integers big-endian): `version u8 (1) | epoch u64 |
+    /// flags u8 (bit 0: audio padding) | own_leaf u32 | key_len u8 | key |
+    /// members u32 | member u32 …`.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            19 + self.base_key.len() + 4 * self.members.len(),
+        ));
+        out.push(MEDIA_EPOCH_FORMAT);
+        out.extend_from_slice(&self.epoch.to_be_bytes());
+        out.push(u8::from(self.audio_padding));
+        out.extend_from_slice(&self.own_leaf.to_be_bytes());
+        // BASE_KEY_LEN fits a byte; from_bytes refuses any other length.
+        out.push(self.base_key.len().min(255) as u8);
+        out.extend_from_slice(&self.base_key);
+        out.extend_from_slice(&(self.members.len() as u32).to_be_bytes());
+        for m in &self.members {
+            out.extend_from_slice(&m.to_be_bytes());
+        }
+        out
+    }
+
+    /// Parses [`MediaEpoch::to_bytes`]. Refuses other versions, a key that is
+    /// not [`BASE_KEY_LEN`] bytes, more than [`MAX_MEDIA_EPOCH_MEMBERS`]
+    /// members, truncation and trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FrameError> {
+        const BAD: FrameError = FrameError::Malformed("bad media epoch encoding");
+        let mut r = bytes;
+        let mut take = |n: usize| -> Result<&[u8], FrameError> {
+            if r.len() < n {
+                return Err(BAD);
+            }
+            let (head, rest) = r.split_at(n);
+            r = rest;
+            Ok(head)
+        };
+        if take(1)?[0] != MEDIA_EPOCH_FORMAT {
+            return Err(FrameError::Malformed("unknown media epoch version"));
+        }
+        let u32_of = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let mut e = [0u8; 8];
+        e.copy_from_slice(take(8)?);
+        let flags = take(1)?[0];
+        if flags & !1 != 0 {
+            return Err(BAD);
+        }
+        let own_leaf = u32_of(take(4)?);
+        let key_len = take(1)?[0] as usize;
+        if key_len != BASE_KEY_LEN {
+            return Err(BAD);
+        }
+        let base_key = Zeroizing::new(take(key_len)?.to_vec());
+        let n = u32_of(take(4)?) as usize;
+        if n > MAX_MEDIA_EPOCH_MEMBERS {
+            return Err(BAD);
+        }
+        let mut members = Vec::with_capacity(n);
+        for _ in 0..n {
+            members.push(u32_of(take(4)?));
+        }
+        drop(take);
+        if !r.is_empty() {
+            return Err(BAD);
+        }
+        Ok(MediaEpoch::new(
+            u64::from_be_bytes(e),
+            base_key,
+            members,
+            own_leaf,
+            flags & 1 != 0,
+        ))
     }
 }
 
@@ -658,6 +737,30 @@ mod tests {
         );
         assert_eq!(pad(&[0; 2000]).len(), 2048);
         assert_eq!(unpad(&pad(&[0, 0, 0])).unwrap(), &[0, 0, 0]);
+    }
+
+    #[test]
+    fn media_epoch_bytes_round_trip_and_refuse_damage() {
+        let e = epoch(300, 7, &[0, 2, 5], 2, true);
+        let bytes = e.to_bytes();
+        let back = MediaEpoch::from_bytes(&bytes).unwrap();
+        assert_eq!(back.to_bytes(), bytes);
+        // Keys made from the copy work with keys made from the original.
+        let mut tx = FrameSender::new(&e).unwrap();
+        let mut rx = FrameReceiver::new();
+        rx.add_epoch(&back, 0);
+        let enc = tx.encrypt(Codec::Opus, b"hello").unwrap();
+        assert_eq!(rx.decrypt(Codec::Opus, &enc, 0).unwrap().frame, b"hello");
+        for cut in 0..bytes.len() {
+            assert!(MediaEpoch::from_bytes(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        let mut long = bytes.to_vec();
+        long.push(0);
+        assert!(MediaEpoch::from_bytes(&long).is_err());
+        let mut v2 = bytes.to_vec();
+        v2[0] = 2;
+        assert!(MediaEpoch::from_bytes(&v2).is_err());
+        assert!(!format!("{back:?}").contains("7, 7"));
     }
 
     #[test]
