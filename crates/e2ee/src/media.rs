@@ -243,7 +243,6 @@ impl MediaEpoch {
         for _ in 0..n {
             members.push(u32_of(take(4)?));
         }
-        drop(take);
         if !r.is_empty() {
             return Err(BAD);
         }
