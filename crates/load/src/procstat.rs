@@ -13,8 +13,24 @@ fn clk_tck() -> f64 {
     }
 }
 
-/// utime + stime of `pid` in seconds (all threads), or None if it is gone.
+/// CPU time of `pid` in seconds, all threads. Summed from each live thread's
+/// /proc/PID/task/TID/schedstat (nanoseconds) when the kernel has it, else
+/// utime + stime from /proc/PID/stat (clock ticks, 10 ms steps).
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    sched_seconds(pid).or_else(|| stat_seconds(pid))
+}
+
+fn sched_seconds(pid: u32) -> Option<f64> {
+    let mut ns: u64 = 0;
+    for t in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let s = fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+        ns += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
+}
+
+/// utime + stime of `pid` in seconds (all threads, including exited ones).
+pub fn stat_seconds(pid: u32) -> Option<f64> {
     let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which may contain spaces: start past ')'.
     let rest = &s[s.rfind(')')? + 2..];
