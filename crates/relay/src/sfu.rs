@@ -39,6 +39,10 @@ pub type EventSender = UnboundedSender<ServerMsg>;
 /// Keyframe requests to one publisher's track are sent at most this often.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Resend history kept per forwarded video track.
+const RTX_CACHE_PACKETS: usize = 400;
+const RTX_CACHE_AGE: Duration = Duration::from_secs(1);
+
 /// What the signaling layer asks of the engine.
 #[derive(Debug)]
 pub enum Command {
@@ -272,7 +276,8 @@ impl Sfu {
         self.flush(now);
     }
 
-    /// Feeds one received UDP datagram.
+    /// Feeds one received UDP datagram. Call [`Sfu::flush`] after a batch of
+    /// them so that what they caused leaves together.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         Metrics::add(&self.metrics.packets_in, 1);
         Metrics::add(&self.metrics.bytes_in, data.len() as u64);
@@ -306,7 +311,6 @@ impl Sfu {
             debug!(peer = %peer.participant, "input refused: {e}");
         }
         self.drive(now, key);
-        self.flush(now);
     }
 
     /// Advances every peer whose timer is due.
@@ -638,6 +642,11 @@ impl Sfu {
                 continue;
             };
             peer.receiving.insert(mid, track);
+            if let Some(tx) = peer.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                // One second of history answers any NACK that can still help
+                // (str0m keeps 3 s / 1024 packets by default): less memory per track.
+                tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
+            }
             route.subscriptions.push(Subscription {
                 subscriber: key,
                 mid,
@@ -908,7 +917,7 @@ impl Sfu {
     /// Lets every peer touched since the last flush send what it queued. Run
     /// right after writes: str0m's pacer otherwise holds a packet until the
     /// peer's next timer (~7.5 ms later).
-    fn flush(&mut self, now: Instant) {
+    pub fn flush(&mut self, now: Instant) {
         while let Some(key) = self.dirty.pop() {
             let Some(peer) = self.peers.get_mut(&key) else {
                 continue;

@@ -177,6 +177,7 @@ impl Net {
                         Output::Transmit(t) => {
                             moved = true;
                             self.sfu.handle_datagram(self.now, c.addr, &t.contents);
+                            self.sfu.flush(self.now);
                         }
                         Output::Event(Event::RtpPacket(p)) => {
                             let mid = c
