@@ -66,6 +66,8 @@ trap cleanup EXIT INT TERM
 
 ip netns del "$NS" 2>/dev/null || true
 ip netns add "$NS"
+# (programs started in the background use "ip netns exec" directly: it execs,
+# so $! is the program itself, whose CPU and RSS we read)
 in_ns() { ip netns exec "$NS" "$@"; }
 in_ns ip link set lo up
 in_ns ip link add v0 type veth peer name v1
@@ -81,7 +83,7 @@ jsonl="$OUT/$stamp.jsonl"
 # Waits for "open: <url>" in a log; prints the URL.
 wait_open() { # log pid
   for _ in $(seq 1 300); do
-    if url=$(grep -o 'open: [a-z]*://[^ ]*' "$1" | head -1 | cut -d' ' -f2) && [ -n "$url" ]; then
+    if url=$(grep -o 'open:[[:space:]]*[a-z]*://[^ ]*' "$1" | head -1 | grep -o '[a-z]*://.*') && [ -n "$url" ]; then
       echo "$url"; return 0
     fi
     kill -0 "$2" 2>/dev/null || { echo "process died:" >&2; tail -20 "$1" >&2; return 1; }
@@ -95,12 +97,12 @@ start() {
   local log="$tmp/$1.log"
   case $1 in
     conclave)
-      in_ns taskset -c "$RELAY_CPU" "$BIN/conclave" serve --listen $IP:0 >"$log" 2>&1 &
+      ip netns exec "$NS" taskset -c "$RELAY_CPU" "$BIN/conclave" serve --listen $IP:0 >"$log" 2>&1 &
       PID=$!; pids+=("$PID"); TARGET=conclave
       URL=$(wait_open "$log" "$PID") ;;
     janus)
       bash bench/janus-config.sh "$tmp/janus" $IP 8088
-      in_ns taskset -c "$RELAY_CPU" janus -F "$tmp/janus" -C "$tmp/janus/janus.jcfg" >"$log" 2>&1 &
+      ip netns exec "$NS" taskset -c "$RELAY_CPU" janus -F "$tmp/janus" -C "$tmp/janus/janus.jcfg" >"$log" 2>&1 &
       PID=$!; pids+=("$PID"); TARGET=janus; URL="http://$IP:8088/janus"
       for _ in $(seq 1 100); do
         in_ns curl -sf "$URL/info" >/dev/null && break
@@ -109,7 +111,7 @@ start() {
       done ;;
     ceiling|ceiling-gcm)
       local flags=(--gso); [ "$1" = ceiling-gcm ] && flags+=(--gcm)
-      in_ns taskset -c "$RELAY_CPU" "$BIN/ceiling" --listen $IP:0 "${flags[@]}" >"$log" 2>&1 &
+      ip netns exec "$NS" taskset -c "$RELAY_CPU" "$BIN/ceiling" --listen $IP:0 "${flags[@]}" >"$log" 2>&1 &
       PID=$!; pids+=("$PID")
       TARGET=udp; [ "$1" = ceiling-gcm ] && TARGET=udp-gcm
       URL=$(wait_open "$log" "$PID") ;;
@@ -126,7 +128,7 @@ echo "== sweep N = $SUBS; systems: $SYSTEMS; ${WARMUP}s warm-up + ${DURATION}s w
 for n in $SUBS; do
   for sys in $SYSTEMS; do
     start "$sys"
-    if ! in_ns taskset -c "$LOAD_CPU" "$BIN/conclave-load" run --target "$TARGET" --url "$URL" \
+    if ! ip netns exec "$NS" taskset -c "$LOAD_CPU" "$BIN/conclave-load" run --target "$TARGET" --url "$URL" \
         --relay-pid "$PID" --subs "$n" --duration "$DURATION" --warmup "$WARMUP" --bind $IP \
         --label "$sys" --json-out "$jsonl" 2>"$tmp/load.err" | grep -v '^RESULT '; then
       echo "!! $sys N=$n failed:" >&2; tail -5 "$tmp/load.err" >&2
