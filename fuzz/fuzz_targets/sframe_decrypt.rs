@@ -20,7 +20,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let pad = sel & 0x80 != 0;
     let mut rx = FrameReceiver::new();
-    let epoch = MediaEpoch::new(1, Zeroizing::new(SEED_KEY.to_vec()), vec![0, 1, 2, 3], 0, pad);
+    let epoch = MediaEpoch::new(
+        1,
+        Zeroizing::new(SEED_KEY.to_vec()),
+        vec![0, 1, 2, 3],
+        0,
+        pad,
+    );
     rx.add_epoch(&epoch, 0);
     if let Ok(got) = rx.decrypt(codec, frame, 0) {
         // Authentic: a replay of the same bytes is refused.
