@@ -97,7 +97,7 @@ start() {
   local log="$tmp/$1.log"
   case $1 in
     conclave)
-      ip netns exec "$NS" taskset -c "$RELAY_CPU" "$BIN/conclave" serve --listen $IP:0 >"$log" 2>&1 &
+      ip netns exec "$NS" taskset -c "$RELAY_CPU" "$BIN/conclave" serve --listen $IP:0 --max-participants 1000 >"$log" 2>&1 &
       PID=$!; pids+=("$PID"); TARGET=conclave
       URL=$(wait_open "$log" "$PID") ;;
     janus)
