@@ -57,6 +57,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CONCLAVE_MAX_MESSAGE_BYTES", value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
 
+    /// Media threads, each serving a share of the rooms on the one UDP port
+    /// [default: the number of CPU cores].
+    #[arg(long, env = "CONCLAVE_MEDIA_THREADS", value_name = "N")]
+    pub media_threads: Option<usize>,
+
     /// Audit mode, off by default: write exactly what the operator can see
     /// into DIR — every signaling message (signaling.jsonl) and every RTP
     /// packet after SRTP removal (media.pcap) — to check it is only
@@ -77,6 +82,7 @@ struct FileConfig {
     max_rooms: Option<usize>,
     max_participants: Option<usize>,
     max_message_bytes: Option<usize>,
+    media_threads: Option<usize>,
     insider_view: Option<PathBuf>,
 }
 
@@ -97,6 +103,8 @@ pub struct Config {
     pub max_participants: usize,
     /// Signaling message size limit in bytes.
     pub max_message_bytes: usize,
+    /// Media threads (shards of rooms).
+    pub media_threads: usize,
     /// Where `--insider-view` writes, if on.
     pub insider_view: Option<PathBuf>,
 }
@@ -111,6 +119,7 @@ impl Default for Config {
             max_rooms: 1000,
             max_participants: 100,
             max_message_bytes: 64 * 1024,
+            media_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             insider_view: None,
         }
     }
@@ -145,6 +154,10 @@ impl Config {
                 .max_message_bytes
                 .or(file.max_message_bytes)
                 .unwrap_or(d.max_message_bytes),
+            media_threads: args
+                .media_threads
+                .or(file.media_threads)
+                .unwrap_or(d.media_threads),
             insider_view: args.insider_view.clone().or(file.insider_view),
         };
         cfg.validate()?;
@@ -152,8 +165,8 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.max_rooms == 0 || self.max_participants == 0 {
-            bail!("max_rooms and max_participants must be at least 1");
+        if self.max_rooms == 0 || self.max_participants == 0 || self.media_threads == 0 {
+            bail!("max_rooms, max_participants and media_threads must be at least 1");
         }
         if self.max_message_bytes < 1024 {
             bail!("max_message_bytes must be at least 1024 (SDP offers are a few kilobytes)");

@@ -1,6 +1,15 @@
-//! The media engine: a thread that owns the UDP socket and the [`Sfu`] core,
-//! feeding it datagrams, signaling commands and timer ticks, and sending what
-//! it produces. Short and boring by design; the logic lives in [`crate::sfu`].
+//! The media engine: one thread per core ("shard"), each owning a UDP socket
+//! bound to the same port (`SO_REUSEPORT`) and an [`Sfu`] core for the rooms
+//! hashed to it, feeding the core datagrams, signaling commands and timer
+//! ticks and sending what it produces. Short and boring by design; the logic
+//! lives in [`crate::sfu`].
+//!
+//! Rooms are spread over shards by a keyed hash of the room id, so a room's
+//! routing never takes a lock. The kernel spreads incoming datagrams over the
+//! shards' sockets by source address; a datagram that lands on a shard that
+//! does not serve its sender is handed to the one that does (learned from the
+//! first STUN check, then remembered), over a channel — a cheap step taken
+//! only on the ingress side, which carries 1/N of the traffic.
 //!
 //! I/O is batched: one wake-up reads up to [`quinn_udp::BATCH_SIZE`]
 //! datagrams per `recvmmsg` (several rounds if more are waiting), the core
@@ -9,9 +18,11 @@
 //! the same address go out in one `sendmsg` with UDP GSO (`UDP_SEGMENT`),
 //! which costs far less per packet than one `sendto` each.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::io::{ErrorKind, IoSliceMut};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,9 +32,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tracing::{debug, error, warn};
 
-use crate::insider::RtpTap;
+use crate::insider::{RtpFields, RtpTap};
 use crate::metrics::Metrics;
 use crate::sfu::{Command, Sfu, SfuConfig, Transmit};
+use conclave_proto::RoomId;
 
 /// `recvmmsg` rounds per wake-up before commands and timers get a turn.
 const MAX_RECV_ROUNDS: usize = 4;
@@ -32,46 +44,177 @@ const MAX_DATAGRAM: usize = 2048;
 /// A GSO send carries at most this many bytes (the IPv4/UDP length limit, with margin).
 const MAX_GSO_BYTES: usize = 60_000;
 
+/// What one shard receives from the signaling side and from other shards.
+#[derive(Debug)]
+enum ShardMsg {
+    Command(Command),
+    /// A datagram that arrived on another shard's socket.
+    Datagram {
+        source: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// Shard `shard` serves (`Some`) or stopped serving (`None`) this address.
+    Owner {
+        addr: SocketAddr,
+        shard: Option<usize>,
+    },
+}
+
+/// Where signaling sends commands: the shard that serves a room.
+#[derive(Clone)]
+pub struct Shards {
+    inboxes: Arc<[UnboundedSender<ShardMsg>]>,
+    hasher: RandomState,
+}
+
+impl Shards {
+    /// The shard that serves `room` (stable for the life of the process).
+    pub fn shard_for_room(&self, room: &RoomId) -> usize {
+        (self.hasher.hash_one(room) % self.inboxes.len() as u64) as usize
+    }
+
+    /// Hands `cmd` to `shard`.
+    pub fn send(&self, shard: usize, cmd: Command) {
+        if let Some(inbox) = self.inboxes.get(shard) {
+            let _ = inbox.send(ShardMsg::Command(cmd));
+        }
+    }
+
+    /// How many shards there are.
+    pub fn len(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// Never true: an engine has at least one shard.
+    pub fn is_empty(&self) -> bool {
+        self.inboxes.is_empty()
+    }
+}
+
 /// A running engine.
 pub struct Engine {
-    /// Send signaling commands here.
-    pub commands: UnboundedSender<Command>,
-    thread: JoinHandle<()>,
+    /// Where to send signaling commands.
+    pub shards: Shards,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Engine {
-    /// Starts the engine thread on `socket`.
+    /// Starts one shard thread per socket. The sockets must share one port
+    /// (bound with `SO_REUSEPORT`); `tap` sees every shard's RTP.
     pub fn spawn(
-        socket: std::net::UdpSocket,
+        sockets: Vec<std::net::UdpSocket>,
         config: SfuConfig,
         metrics: Arc<Metrics>,
         tap: Option<Box<dyn RtpTap>>,
     ) -> anyhow::Result<Engine> {
-        socket.set_nonblocking(true)?;
-        let (commands, rx) = unbounded_channel();
-        let thread = std::thread::Builder::new()
-            .name("conclave-media".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => return error!("cannot start the media engine's runtime: {e}"),
-                };
-                let mut sfu = Sfu::new(config, metrics);
-                if let Some(tap) = tap {
-                    sfu.set_tap(tap);
-                }
-                rt.block_on(run(socket, sfu, rx));
-            })?;
-        Ok(Engine { commands, thread })
+        let tap = tap.map(|t| Arc::new(Mutex::new(t)));
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            sockets.iter().map(|_| unbounded_channel()).unzip();
+        let inboxes: Arc<[UnboundedSender<ShardMsg>]> = senders.into();
+        let mut threads = Vec::new();
+        for (index, (socket, inbox)) in sockets.into_iter().zip(receivers).enumerate() {
+            socket.set_nonblocking(true)?;
+            let mut sfu = Sfu::new(config.clone(), metrics.clone());
+            if let Some(tap) = &tap {
+                sfu.set_tap(Box::new(SharedTap(tap.clone())));
+            }
+            let shard = Shard {
+                index,
+                others: inboxes.clone(),
+                owners: HashMap::new(),
+                metrics: metrics.clone(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("conclave-media-{index}"))
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => return error!("cannot start the media engine's runtime: {e}"),
+                    };
+                    rt.block_on(run(socket, sfu, inbox, shard));
+                })?;
+            threads.push(thread);
+        }
+        Ok(Engine {
+            shards: Shards {
+                inboxes,
+                hasher: RandomState::new(),
+            },
+            threads,
+        })
     }
 
-    /// Asks the engine to say goodbye to every client and waits for it to stop.
+    /// Asks every shard to say goodbye to its clients and waits for them to stop.
     pub fn shutdown(self) {
-        let _ = self.commands.send(Command::Shutdown);
-        let _ = self.thread.join();
+        for shard in 0..self.shards.len() {
+            self.shards.send(shard, Command::Shutdown);
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `--insider-view` from several shards into one pcap file.
+struct SharedTap(Arc<Mutex<Box<dyn RtpTap>>>);
+
+impl RtpTap for SharedTap {
+    fn rtp(&mut self, from: SocketAddr, to: SocketAddr, header: &RtpFields, payload: &[u8]) {
+        if let Ok(mut tap) = self.0.lock() {
+            tap.rtp(from, to, header, payload);
+        }
+    }
+}
+
+/// A shard's view of the others.
+struct Shard {
+    index: usize,
+    others: Arc<[UnboundedSender<ShardMsg>]>,
+    /// Addresses served by other shards.
+    owners: HashMap<SocketAddr, usize>,
+    metrics: Arc<Metrics>,
+}
+
+impl Shard {
+    /// A datagram from the socket: ours, a known other shard's, or ask everyone.
+    fn dispatch(&self, sfu: &mut Sfu, now: Instant, source: SocketAddr, data: &[u8]) {
+        Metrics::add(&self.metrics.packets_in, 1);
+        Metrics::add(&self.metrics.bytes_in, data.len() as u64);
+        if let Some(&owner) = self.owners.get(&source) {
+            return self.forward(owner, source, data);
+        }
+        if sfu.handle_datagram(now, source, data) {
+            return;
+        }
+        if self.others.len() == 1 {
+            return Metrics::add(&self.metrics.packets_unmatched, 1);
+        }
+        // Unknown sender (a first STUN check): whichever shard serves it takes it.
+        for other in (0..self.others.len()).filter(|i| *i != self.index) {
+            self.forward(other, source, data);
+        }
+    }
+
+    fn forward(&self, shard: usize, source: SocketAddr, data: &[u8]) {
+        let _ = self.others[shard].send(ShardMsg::Datagram {
+            source,
+            data: data.to_vec(),
+        });
+    }
+
+    /// Tells the other shards which addresses this one started or stopped serving.
+    fn announce(&self, sfu: &mut Sfu) {
+        for (addr, serving) in sfu.take_addr_changes() {
+            for (i, other) in self.others.iter().enumerate() {
+                if i != self.index {
+                    let shard = serving.then_some(self.index);
+                    let _ = other.send(ShardMsg::Owner { addr, shard });
+                }
+            }
+        }
     }
 }
 
@@ -84,7 +227,12 @@ struct Io {
     gso: Vec<u8>,
 }
 
-async fn run(socket: std::net::UdpSocket, mut sfu: Sfu, mut commands: UnboundedReceiver<Command>) {
+async fn run(
+    socket: std::net::UdpSocket,
+    mut sfu: Sfu,
+    mut inbox: UnboundedReceiver<ShardMsg>,
+    mut shard: Shard,
+) {
     let mut io = match Io::new(socket) {
         Ok(io) => io,
         Err(e) => return error!("cannot use the media socket: {e}"),
@@ -97,13 +245,29 @@ async fn run(socket: std::net::UdpSocket, mut sfu: Sfu, mut commands: UnboundedR
             .max(now);
         tokio::select! {
             biased;
-            cmd = commands.recv() => {
-                let Some(cmd) = cmd else { break };
-                let stop = matches!(cmd, Command::Shutdown);
-                sfu.handle_command(Instant::now(), cmd);
-                io.send_all(&mut sfu.transmits).await;
-                if stop {
-                    break;
+            msg = inbox.recv() => {
+                let now = Instant::now();
+                match msg {
+                    None => break,
+                    Some(ShardMsg::Command(cmd)) => {
+                        let stop = matches!(cmd, Command::Shutdown);
+                        sfu.handle_command(now, cmd);
+                        if stop {
+                            io.send_all(&mut sfu.transmits).await;
+                            break;
+                        }
+                    }
+                    Some(ShardMsg::Datagram { source, data }) => {
+                        // Already offered to every shard: no second hand-off.
+                        sfu.handle_datagram(now, source, &data);
+                        sfu.flush(now);
+                    }
+                    Some(ShardMsg::Owner { addr, shard: Some(owner) }) => {
+                        shard.owners.insert(addr, owner);
+                    }
+                    Some(ShardMsg::Owner { addr, shard: None }) => {
+                        shard.owners.remove(&addr);
+                    }
                 }
             }
             r = io.socket.readable() => {
@@ -111,11 +275,12 @@ async fn run(socket: std::net::UdpSocket, mut sfu: Sfu, mut commands: UnboundedR
                     warn!("media socket failed: {e}");
                     break;
                 }
-                io.receive(&mut sfu);
+                io.receive(|source, data| shard.dispatch(&mut sfu, Instant::now(), source, data));
                 sfu.flush(Instant::now());
             }
             _ = tokio::time::sleep_until(deadline.into()) => sfu.handle_timeout(Instant::now()),
         }
+        shard.announce(&mut sfu);
         io.send_all(&mut sfu.transmits).await;
     }
 }
@@ -134,8 +299,8 @@ impl Io {
         })
     }
 
-    /// Reads what is waiting (a few batches at most) into the core.
-    fn receive(&mut self, sfu: &mut Sfu) {
+    /// Reads what is waiting (a few batches at most) and hands each datagram to `handle`.
+    fn receive(&mut self, mut handle: impl FnMut(SocketAddr, &[u8])) {
         for _ in 0..MAX_RECV_ROUNDS {
             let Io {
                 socket,
@@ -158,12 +323,11 @@ impl Io {
                     continue;
                 }
             };
-            let now = Instant::now();
             for (meta, buf) in self.metas[..n].iter().zip(&self.bufs) {
                 let source = SocketAddr::new(meta.addr.ip().to_canonical(), meta.addr.port());
                 let stride = meta.stride.max(1);
                 for datagram in buf[..meta.len].chunks(stride) {
-                    sfu.handle_datagram(now, source, datagram);
+                    handle(source, datagram);
                 }
             }
             if n < BATCH_SIZE {

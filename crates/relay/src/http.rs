@@ -14,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use conclave_proto::{ClientMsg, ErrorCode, RoomId, ServerMsg};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::mpsc::unbounded_channel;
 use tracing::debug;
 
+use crate::engine::Shards;
 use crate::insider::SignalingLog;
 use crate::metrics::Metrics;
 use crate::sfu::{new_participant_id, Command};
@@ -25,8 +26,8 @@ use crate::signaling::{Gate, Refusal};
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The media engine's command queue.
-    pub commands: UnboundedSender<Command>,
+    /// The media engine's shards.
+    pub shards: Shards,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Signaling message size limit.
@@ -135,6 +136,7 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
         }
     };
     Metrics::add(&state.metrics.connections, 1);
+    let shard = state.shards.shard_for_room(&room);
     let (events_tx, mut events) = unbounded_channel();
     let mut gate = Gate::new(state.max_message_bytes, Instant::now());
     let mut joined = false;
@@ -154,7 +156,7 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
                 match gate.check(Instant::now(), text.as_str()) {
                     Ok(ClientMsg::Join { .. }) => {
                         joined = true;
-                        let _ = state.commands.send(Command::Join {
+                        state.shards.send(shard, Command::Join {
                             participant: participant.clone(),
                             room: room.clone(),
                             events: events_tx.clone(),
@@ -162,7 +164,7 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
                     }
                     Ok(ClientMsg::Leave) => break,
                     Ok(msg) => {
-                        let _ = state.commands.send(Command::Signal { participant: participant.clone(), msg });
+                        state.shards.send(shard, Command::Signal { participant: participant.clone(), msg });
                     }
                     Err(refusal) => {
                         if refuse(&mut socket, &state, &tap, refusal).await { break }
@@ -180,7 +182,7 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
         }
     }
     if joined {
-        let _ = state.commands.send(Command::Leave { participant });
+        state.shards.send(shard, Command::Leave { participant });
     }
     // Let a last queued error reach the client before the close.
     while let Ok(msg) = events.try_recv() {

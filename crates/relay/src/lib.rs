@@ -5,7 +5,7 @@
 //! secrets and writes nothing to disk (DESIGN.md §1).
 //!
 //! Layout: [`config`] (flags, env, TOML) → [`serve`] binds the sockets and
-//! starts [`engine`] (the media thread around the sans-I/O [`sfu`] core) and
+//! starts [`engine`] (media threads, one per core, around the sans-I/O [`sfu`] core) and
 //! [`http`] (page, metrics, signaling WebSockets checked by [`signaling`]).
 //!
 //! ```no_run
@@ -48,9 +48,10 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// until `shutdown` completes; then tells every client and returns.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     str0m::crypto::from_feature_flags().install_process_default();
-    let (listener, udp) = bind(&config).await?;
+    let threads = config.media_threads.max(1);
+    let (listener, udp) = bind(&config, threads).await?;
     let https = listener.local_addr()?;
-    let media = udp.local_addr()?;
+    let media = udp[0].local_addr()?;
     let public_ip = config.advertised_ip();
     let tls = tls::load_or_generate(
         config
@@ -81,7 +82,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         tap,
     )?;
     let app = http::router(http::AppState {
-        commands: engine.commands.clone(),
+        shards: engine.shards.clone(),
         metrics,
         max_message_bytes: config.max_message_bytes,
         insider: signaling_log,
@@ -92,7 +93,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     println!("Conclave relay is running.");
     println!("  open:        {base}");
     println!(
-        "  media:       udp port {} (advertised as {public_ip})",
+        "  media:       udp port {} (advertised as {public_ip}), {threads} thread(s)",
         media.port()
     );
     println!("  certificate: {cert}SHA-256 {}", tls.fingerprint);
@@ -139,9 +140,11 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     Ok(())
 }
 
-/// Binds TCP `listen` and UDP on the same address (port `media_port` or the
-/// TCP port). With port 0, retries until one free number serves both.
-async fn bind(config: &Config) -> anyhow::Result<(TcpListener, UdpSocket)> {
+/// Binds TCP `listen` and `threads` UDP sockets sharing one port on the
+/// same address (port `media_port` or the TCP port; `SO_REUSEPORT`, so the
+/// kernel spreads senders over the media shards). With port 0, retries until
+/// one free number serves both.
+async fn bind(config: &Config, threads: usize) -> anyhow::Result<(TcpListener, Vec<UdpSocket>)> {
     let mut last_err = None;
     for _ in 0..50 {
         let listener = TcpListener::bind(config.listen).await.with_context(|| {
@@ -151,7 +154,11 @@ async fn bind(config: &Config) -> anyhow::Result<(TcpListener, UdpSocket)> {
             )
         })?;
         let port = config.media_port.unwrap_or(listener.local_addr()?.port());
-        match UdpSocket::bind(SocketAddr::new(config.listen.ip(), port)) {
+        let addr = SocketAddr::new(config.listen.ip(), port);
+        match (0..threads)
+            .map(|_| bind_udp(addr))
+            .collect::<std::io::Result<Vec<_>>>()
+        {
             Ok(udp) => return Ok((listener, udp)),
             Err(e) if config.listen.port() == 0 && config.media_port.is_none() => {
                 last_err = Some(e)
@@ -163,4 +170,14 @@ async fn bind(config: &Config) -> anyhow::Result<(TcpListener, UdpSocket)> {
         }
     }
     bail!("found no port free for both TCP and UDP: {:?}", last_err)
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Only sockets of the same user can join a reuse-port group (Linux).
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }

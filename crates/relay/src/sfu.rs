@@ -205,6 +205,7 @@ pub struct Sfu {
     events_buf: Vec<Event>,
     dirty: Vec<PeerKey>,
     tap: Option<Box<dyn RtpTap>>,
+    addr_changes: Vec<(SocketAddr, bool)>,
 }
 
 impl Sfu {
@@ -221,6 +222,7 @@ impl Sfu {
             events_buf: Vec::new(),
             dirty: Vec::new(),
             tap: None,
+            addr_changes: Vec::new(),
         }
     }
 
@@ -276,41 +278,44 @@ impl Sfu {
         self.flush(now);
     }
 
-    /// Feeds one received UDP datagram. Call [`Sfu::flush`] after a batch of
-    /// them so that what they caused leaves together.
-    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        Metrics::add(&self.metrics.packets_in, 1);
-        Metrics::add(&self.metrics.bytes_in, data.len() as u64);
+    /// Feeds one received UDP datagram; returns whether one of this core's
+    /// peers took it. Call [`Sfu::flush`] after a batch of them so that what
+    /// they caused leaves together.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {
         let Ok(receive) = Receive::new(Protocol::Udp, source, self.config.media_addr, data) else {
-            Metrics::add(&self.metrics.packets_unmatched, 1);
-            return;
+            return false;
         };
         let input = Input::Receive(now, receive);
         let key = match self.by_addr.get(&source) {
             Some(k) => *k,
             None => {
                 let Some((k, _)) = self.peers.iter().find(|(_, p)| p.rtc.accepts(&input)) else {
-                    Metrics::add(&self.metrics.packets_unmatched, 1);
-                    return;
+                    return false;
                 };
                 let k = *k;
                 self.by_addr.insert(source, k);
-                if let Some(p) = self.peers.get_mut(&k) {
-                    if let Some(old) = p.addr.replace(source) {
-                        self.by_addr.remove(&old);
-                        self.by_addr.insert(source, k);
-                    }
+                self.addr_changes.push((source, true));
+                if let Some(old) = self.peers.get_mut(&k).and_then(|p| p.addr.replace(source)) {
+                    self.by_addr.remove(&old);
+                    self.addr_changes.push((old, false));
                 }
                 k
             }
         };
         let Some(peer) = self.peers.get_mut(&key) else {
-            return;
+            return false;
         };
         if let Err(e) = peer.rtc.handle_input(input) {
             debug!(peer = %peer.participant, "input refused: {e}");
         }
         self.drive(now, key);
+        true
+    }
+
+    /// Addresses this core started (`true`) or stopped (`false`) serving since
+    /// the last call, for the engine to tell its other shards.
+    pub fn take_addr_changes(&mut self) -> Vec<(SocketAddr, bool)> {
+        std::mem::take(&mut self.addr_changes)
     }
 
     /// Advances every peer whose timer is due.
@@ -341,7 +346,13 @@ impl Sfu {
             return refuse(ErrorCode::Internal, "bad participant id".into());
         };
         match self.rooms.get(&room_id) {
-            None if self.rooms.len() >= self.config.max_rooms => {
+            // Counted across all shards: the limit is per relay.
+            None if self
+                .metrics
+                .rooms
+                .load(std::sync::atomic::Ordering::Relaxed) as usize
+                >= self.config.max_rooms =>
+            {
                 return refuse(
                     ErrorCode::TooManyRooms,
                     format!(
@@ -948,6 +959,7 @@ impl Sfu {
         peer.rtc.disconnect();
         if let Some(addr) = peer.addr {
             self.by_addr.remove(&addr);
+            self.addr_changes.push((addr, false));
         }
         Metrics::add(&self.metrics.participants, u64::MAX); // wrapping −1
         info!(room = %short(&peer.room), peer = %peer.participant, "{why}");
