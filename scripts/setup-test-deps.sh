@@ -17,3 +17,12 @@ if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; the
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+# The browser's E2EE bundle (scripts/build-wasm.sh, checked by
+# scripts/test.d/wasm-bundle.sh): the wasm32 target and wasm-bindgen-cli at
+# the exact version crates/wasm pins.
+rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' \
+  || rustup target add wasm32-unknown-unknown
+if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]]; then
+  echo "installing wasm-bindgen-cli 0.2.130 for the browser's wasm bundle"
+  cargo install wasm-bindgen-cli --version 0.2.130 --locked
+fi

@@ -1,17 +1,37 @@
 // Conclave's browser client: one page, no framework, no build step.
 //
-// "/" offers a new meeting; "/r/<room-id>" is a meeting. The page talks to the
-// relay over one WebSocket (`/r/<room-id>/ws`, JSON messages defined in
-// crates/proto) and one RTCPeerConnection: it offers its microphone and camera
-// once, then answers every renegotiation offer the relay makes as other
-// participants' tracks come and go (DESIGN.md §4). Per-user settings ride in
-// the URL fragment (`#name=Alice&autojoin=1`, later the room secret), which
-// browsers never send to a server, and this page never sends it anywhere.
+// "/" offers a new meeting; "/r/<room-id>#<secret>" is a meeting. The page
+// talks to the relay over one WebSocket (`/r/<room-id>/ws`, JSON messages
+// defined in crates/proto) and one RTCPeerConnection: it offers its microphone
+// and camera once, then answers every renegotiation offer the relay makes as
+// other participants' tracks come and go (DESIGN.md §4).
+//
+// End-to-end encryption (issue 4), with conclave-e2ee compiled to wasm
+// (crates/wasm): the room secret S lives in the URL fragment, which browsers
+// never send to a server; the room id in the path derives from it and a link
+// whose halves do not match is refused. The page holds the MLS group (a `Call`)
+// and speaks it through the relay's delivery service (`mls` messages); the
+// media worker (e2ee-worker.js) SFrame-encrypts every frame we send and
+// decrypts every frame we receive with keys exported from the group. Names
+// travel only inside MLS application messages; the roster shown is the MLS
+// group's leaves; the safety code comes from the epoch authenticator.
 //
 // `window.conclave` is a small hook for tests and curious users: state, own
-// participant id, peers, and per-participant receive statistics.
+// participant id, peers, per-participant receive statistics, and the E2EE
+// state (roster, epoch, safety code, refused attempts, decrypt failures).
+
+import initWasm, { Call, RoomKey } from './conclave_wasm.js';
 
 const PROTOCOL_VERSION = 1;
+// How long a joiner waits for a member to admit it.
+const ADMIT_TIMEOUT_MS = 20000;
+// How long the next member in line waits before it takes over admitting a
+// joiner or removing someone who left (multiplied by its place in line).
+const TAKEOVER_MS = 3000;
+// New epoch at least this often (DESIGN.md §4 step 4: ≤ 5 minutes).
+const REKEY_MS = 4 * 60 * 1000;
+// A name in a profile message, at most.
+const MAX_PROFILE_LEN = 512;
 const MAX_ROOM_ID_LEN = 64;
 const MAX_NAME_LEN = 64;
 // Errors after which the relay closes the connection (ErrorCode::is_fatal).
@@ -48,10 +68,17 @@ function roomIdProblem(id) {
   return null;
 }
 
-/** 128 random bits as 22 base64url characters. */
-function newRoomId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+function toBase64(bytes) {
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+function fromBase64(text) {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
 }
 
 // ---------------------------------------------------------------- page state
@@ -59,8 +86,12 @@ function newRoomId() {
 const page = {
   state: 'idle', // idle | joining | joined | left | error
   roomId: null,
+  key: null, // RoomKey: the link's secret (never leaves this tab but inside MLS)
+  settings: new Map(), // the fragment's key=value settings
+  debug: false, // `&debug=1`: the worker keeps plaintext samples for tests
   session: null,
   errors: [], // every error shown, newest last: {code, message}
+  openedAt: Date.now(),
 };
 
 function setState(state) {
@@ -90,7 +121,7 @@ function clearError() {
 function renderStatus() {
   const s = page.session;
   let text = '';
-  if (page.state === 'joining') text = 'joining…';
+  if (page.state === 'joining') text = s && s.e2ee.state === 'waiting' ? 'waiting to be admitted…' : 'joining…';
   if (page.state === 'joined' && s) {
     const n = s.peers.size + 1;
     text = `${n} participant${n === 1 ? '' : 's'}`;
@@ -121,6 +152,28 @@ function newSession(roomId, name) {
     relayError: null, // the relay's last error message, shown if it then closes
     leaving: false,
     over: false,
+    e2ee: {
+      call: new Call(page.key), // our MLS state: joiner, then member
+      state: 'connecting', // connecting | waiting (for a Welcome) | member | out
+      worker: null,
+      workerEpoch: -1, // the epoch whose keys the worker has
+      profiles: new Map(), // leaf -> {name, participant}: only from MLS messages
+      roster: [], // [{leaf, identity, host}] from the group
+      ownLeaf: -1,
+      epoch: 0,
+      epochAt: 0,
+      safetyCode: '',
+      policy: null,
+      joins: new Map(), // ticket -> {since, hostDecides}: checked, not yet admitted
+      refused: [], // {what, reason, at}: attempts members refused
+      rx: {}, // receiver (mid) -> worker status
+      stats: null,
+      admitTimer: null,
+      tick: null,
+      replies: new Map(), // worker request id -> resolve
+      nextReply: 1,
+      joinedAt: null,
+    },
   };
 }
 
@@ -128,23 +181,49 @@ function send(s, msg) {
   if (s.ws && s.ws.readyState === WebSocket.OPEN) s.ws.send(JSON.stringify(msg));
 }
 
-/** Tells the others our display name. The only place that knows how profiles
- * travel: today a plain broadcast the relay forwards without reading; with
- * E2EE (issue 4) an MLS application message. */
+/** Tells the members our display name and which relay connection is ours,
+ * inside an MLS application message: the relay never sees either. Sent on
+ * joining and on every epoch change, so newcomers learn it. */
 function sendProfile(s) {
-  send(s, { type: 'broadcast', data: JSON.stringify({ profile: { name: s.name } }) });
+  const e = s.e2ee;
+  if (e.state !== 'member') return;
+  const text = JSON.stringify({ profile: { name: s.name, participant: s.me } });
+  sendMls(s, e.call.send(text));
 }
 
-/** Reads a peer's broadcast; ignores anything it does not understand. */
-function receiveBroadcast(s, from, data) {
+/** Reads a member's application message; ignores what it does not understand. */
+function receiveApplication(s, sender, text) {
+  const e = s.e2ee;
+  if (text.length > MAX_PROFILE_LEN) return;
   let body;
-  try { body = JSON.parse(data); } catch { return; }
-  const name = body && body.profile && body.profile.name;
-  if (typeof name !== 'string') return;
-  const peer = ensurePeer(s, from);
-  if (!peer) return;
-  peer.name = name.trim().slice(0, MAX_NAME_LEN);
-  renderPeer(s, peer);
+  try { body = JSON.parse(text); } catch { return; }
+  const p = body && body.profile;
+  if (!p || typeof p.name !== 'string' || typeof p.participant !== 'string') return;
+  const name = p.name.trim().slice(0, MAX_NAME_LEN) || 'Guest';
+  const first = !e.profiles.has(sender);
+  // A participant id names one connection; whoever claimed it before
+  // (an earlier leaf of a rejoining device) no longer owns it.
+  for (const [leaf, q] of e.profiles) if (leaf !== sender && q.participant === p.participant) e.profiles.delete(leaf);
+  e.profiles.set(sender, { name, participant: p.participant });
+  if (first && sender !== e.ownLeaf && e.joinedAt !== null && Date.now() - e.joinedAt > 1500) note(s, `${name} joined`);
+  for (const peer of s.peers.values()) renderPeer(s, peer);
+  renderE2ee(s);
+  maintain(s);
+}
+
+function sendMls(s, bytes) {
+  send(s, { type: 'mls', data: toBase64(bytes) });
+}
+
+/** A line in the call's event list, for everyone to see (joins, leaves,
+ * refused attempts). */
+function note(s, text, kind = 'info') {
+  const li = document.createElement('li');
+  li.className = kind;
+  li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  $('events').prepend(li);
+  while ($('events').children.length > 50) $('events').lastChild.remove();
+  console.info(`call: ${text}`);
 }
 
 function join() {
@@ -154,11 +233,18 @@ function join() {
     setState('error');
     return;
   }
+  if (!page.key) {
+    showError('no_secret', 'This meeting link has no secret (the part after #). Ask for the whole link.');
+    setState('error');
+    return;
+  }
   clearError();
   const name = $('name').value.trim().slice(0, MAX_NAME_LEN) || 'Guest';
   const s = newSession(page.roomId, name);
   page.session = s;
   $('grid').replaceChildren();
+  $('events').replaceChildren();
+  startWorker(s);
   setState('joining');
 
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -199,6 +285,16 @@ function fail(s, code, message) {
 
 function teardown(s) {
   s.over = true;
+  const e = s.e2ee;
+  clearTimeout(e.admitTimer);
+  clearInterval(e.tick);
+  if (e.worker) {
+    e.worker.postMessage({ type: 'stop' });
+    setTimeout(() => e.worker.terminate(), 1000);
+  }
+  if (e.state !== 'out') e.state = 'out';
+  try { e.call.free(); } catch { /* already freed */ }
+  renderE2ee(s);
   if (s.pc) s.pc.close();
   if (s.local) s.local.getTracks().forEach((t) => t.stop());
   if (s.ws && s.ws.readyState <= WebSocket.OPEN) s.ws.close();
@@ -222,23 +318,31 @@ async function handle(s, msg) {
       s.me = msg.participant;
       for (const p of msg.peers || []) Object.assign(ensurePeer(s, p.participant) || {}, { audio: p.audio, video: p.video });
       await publish(s);
-      sendProfile(s);
-      setState('joined');
+      if (s.over) return;
+      if (!msg.peers || msg.peers.length === 0) {
+        // Nobody here: we start the room's group. The policy is fixed now.
+        s.e2ee.call.create(page.settings.get('approval') === '1');
+        becomeMember(s, 'created');
+        setState('joined');
+      } else {
+        askToJoin(s);
+      }
       break;
     case 'answer':
       await applyRemote(s, 'answer', msg.sdp);
       break;
     case 'offer':
       await applyRemote(s, 'offer', msg.sdp);
+      transformReceivers(s);
       await s.pc.setLocalDescription(await s.pc.createAnswer());
       send(s, { type: 'answer', sdp: s.pc.localDescription.sdp });
       break;
     case 'peer_joined':
       ensurePeer(s, msg.participant);
-      sendProfile(s); // so the newcomer learns our name
       break;
     case 'peer_left':
       removePeer(s, msg.participant);
+      maintain(s); // someone commits the Remove of their leaf
       break;
     case 'peer_media': {
       const peer = ensurePeer(s, msg.participant);
@@ -249,7 +353,9 @@ async function handle(s, msg) {
       break;
     }
     case 'broadcast':
-      receiveBroadcast(s, msg.from, msg.data);
+      break; // nothing rides here any more: names travel inside MLS
+    case 'mls':
+      onMls(s, msg.from, msg.data);
       break;
     case 'error':
       s.relayError = { code: msg.code, message: msg.message, at: Date.now() };
@@ -279,10 +385,16 @@ async function publish(s) {
     throw new Error(`cannot use camera and microphone (${err.name}: ${err.message}); allow them and rejoin`);
   }
   if (s.over) { s.local.getTracks().forEach((t) => t.stop()); return; }
+  if (typeof RTCRtpScriptTransform === 'undefined') {
+    throw new Error('this browser cannot encrypt media end to end (no RTCRtpScriptTransform); use a current Chromium, Chrome, Firefox or Safari');
+  }
+  // Only VP8 and Opus are protected (the relay negotiates nothing else).
   const pc = new RTCPeerConnection();
   s.pc = pc;
   for (const track of [...s.local.getAudioTracks(), ...s.local.getVideoTracks()]) {
-    pc.addTransceiver(track, { direction: 'sendonly', streams: [s.local] });
+    const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [s.local] });
+    // Now, not later: a transform set on a live sender passes no frames.
+    tr.sender.transform = new RTCRtpScriptTransform(s.e2ee.worker, { side: 'send', kind: track.kind });
   }
   pc.ontrack = (ev) => onTrack(s, ev);
   pc.onconnectionstatechange = () => {
@@ -299,7 +411,19 @@ async function publish(s) {
   send(s, { type: 'offer', sdp: pc.localDescription.sdp });
 }
 
+/** Puts every receiver through the worker's decryption (once each). */
+function transformReceivers(s) {
+  if (!s.pc) return;
+  for (const t of s.pc.getTransceivers()) {
+    const r = t.receiver;
+    // Our own sendonly transceivers receive nothing.
+    if (r.transform || t.mid == null || t.sender.track) continue;
+    r.transform = new RTCRtpScriptTransform(s.e2ee.worker, { side: 'recv', kind: r.track.kind, id: t.mid });
+  }
+}
+
 function onTrack(s, ev) {
+  transformReceivers(s);
   const stream = ev.streams[0];
   if (!stream) return; // the relay always sets msid = participant id
   const participant = stream.id;
@@ -316,6 +440,283 @@ function onTrack(s, ev) {
   stream.onremovetrack = rerender;
   stream.onaddtrack = rerender;
   renderPeer(s, peer);
+}
+
+// ---------------------------------------------------------------- E2EE
+
+function startWorker(s) {
+  const e = s.e2ee;
+  e.worker = new Worker('/assets/e2ee-worker.js', { type: 'module' });
+  if (page.debug) e.worker.postMessage({ type: 'debug' });
+  e.worker.onmessage = (ev) => {
+    const m = ev.data;
+    if (m.type === 'rx') {
+      e.rx = m.rx;
+      for (const peer of s.peers.values()) renderPeer(s, peer);
+      renderE2ee(s);
+    } else if (m.type === 'error') {
+      fail(s, 'e2ee', `End-to-end encryption is not available: ${m.message}`);
+    } else if (m.id && e.replies.has(m.id)) {
+      e.replies.get(m.id)(m);
+      e.replies.delete(m.id);
+    }
+  };
+  e.worker.onerror = (ev) => fail(s, 'e2ee', `The media encryption worker failed: ${ev.message || 'unknown error'}`);
+  e.tick = setInterval(() => { if (!s.over) { maintain(s); refreshStats(s); } }, 1000);
+}
+
+function askWorker(s, type) {
+  const e = s.e2ee;
+  if (!e.worker || s.over) return Promise.resolve(null);
+  const id = e.nextReply++;
+  return Promise.race([
+    new Promise((resolve) => { e.replies.set(id, resolve); e.worker.postMessage({ type, id }); }),
+    new Promise((resolve) => setTimeout(() => resolve(null), 2000)),
+  ]);
+}
+
+async function refreshStats(s) {
+  const r = await askWorker(s, 'stats');
+  if (r) { s.e2ee.stats = r.stats; renderE2ee(s); }
+}
+
+/** Someone is in the room: ask the members to let us in, and wait. */
+function askToJoin(s) {
+  const e = s.e2ee;
+  e.state = 'waiting';
+  sendMls(s, e.call.joinRequest(Date.now()));
+  renderStatus();
+  renderE2ee(s);
+  clearTimeout(e.admitTimer);
+  e.admitTimer = setTimeout(() => {
+    if (e.state !== 'waiting' || s.over) return;
+    fail(s, 'not_admitted', `Nobody in this meeting let you in within ${ADMIT_TIMEOUT_MS / 1000} seconds. `
+      + 'Members admit only people whose link has the right secret: check that you have the whole link, or ask a member for a new one.');
+  }, ADMIT_TIMEOUT_MS);
+}
+
+/** We are in the group (created it, or joined from a Welcome). */
+function becomeMember(s, how) {
+  const e = s.e2ee;
+  clearTimeout(e.admitTimer);
+  e.state = 'member';
+  e.joinedAt = Date.now();
+  e.policy = JSON.parse(e.call.policy());
+  onEpoch(s, null);
+  note(s, how === 'created' ? 'You started the meeting; it is end-to-end encrypted' : 'You were let in; the call is end-to-end encrypted');
+  setState('joined');
+}
+
+/** After every epoch change: new media keys, roster and safety code; our
+ * profile again so newcomers learn our name. */
+function onEpoch(s, ev) {
+  const e = s.e2ee;
+  const before = new Map(e.roster.map((r) => [r.leaf, r]));
+  e.roster = JSON.parse(e.call.roster());
+  e.ownLeaf = e.call.ownLeaf();
+  e.epoch = e.call.epoch();
+  e.epochAt = Date.now();
+  e.safetyCode = e.call.safetyCode();
+  e.worker.postMessage({ type: 'epoch', bytes: e.call.mediaEpoch() });
+  e.workerEpoch = e.epoch;
+  if (ev) {
+    for (const leaf of ev.removed || []) {
+      const p = e.profiles.get(leaf);
+      if (before.has(leaf)) note(s, `${p ? p.name : `leaf ${leaf}`} left the call; new keys`);
+      e.profiles.delete(leaf);
+    }
+    for (const t of ev.admitted || []) e.joins.delete(t);
+    if ((ev.added || []).length) note(s, `${ev.added.length === 1 ? 'someone was' : `${ev.added.length} people were`} let in; new keys`);
+  }
+  sendProfile(s);
+  for (const peer of s.peers.values()) renderPeer(s, peer);
+  renderE2ee(s);
+  maintain(s);
+}
+
+function refuse(s, what, reason) {
+  const e = s.e2ee;
+  e.refused.push({ what, reason, at: Date.now() });
+  const text = {
+    join: 'Someone tried to join without the right link; they were not let in',
+    commit: 'A change to the call that no member made was refused',
+    welcome: 'An invitation that no member made was refused',
+  }[what] || `A ${what} that no member sent was refused`;
+  note(s, `${text} (${reason})`, 'warn');
+  renderE2ee(s);
+}
+
+function onMls(s, from, data) {
+  const e = s.e2ee;
+  if (e.state === 'out') return;
+  let bytes;
+  try { bytes = fromBase64(data); } catch { return; }
+  const ev = JSON.parse(e.call.handle(bytes, Date.now()));
+  switch (ev.kind) {
+    case 'join_request':
+      if (!ev.ok) { refuse(s, 'join', ev.reason); break; }
+      e.joins.set(ev.ticket, { since: Date.now(), hostDecides: ev.host_decides, asked: false });
+      break;
+    case 'welcomed':
+      becomeMember(s, 'welcomed');
+      break;
+    case 'epoch':
+      onEpoch(s, ev);
+      break;
+    case 'rejected':
+      // The winning commit was already applied; maintain() decides again.
+      break;
+    case 'leave_requested':
+      break; // committed by maintain() through the peer_left that follows
+    case 'application':
+      receiveApplication(s, ev.sender, ev.text);
+      break;
+    case 'removed':
+      fail(s, 'removed', 'You were removed from the call by a member.');
+      return;
+    case 'refused':
+      refuse(s, ev.what, ev.reason);
+      if (ev.what === 'welcome' && e.state === 'waiting') {
+        // The relay used up our join ticket on a fake invitation: ask again.
+        sendMls(s, e.call.joinRequest(Date.now()));
+      }
+      break;
+    default:
+      break;
+  }
+  maintain(s);
+}
+
+/** Leaves of members whose relay connection is still here, lowest first: the
+ * order in which they take on admitting and removing. */
+function onlineLeaves(s) {
+  const e = s.e2ee;
+  return e.roster.map((r) => r.leaf).filter((leaf) => {
+    if (leaf === e.ownLeaf) return true;
+    const p = e.profiles.get(leaf);
+    return p && s.peers.has(p.participant) && !s.gone.has(p.participant);
+  });
+}
+
+/** The one place that decides what this member commits, run after every event
+ * and once a second: removals of people who left, admissions of checked join
+ * requests, periodic rekeying. One member acts (the lowest online leaf, or a
+ * host where the room needs host approval); the next in line takes over when
+ * nothing happened after TAKEOVER_MS times its place. */
+function maintain(s) {
+  const e = s.e2ee;
+  if (s.over || e.state !== 'member' || e.call.hasPendingCommit()) return;
+  const now = Date.now();
+  const online = onlineLeaves(s);
+  const rank = Math.max(0, online.indexOf(e.ownLeaf));
+  const waited = (since) => now - since >= rank * TAKEOVER_MS;
+  try {
+    // Someone left: remove their leaf (their keys must not open new frames).
+    const leftLeaves = e.roster.filter((r) => {
+      const p = e.profiles.get(r.leaf);
+      return r.leaf !== e.ownLeaf && p && s.gone.has(p.participant);
+    }).map((r) => r.leaf);
+    if (leftLeaves.length) {
+      e.leftSince ??= now;
+      if (waited(e.leftSince)) { sendMls(s, e.call.remove(leftLeaves)); return; }
+    } else {
+      e.leftSince = null;
+    }
+    // Checked joiners waiting to be let in.
+    const pending = e.call.pendingJoins();
+    for (const t of [...e.joins.keys()]) if (!pending.includes(t)) e.joins.delete(t);
+    if (pending.length) {
+      if (e.policy && e.policy.hostApproval) {
+        if (e.policy.amHost) askHost(s, pending);
+      } else {
+        const since = Math.min(...pending.map((t) => (e.joins.get(t) || { since: now }).since));
+        if (waited(since)) { sendMls(s, e.call.admit(pending)); return; }
+      }
+    }
+    // Rekey.
+    if (now - e.epochAt >= REKEY_MS + rank * TAKEOVER_MS) sendMls(s, e.call.selfUpdate());
+  } catch (err) {
+    console.warn(`E2EE: could not commit: ${err.message}`);
+  }
+}
+
+/** Host-approval rooms: the host decides about each checked joiner. */
+function askHost(s, tickets) {
+  const e = s.e2ee;
+  for (const t of tickets) {
+    const j = e.joins.get(t);
+    if (!j || j.asked) continue;
+    j.asked = true;
+    const li = document.createElement('li');
+    li.className = 'request';
+    li.dataset.ticket = t;
+    const text = document.createElement('span');
+    text.textContent = 'Someone with the link asks to join. ';
+    const admit = document.createElement('button');
+    admit.textContent = 'Admit';
+    admit.className = 'primary';
+    const deny = document.createElement('button');
+    deny.textContent = 'Deny';
+    admit.onclick = () => {
+      li.remove();
+      try { sendMls(s, e.call.admit([t])); } catch (err) { note(s, `Could not admit: ${err.message}`, 'warn'); }
+    };
+    deny.onclick = () => { li.remove(); e.call.dropJoin(t); note(s, 'You denied a join request'); };
+    li.append(text, admit, deny);
+    $('requests').append(li);
+  }
+}
+
+/** Whether we both encrypt what we send and decrypt what we receive, now. */
+function e2eeActive(s) {
+  const e = s && s.e2ee;
+  if (!e || s.over || e.state !== 'member' || e.workerEpoch !== e.epoch) return false;
+  const st = e.stats;
+  if (!st || st.epoch !== e.epoch) return false;
+  const sent = st.encrypted.audio + st.encrypted.video;
+  const others = e.roster.length > 1;
+  const received = st.decrypted.audio + st.decrypted.video;
+  return sent > 0 && (!others || received > 0);
+}
+
+function renderE2ee(s) {
+  const e = s.e2ee;
+  const box = $('e2ee');
+  box.hidden = false;
+  $('e2ee-on').hidden = !e2eeActive(s);
+  $('e2ee-off').hidden = e2eeActive(s);
+  $('e2ee-off').textContent = e.state === 'waiting' ? 'waiting to be admitted by a member…'
+    : e.state === 'member' ? 'setting up encryption…' : 'not encrypted: not in the call';
+  $('safety-code').textContent = e.state === 'member' ? e.safetyCode : '—';
+  $('epoch').textContent = e.state === 'member' ? String(e.epoch) : '—';
+  const list = $('roster');
+  list.replaceChildren(...e.roster.map((r) => {
+    const li = document.createElement('li');
+    const p = e.profiles.get(r.leaf);
+    li.dataset.leaf = String(r.leaf);
+    li.textContent = r.leaf === e.ownLeaf ? `${s.name} (you)` : p ? p.name : '(no name yet)';
+    if (r.host) li.textContent += ' · host';
+    return li;
+  }));
+  if (e.state !== 'member') list.replaceChildren();
+}
+
+/** The MLS leaf whose profile names this relay participant, if any. */
+function leafOf(s, participant) {
+  for (const [leaf, p] of s.e2ee.profiles) if (p.participant === participant) return leaf;
+  return null;
+}
+
+/** Why we cannot show this participant's media, or null. */
+function decryptProblem(s, peer) {
+  const e = s.e2ee;
+  const mids = [...s.midOwners.entries()].filter(([, p]) => p === peer.participant).map(([mid]) => mid);
+  const rx = mids.map((m) => e.rx[m]).filter(Boolean);
+  if (!rx.length || rx.some((r) => r.ok > 0 && !r.lastError)) return null;
+  const err = rx.map((r) => r.lastError).find(Boolean) || '';
+  if (e.state !== 'member' || /no media keys/.test(err)) return 'can\'t decrypt: we are not in the encrypted call (yet)';
+  if (/not a member|unknown or expired epoch|authentication/.test(err)) return 'can\'t decrypt: not from a member of this call';
+  return `can't decrypt: ${err}`;
 }
 
 // ---------------------------------------------------------------- the grid
@@ -360,14 +761,25 @@ function makeTile() {
   cam.className = 'badge cam-off';
   cam.textContent = 'camera off';
   label.append(name, mic, cam);
-  tile.append(video, label);
+  const why = document.createElement('div');
+  why.className = 'why';
+  why.hidden = true;
+  tile.append(video, label, why);
   return tile;
 }
 
 function renderPeer(s, peer) {
   const { tile } = peer;
+  const leaf = leafOf(s, peer.participant);
+  const profile = leaf !== null ? s.e2ee.profiles.get(leaf) : null;
+  peer.name = profile ? profile.name : null;
+  peer.leaf = leaf;
   // textContent, never innerHTML: names come from other people.
-  tile.querySelector('.name').textContent = peer.name ?? 'joining…';
+  tile.querySelector('.name').textContent = peer.name ?? (s.e2ee.state === 'member' ? 'not in the encrypted call' : 'joining…');
+  const problem = decryptProblem(s, peer);
+  tile.querySelector('.why').textContent = problem || '';
+  tile.querySelector('.why').hidden = !problem;
+  tile.classList.toggle('undecryptable', !!problem);
   tile.querySelector('.mic-off').hidden = peer.audio;
   tile.querySelector('.cam-off').hidden = peer.video;
   tile.classList.toggle('video-off', !peer.video);
@@ -507,6 +919,55 @@ window.conclave = {
     const pc = page.session && page.session.pc;
     return pc ? { local: pc.localDescription && pc.localDescription.sdp, remote: pc.remoteDescription && pc.remoteDescription.sdp } : null;
   },
+  /** The safety code members compare aloud ("" before joining). */
+  safetyCode() { const s = page.session; return s && s.e2ee.state === 'member' ? s.e2ee.safetyCode : ''; },
+  /** The MLS group's leaves with the names and relay ids from their profiles. */
+  roster() {
+    const s = page.session;
+    if (!s || s.e2ee.state !== 'member') return [];
+    return s.e2ee.roster.map((r) => {
+      const p = s.e2ee.profiles.get(r.leaf);
+      const self = r.leaf === s.e2ee.ownLeaf;
+      return { leaf: r.leaf, self, name: self ? s.name : (p ? p.name : null), participant: self ? s.me : (p ? p.participant : null) };
+    });
+  },
+  epoch() { const s = page.session; return s && s.e2ee.state === 'member' ? s.e2ee.epoch : null; },
+  /** 'connecting' | 'waiting' | 'member' | 'out' */
+  e2eeState() { const s = page.session; return s ? s.e2ee.state : null; },
+  /** True only while we encrypt what we send and decrypt what we receive. */
+  e2ee() { return e2eeActive(page.session); },
+  /** Attempts members refused: [{what: 'join'|'commit'|'welcome'|…, reason, at}]. */
+  refusedAttempts() { const s = page.session; return s ? s.e2ee.refused.slice() : []; },
+  /** Received frames dropped because they did not decrypt: {audio, video, byParticipant}. */
+  decryptFailures() {
+    const s = page.session;
+    const st = s && s.e2ee.stats;
+    const byParticipant = {};
+    if (s) {
+      for (const [mid, rx] of Object.entries(s.e2ee.rx)) {
+        const p = s.midOwners.get(mid) || `mid ${mid}`;
+        byParticipant[p] = (byParticipant[p] || 0) + rx.failed;
+      }
+    }
+    return { audio: st ? st.failed.audio : 0, video: st ? st.failed.video : 0, byParticipant };
+  },
+  /** Why each remote tile shows no media, by participant ("" when fine). */
+  tileProblems() {
+    const s = page.session;
+    if (!s) return {};
+    return Object.fromEntries([...s.peers.values()].map((p) => [p.participant, decryptProblem(s, p) || '']));
+  },
+  /** The worker's counters: frames and milliseconds spent encrypting and decrypting per kind. */
+  async transformStats() { const s = page.session; const r = s && await askWorker(s, 'stats'); return r ? r.stats : null; },
+  /** With `&debug=1` only: the last plaintext frames our sender transform saw. */
+  async plaintextSamples() { const s = page.session; const r = s && await askWorker(s, 'samples'); return r ? r.samples : null; },
+  /** Milliseconds from opening this page to the first decrypted remote video frame. */
+  async firstDecryptMs() {
+    const s = page.session;
+    const r = s && await askWorker(s, 'stats');
+    const at = r && r.stats.firstDecryptAt.video;
+    return at ? at - performance.timeOrigin : null;
+  },
   join: () => join(),
   leave: () => leave(),
   toggleAudio: () => toggle('audio'),
@@ -517,11 +978,27 @@ window.conclave = {
 
 // ---------------------------------------------------------------- start
 
-function start() {
+async function start() {
+  try {
+    await initWasm();
+  } catch (err) {
+    showError('e2ee', `This page cannot load its end-to-end encryption module (${err.message}); nothing was sent.`);
+    return;
+  }
   const path = location.pathname;
+  const { settings, token } = parseFragment(location.hash);
+  page.settings = settings;
+  page.debug = settings.get('debug') === '1';
   if (path === '/' || path === '/index.html') {
     $('home').hidden = false;
-    $('new-meeting').onclick = () => { location.assign(`/r/${newRoomId()}${location.hash}`); };
+    $('new-meeting').onclick = () => {
+      // The secret is made here, in this tab; the relay only ever sees the
+      // room id derived from it.
+      const key = RoomKey.generate();
+      const extra = $('approval').checked ? '&approval=1' : '';
+      location.assign(`/r/${key.roomId()}#${key.secret()}${extra}`);
+      key.free();
+    };
     return;
   }
   const m = /^\/r\/([^/]*)\/?$/.exec(path);
@@ -531,7 +1008,11 @@ function start() {
   }
   page.roomId = m[1];
   $('room').hidden = false;
-  $('share-link').value = `${location.origin}/r/${page.roomId}`;
+  $('join-form').onsubmit = (ev) => { ev.preventDefault(); join(); };
+  $('rejoin').onclick = () => join();
+  $('leave').onclick = () => leave();
+  $('toggle-audio').onclick = () => toggle('audio');
+  $('toggle-video').onclick = () => toggle('video');
   $('copy-link').onclick = async () => {
     const input = $('share-link');
     try {
@@ -543,13 +1024,6 @@ function start() {
     $('copy-link').textContent = 'Copied';
     setTimeout(() => { $('copy-link').textContent = 'Copy'; }, 1500);
   };
-  $('join-form').onsubmit = (ev) => { ev.preventDefault(); join(); };
-  $('rejoin').onclick = () => join();
-  $('leave').onclick = () => leave();
-  $('toggle-audio').onclick = () => toggle('audio');
-  $('toggle-video').onclick = () => toggle('video');
-
-  const { settings } = parseFragment(location.hash);
   $('name').value = (settings.get('name') || '').slice(0, MAX_NAME_LEN);
   setState('idle');
   const problem = roomIdProblem(page.roomId);
@@ -558,6 +1032,33 @@ function start() {
     setState('error');
     return;
   }
+  if (!token) {
+    showError('no_secret', 'This meeting link has no secret (the part after #), so you cannot be let in. Ask for the whole link.');
+    setState('error');
+    return;
+  }
+  let key;
+  try {
+    key = RoomKey.fromSecret(token);
+  } catch (err) {
+    showError('bad_secret', `This meeting link's secret is damaged (${err.message}). Ask for the whole link.`);
+    setState('error');
+    return;
+  }
+  if (!key.matchesRoom(page.roomId)) {
+    if (!page.debug) {
+      key.free();
+      showError('room_mismatch', 'This meeting link was altered: its secret does not belong to its room. Ask for the whole link.');
+      setState('error');
+      return;
+    }
+    // Tests only: join a room with a secret that is not its own, to prove
+    // that members refuse us.
+    console.warn('debug: joining a room whose id does not derive from this secret; members will refuse us');
+  }
+  page.key = key;
+  // The link to share: room id and secret, without our own settings.
+  $('share-link').value = `${location.origin}/r/${page.roomId}#${token}`;
   if (settings.get('autojoin') === '1') join();
 }
 

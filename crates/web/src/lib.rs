@@ -30,6 +30,23 @@ pub fn asset(name: &str) -> Option<Asset> {
             "text/css; charset=utf-8",
             include_bytes!("../assets/style.css"),
         ),
+        // The media worker: runs RTCRtpScriptTransform (SFrame) in its own
+        // instance of the E2EE wasm.
+        "e2ee-worker.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/e2ee-worker.js"),
+        ),
+        // conclave-e2ee compiled to wasm32 (crates/wasm), built by
+        // scripts/build-wasm.sh; scripts/test.d/wasm-bundle.sh proves the
+        // committed bytes come from the source.
+        "conclave_wasm.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/conclave_wasm.js"),
+        ),
+        "conclave_wasm_bg.wasm" => (
+            "application/wasm",
+            include_bytes!("../assets/conclave_wasm_bg.wasm"),
+        ),
         _ => return None,
     };
     Some(Asset { content_type, body })
@@ -41,6 +58,10 @@ mod tests {
     fn assets_exist() {
         assert!(super::asset("app.js").is_some());
         assert!(super::asset("style.css").is_some());
+        assert!(super::asset("e2ee-worker.js").is_some());
+        let wasm = super::asset("conclave_wasm_bg.wasm").unwrap();
+        assert_eq!(wasm.content_type, "application/wasm");
+        assert_eq!(&wasm.body[..4], b"\0asm");
         assert!(super::asset("../Cargo.toml").is_none());
         assert!(!super::INDEX.body.is_empty());
     }
