@@ -13,5 +13,5 @@ if [ -z "${CONCLAVE_BIN:-}" ]; then
   cargo build --locked --bin conclave
   export CONCLAVE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/conclave"
 fi
-# The test has its own 3-minute deadline; this one only guards against a hung node.
-exec timeout --kill-after=10 240 node tests/browser/run.mjs
+# The test has its own deadline (230 s); this one only guards against a hung node.
+exec timeout --kill-after=10 260 node tests/browser/run.mjs

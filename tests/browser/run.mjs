@@ -1,23 +1,37 @@
-// Browser end-to-end test of the walking skeleton (issue 2): a real relay,
-// Debian's headless Chromium with fake camera and microphone, and the page the
-// relay serves.
+// Browser end-to-end test of the walking skeleton (issue 2) and of
+// end-to-end encryption in every call (issue 4): a real relay with
+// `--insider-view`, Debian's headless Chromium with fake camera and
+// microphone, and the page the relay serves.
 //
-//   room A: three tabs decode video and receive audio from both others and show
-//           their names; one leaves and the other two see its tile and tracks go
-//   room B: two tabs at the same time, isolated from room A both ways
-//   bad input: a link with an invalid room id shows a clear error; malformed
-//           signaling gets an error reply and the call goes on
+//   room A (link from `conclave link`): three tabs join by link, decode
+//           video and receive audio from both others (every frame SFrame-
+//           encrypted in a worker), show the same safety code and the same
+//           three names from the MLS group; one leaves: a new epoch, a new
+//           equal code, the other two keep decoding; it rejoins
+//   room B (link made by the page's "New meeting"): two tabs at the same
+//           time, isolated from room A both ways, another safety code
+//   intruders: a tab with room A's id but a wrong secret is not admitted,
+//           decodes nothing, members see the refused attempt; a raw WebSocket
+//           client impersonating the relay (bad join proof, forged commit,
+//           forged Welcome) gets nobody added and members see it
+//   insider view: no plaintext frame a sender's transform saw appears in the
+//           relay's forwarded payloads beyond the codec's clear prefix; no
+//           name or secret appears in what the relay wrote or logged
+//   bad input: a link with an invalid room id, without a secret or with
+//           mismatched halves shows a clear error; malformed signaling gets
+//           an error reply and the call goes on
 //
 // Run: `node run.mjs` (scripts/test.d/browser.sh builds the relay first).
 // Environment: CONCLAVE_BIN (default target/debug/conclave), CHROMIUM
-// (default /usr/bin/chromium), CONCLAVE_BROWSER_TIMEOUT_S (default 180),
+// (default /usr/bin/chromium), CONCLAVE_BROWSER_TIMEOUT_S (default 230),
 // CONCLAVE_BROWSER_HEADFUL=1 to watch.
 
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -26,7 +40,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.resolve(ROOT, process.env.CONCLAVE_BIN || 'target/debug/conclave');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const HARD_TIMEOUT_S = Number(process.env.CONCLAVE_BROWSER_TIMEOUT_S || 180);
+const HARD_TIMEOUT_S = Number(process.env.CONCLAVE_BROWSER_TIMEOUT_S || 230);
 const MEDIA_TIMEOUT_S = 60;
 const MIN_FRAMES = 30;
 
@@ -34,7 +48,11 @@ const t0 = Date.now();
 const secs = (ms) => (ms / 1000).toFixed(1);
 const log = (line) => console.log(`[browser ${secs(Date.now() - t0).padStart(5)}s] ${line}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const roomId = () => randomBytes(16).toString('base64url');
+// Distinctive names, so finding one in what the relay wrote means a leak.
+const NAMES_A = ['Alice Quokka', 'Bob Pangolin', 'Carol Narwhal'];
+const NAMES_B = ['Dave Axolotl', 'Erin Okapi'];
+const NAME_W = 'Mallory Wrongkey';
+const ADMIT_TIMEOUT_S = 20; // the page's own limit for waiting to be admitted
 
 class TestFailure extends Error {}
 const check = (cond, msg) => { if (!cond) throw new TestFailure(msg); };
@@ -55,7 +73,7 @@ async function waitFor(what, timeoutS, probe, intervalMs = 500) {
 
 // ------------------------------------------------------------------ the relay
 
-const relay = { proc: null, url: null, out: [], exited: null };
+const relay = { proc: null, url: null, out: [], all: [], exited: null, insider: null };
 
 function keepTail(buf, chunk) {
   // eslint-disable-next-line no-control-regex
@@ -64,15 +82,17 @@ function keepTail(buf, chunk) {
 }
 
 async function startRelay() {
-  relay.proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0'], {
+  relay.insider = mkdtempSync(path.join(os.tmpdir(), 'conclave-insider-'));
+  relay.proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--insider-view', relay.insider], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
   relay.proc.on('exit', (code, signal) => { relay.exited = { code, signal }; });
   relay.proc.on('error', (err) => { relay.exited = { error: err.message }; });
-  relay.proc.stderr.on('data', (d) => keepTail(relay.out, d));
+  relay.proc.stderr.on('data', (d) => { keepTail(relay.out, d); relay.all.push(d); });
   relay.proc.stdout.on('data', (d) => {
     keepTail(relay.out, d);
+    relay.all.push(d);
     if (!relay.url) {
       const line = d.toString().split('\n').find((l) => l.includes('open:'));
       const m = line && /https?:\/\/\S+/.exec(line);
@@ -143,16 +163,34 @@ async function launchBrowser() {
   });
 }
 
+/** A fresh meeting link from `conclave link` (the secret made by the CLI). */
+function cliLink() {
+  const out = execFileSync(BIN, ['link', '--relay', relay.url.origin], { encoding: 'utf8' }).trim();
+  return parseLink(out);
+}
+
+function parseLink(text) {
+  const m = /^(https:\/\/[^/]+)\/r\/([A-Za-z0-9_-]{22})#([A-Za-z0-9_-]{43})$/.exec(text);
+  check(m, `not a meeting link with a secret: ${JSON.stringify(text)}`);
+  return { href: text, room: m[2], secret: m[3] };
+}
+
+/** Opens `link` (a meeting link with its secret) plus per-user settings. */
+async function openLinkTab(label, link, settings) {
+  return openTab(label, link.room, `#${link.secret}&${settings}`);
+}
+
 async function openTab(label, room, fragment) {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 800, height: 600 } });
   const page = await context.newPage();
-  const tab = { label, room, context, page, console: [], me: null, name: null };
+  const tab = { label, room, context, page, console: [], me: null, name: null, openedAt: Date.now() };
   page.on('console', (m) => {
     tab.console.push(`${secs(Date.now() - t0)}s ${m.type()}: ${m.text()}`);
     if (tab.console.length > 200) tab.console.shift();
   });
   page.on('pageerror', (e) => tab.console.push(`${secs(Date.now() - t0)}s pageerror: ${e.message}`));
   tab.url = new URL(`/r/${room}${fragment}`, relay.url).href;
+  tab.fragment = fragment;
   tab.response = await page.goto(tab.url);
   tabs.push(tab);
   return tab;
@@ -164,6 +202,99 @@ const peersOf = (tab) => hook(tab, () => window.conclave.peers());
 const statsOf = (tab) => hook(tab, () => window.conclave.stats());
 const tracksOf = (tab) => hook(tab, () => window.conclave.remoteTracks());
 const errorsOf = (tab) => hook(tab, () => window.conclave.errors);
+const e2eeOf = (tab) => hook(tab, async () => ({
+  state: window.conclave.e2eeState(),
+  on: window.conclave.e2ee(),
+  epoch: window.conclave.epoch(),
+  code: window.conclave.safetyCode(),
+  roster: window.conclave.roster(),
+  refused: window.conclave.refusedAttempts(),
+  failures: window.conclave.decryptFailures(),
+  problems: window.conclave.tileProblems(),
+}));
+
+/** Waits until every tab of `group` is an MLS member with E2EE on, the same
+ * epoch and safety code, and a roster of exactly the group's names. Returns
+ * the shared {epoch, code}. */
+async function waitGroup(group, timeoutS, why) {
+  let agreed = null;
+  await waitFor(`${group.map((t) => t.label).join(', ')} agree on one encrypted group${why ? ` (${why})` : ''}`, timeoutS, async () => {
+    const seen = [];
+    for (const tab of group) {
+      const e = await e2eeOf(tab);
+      if (e.state !== 'member') return `${tab.label} is ${e.state}`;
+      if (!e.on) return `${tab.label} does not show end-to-end encryption as on`;
+      const names = e.roster.map((r) => r.name).sort();
+      const want = group.map((t) => t.name).sort();
+      if (JSON.stringify(names) !== JSON.stringify(want)) return `${tab.label}'s roster shows ${JSON.stringify(names)}, expected ${JSON.stringify(want)}`;
+      const ids = e.roster.map((r) => r.participant).sort();
+      const wantIds = group.map((t) => t.me).sort();
+      if (JSON.stringify(ids) !== JSON.stringify(wantIds)) return `${tab.label}'s roster maps to relay ids ${JSON.stringify(ids)}, expected ${JSON.stringify(wantIds)}`;
+      seen.push(e);
+    }
+    if (new Set(seen.map((e) => e.epoch)).size !== 1) return `epochs differ: ${seen.map((e) => e.epoch)}`;
+    if (new Set(seen.map((e) => e.code)).size !== 1) return `safety codes differ: ${seen.map((e) => e.code).join(' / ')}`;
+    agreed = { epoch: seen[0].epoch, code: seen[0].code };
+    return true;
+  });
+  // What the page shows a person: the same code, the explanation, the lock.
+  for (const tab of group) {
+    const shown = (await tab.page.textContent('#safety-code')).trim();
+    check(shown === agreed.code, `${tab.label} shows safety code ${JSON.stringify(shown)}, its hook says ${agreed.code}`);
+    check(/read it aloud; if everyone's matches, nobody else is listening/i.test(await tab.page.textContent('#e2ee')),
+      `${tab.label} does not explain the safety code`);
+    check(await tab.page.isVisible('#e2ee-on'), `${tab.label} does not show the end-to-end encrypted indicator`);
+  }
+  return agreed;
+}
+
+// ------------------------------------------------------------------ a fake relay's messages
+
+/** A raw WebSocket client in a room: sees what any participant sees and
+ * sends what it likes, impersonating the relay's delivery service. */
+function forger(room) {
+  return new Promise((resolve, reject) => {
+    const url = new URL(`/r/${room}/ws`, relay.url);
+    url.protocol = 'wss:';
+    const ws = new WebSocket(url, { rejectUnauthorized: false });
+    const f = { ws, got: [], close: () => ws.terminate(), send: (m) => ws.send(JSON.stringify(m)) };
+    ws.on('open', () => { f.send({ type: 'join', protocol: 1 }); resolve(f); });
+    ws.on('message', (d) => { try { f.got.push(JSON.parse(d.toString())); } catch { /* ignore */ } });
+    ws.on('error', reject);
+  });
+}
+
+const u64 = (n) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; };
+const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+const bytesOf = (b) => Buffer.concat([u32(b.length), b]);
+/** Envelopes in crates/e2ee's delivery format (version 1). */
+const envelope = {
+  join: (ticket, request) => Buffer.concat([Buffer.from([1, 1]), ticket, bytesOf(request)]),
+  commit: (epoch, commit, ticket, welcome) => Buffer.concat([Buffer.from([1, 2]), u64(epoch), bytesOf(commit),
+    ...(ticket ? [Buffer.from([1]), ticket, bytesOf(welcome)] : [Buffer.from([0])])]),
+  welcome: (ticket, welcome) => Buffer.concat([Buffer.from([1, 5]), ticket, bytesOf(welcome)]),
+};
+const mlsKinds = { 1: 'join_request', 2: 'commit', 3: 'proposal', 4: 'application', 5: 'welcome', 6: 'accepted', 7: 'rejected' };
+
+// ------------------------------------------------------------------ the insider view
+
+/** Reads DIR/media.pcap (LINKTYPE_RAW: IPv4 | UDP | 12-byte RTP | payload). */
+function readPcap(file) {
+  const buf = readFileSync(file);
+  check(buf.length >= 24 && buf.readUInt32LE(0) === 0xa1b2c3d4, 'media.pcap has no little-endian pcap header');
+  check(buf.readUInt32LE(20) === 101, 'media.pcap is not LINKTYPE_RAW');
+  const packets = [];
+  for (let off = 24; off + 16 <= buf.length;) {
+    const len = buf.readUInt32LE(off + 8);
+    const data = buf.subarray(off + 16, off + 16 + len);
+    off += 16 + len;
+    if (data.length < 40 || data[0] >> 4 !== 4 || data[9] !== 17) continue;
+    const ihl = (data[0] & 15) * 4;
+    const rtp = data.subarray(ihl + 8);
+    packets.push({ pt: rtp[1] & 0x7f, ssrc: rtp.readUInt32BE(8), payload: rtp.subarray(12) });
+  }
+  return { bytes: buf, packets };
+}
 
 async function waitJoined(group, timeoutS) {
   return waitFor(`tabs ${group.map((t) => t.label).join(', ')} join`, timeoutS, async () => {
@@ -295,45 +426,70 @@ async function step(name, fn) {
 }
 
 async function scenario() {
-  await step('relay starts and answers /healthz', async () => {
+  await step('relay starts (with --insider-view) and answers /healthz', async () => {
     await startRelay();
-    return relay.url.href;
+    return `${relay.url.href}; insider view in ${relay.insider}`;
   });
   await step('chromium starts', async () => {
     await launchBrowser();
     return `${CHROMIUM} ${browser.version()}`;
   });
 
-  const roomA = roomId();
-  const roomB = roomId();
+  let linkA;
+  let linkB;
+  await step('"New meeting" makes the secret in the page; `conclave link` makes one on the command line', async () => {
+    linkA = cliLink();
+    const tab = await openTab('home', '', '');
+    await tab.page.goto(new URL('/', relay.url).href);
+    await tab.page.click('#new-meeting');
+    await tab.page.waitForURL(/\/r\//);
+    const shown = await tab.page.inputValue('#share-link');
+    linkB = parseLink(shown);
+    check(tab.page.url() === shown, `the page went to ${tab.page.url()} but shows the link ${shown}`);
+    await tab.context.close();
+    tabs.splice(tabs.indexOf(tab), 1);
+    check(linkA.room !== linkB.room, 'two links with the same room');
+    return `A ${linkA.room}#…, B (made by the page) ${linkB.room}#…`;
+  });
+
   const A = [];
   const B = [];
-  await step('3 tabs join room A and 2 tabs join room B', async () => {
-    for (const [group, room, prefix, n] of [[A, roomA, 'A', 3], [B, roomB, 'B', 2]]) {
-      for (let i = 1; i <= n; i++) {
-        const name = `${prefix === 'A' ? 'Tab' : 'Room B tab '}${i}`;
-        const tab = await openTab(`${prefix}${i}`, room, `#name=${encodeURIComponent(name)}&autojoin=1`);
-        tab.name = name;
+  const firstDecrypt = [];
+  await step('3 tabs join room A and 2 tabs join room B by link; joiners are admitted by a member', async () => {
+    // The first tab of each room creates the group; the others ask to join.
+    for (const [group, link, names, prefix] of [[A, linkA, NAMES_A, 'A'], [B, linkB, NAMES_B, 'B']]) {
+      const debug = prefix === 'A' ? '&debug=1' : '';
+      const first = await openLinkTab(`${prefix}1`, link, `name=${encodeURIComponent(names[0])}&autojoin=1${debug}`);
+      first.name = names[0];
+      group.push(first);
+      await waitJoined([first], 30);
+      for (let i = 1; i < names.length; i++) {
+        const tab = await openLinkTab(`${prefix}${i + 1}`, link, `name=${encodeURIComponent(names[i])}&autojoin=1${debug}`);
+        tab.name = names[i];
         group.push(tab);
       }
     }
-    const took = await waitJoined([...A, ...B], 30);
+    const took = await waitJoined([...A, ...B], 40);
     for (const tab of [...A, ...B]) tab.me = await hook(tab, () => window.conclave.me);
     return `all joined after ${took.toFixed(1)}s; ids ${[...A, ...B].map((t) => `${t.label}=${t.me}`).join(' ')}`;
   });
 
   const usageStart = relayUsage();
-  let mediaA;
-  await step(`every tab decodes video (> ${MIN_FRAMES} frames) and receives audio from every other tab of its room`, async () => {
+  await step(`every tab decodes video (> ${MIN_FRAMES} frames) and receives audio from every other tab of its room, all through SFrame`, async () => {
     const [a] = await Promise.all([
       waitMedia(A, MEDIA_TIMEOUT_S, MIN_FRAMES),
       waitMedia(B, MEDIA_TIMEOUT_S, MIN_FRAMES),
     ]);
-    mediaA = a;
     const frames = [...framesMap(A, a).entries()].map(([k, v]) => `${k}:${v}`).join(' ');
-    const s1 = (a.get('A1') || []).find((x) => x.participant === A[1].me);
-    const audio = s1 && s1.audio ? `; A1<A2 audio ${s1.audio.totalSamplesReceived} samples, ${s1.audio.bytesReceived} bytes, level ${s1.audio.audioLevel}` : '';
-    return `frames decoded ${frames}${audio}`;
+    for (const tab of [...A, ...B]) {
+      const st = await hook(tab, () => window.conclave.transformStats());
+      check(st && st.encrypted.video > 0 && st.encrypted.audio > 0, `${tab.label}'s worker encrypted nothing: ${JSON.stringify(st && st.encrypted)}`);
+      check(st.decrypted.video > 0 && st.decrypted.audio > 0, `${tab.label}'s worker decrypted nothing: ${JSON.stringify(st.decrypted)}`);
+      tab.transform = st;
+      const tl = await hook(tab, () => window.conclave.timeline());
+      if (!['A1', 'B1'].includes(tab.label)) firstDecrypt.push(`${tab.label} ${tl.firstDecrypt ?? '?'} ms (${Object.entries(tl).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+    }
+    return `frames decoded ${frames}; link opened → first decrypted remote video frame (joiners): ${firstDecrypt.join(', ')}`;
   });
   const usageEnd = relayUsage();
   if (usageStart && usageEnd) {
@@ -341,7 +497,12 @@ async function scenario() {
     relay.usage = `${((100 * (usageEnd.cpu - usageStart.cpu)) / Math.max(dt, 0.001)).toFixed(1)}% of one core, RSS ${usageEnd.rssMiB.toFixed(1)} MiB (5 tabs, 2 rooms, over ${dt.toFixed(1)}s)`;
   }
 
-  await step('each tab shows the names of exactly the others of its room; rooms A and B are isolated', async () => {
+  let groupA;
+  let groupB;
+  await step('each room agrees on one MLS group: same epoch, same safety code, the same names from MLS; rooms isolated', async () => {
+    groupA = await waitGroup(A, 15);
+    groupB = await waitGroup(B, 15);
+    check(groupA.code !== groupB.code, 'rooms A and B show the same safety code');
     await waitFor('names arrive', 10, async () => {
       for (const tab of [...A, ...B]) {
         const peers = await peersOf(tab);
@@ -352,6 +513,9 @@ async function scenario() {
     });
     await checkRoster(A, [...A, ...B]);
     await checkRoster(B, [...A, ...B]);
+    const samples = await hook(B[0], () => window.conclave.plaintextSamples());
+    check(samples === null, 'a tab without &debug=1 keeps plaintext samples');
+    return `A: epoch ${groupA.epoch}, code ${groupA.code}; B: epoch ${groupB.epoch}, code ${groupB.code}`;
   });
 
   await step('muting the mic shows on the other tabs', async () => {
@@ -375,25 +539,34 @@ async function scenario() {
     });
   });
 
-  await step('a link with an invalid room id shows a clear error', async () => {
-    const tab = await openTab('bad-room', 'x'.repeat(65), '#name=Bad&autojoin=1');
-    const status = tab.response ? tab.response.status() : null;
-    if (status !== null && status >= 400) {
-      const body = (await tab.response.text()).trim();
-      check(body.length > 0, `relay refused the page with HTTP ${status} and an empty body`);
-      return `relay refused the page: HTTP ${status} ${JSON.stringify(body.slice(0, 80))}`;
+  await step('bad links show a clear error: invalid room id, no secret, secret of another room', async () => {
+    const shown = [];
+    for (const [label, room, fragment, want] of [
+      ['bad-room', 'x'.repeat(65), '#name=Bad&autojoin=1', /room id/i],
+      ['no-secret', linkA.room, '#name=Bad&autojoin=1', /secret/i],
+      ['mismatch', linkA.room, `#${linkB.secret}&name=Bad&autojoin=1`, /altered|does not belong/i],
+    ]) {
+      const tab = await openTab(label, room, fragment);
+      const status = tab.response ? tab.response.status() : null;
+      if (status !== null && status >= 400) {
+        const body = (await tab.response.text()).trim();
+        check(body.length > 0, `relay refused the page with HTTP ${status} and an empty body`);
+        shown.push(`${label}: HTTP ${status}`);
+      } else {
+        await waitFor(`${label}: error shown`, 10, async () => (await state(tab)) === 'error' || `state ${await state(tab)}`);
+        const text = await tab.page.textContent('#error');
+        check(await tab.page.isVisible('#error') && want.test(text), `${label}: error box shows ${JSON.stringify(text)}`);
+        check(await hook(tab, () => window.conclave.me) === null, `${label}: the page connected to the relay anyway`);
+        shown.push(`${label}: ${JSON.stringify(text)}`);
+      }
+      await tab.context.close();
+      tabs.splice(tabs.indexOf(tab), 1);
     }
-    await waitFor('error shown', 10, async () => (await state(tab)) === 'error' || `state ${await state(tab)}`);
-    const text = await tab.page.textContent('#error');
-    check(await tab.page.isVisible('#error') && /room id/i.test(text), `error box shows ${JSON.stringify(text)}`);
-    await tab.context.close();
-    tabs.splice(tabs.indexOf(tab), 1);
-    return JSON.stringify(text);
+    return shown.join('; ');
   });
 
   await step('malformed signaling gets an error reply and the call goes on', async () => {
     const before = framesMap(A, new Map(await Promise.all(A.map(async (t) => [t.label, await statsOf(t)]))));
-    // From inside a joined tab: garbage on its own signaling socket.
     const nErr = (await errorsOf(A[0])).length;
     await hook(A[0], () => window.conclave.sendRaw('{"type":"offer","sdp":'));
     await waitFor('A1 gets an error reply', 10, async () => ((await errorsOf(A[0])).length > nErr) || 'no error yet');
@@ -402,21 +575,122 @@ async function scenario() {
     check(reply.code === 'bad_message', `A1 got ${JSON.stringify(reply)}, expected code bad_message`);
     check(await state(A[0]) === 'joined', `A1 is ${await state(A[0])} after a malformed message, expected still joined`);
     check(await A[0].page.isVisible('#error'), 'A1 does not show the relay\'s error');
-    // From a raw client: garbage before join, a too-long room id, an unknown version.
-    const raw = await rawSignaling(roomA, ['not json at all']);
+    const raw = await rawSignaling(linkA.room, ['not json at all']);
     check(raw.messages.some((m) => m.type === 'error'), `raw garbage got ${JSON.stringify(raw)}, expected an error message`);
     const long = await rawSignaling('y'.repeat(65), [JSON.stringify({ type: 'join', protocol: 1 })]);
     check(long.httpStatus >= 400 || long.messages.some((m) => m.type === 'error' && m.code === 'invalid_room_id'),
       `a 65-character room id got ${JSON.stringify(long)}, expected invalid_room_id`);
-    const version = await rawSignaling(roomA, [JSON.stringify({ type: 'join', protocol: 999 })]);
+    const version = await rawSignaling(linkA.room, [JSON.stringify({ type: 'join', protocol: 999 })]);
     check(version.messages.some((m) => m.type === 'error' && m.code === 'unsupported_version'),
       `join with protocol 999 got ${JSON.stringify(version)}, expected unsupported_version`);
-    // Everyone in room A still decodes everyone else.
     await waitMedia(A, 30, 10, before);
     return `A1 shows ${JSON.stringify(reply.message)}`;
   });
 
-  await step('A3 leaves: A1 and A2 see its tile and tracks go, and keep decoding each other', async () => {
+  let W = null;
+  let fake = null;
+  await step('a tab with room A\'s id but a wrong secret is not admitted and decodes nothing; members see the refused attempt', async () => {
+    fake = await forger(linkA.room); // listens from now on, for the next step
+    const wrong = randomBytes(32).toString('base64url');
+    // `debug=1` lets the page try a link whose halves do not match (it
+    // refuses one otherwise, as the previous step shows).
+    W = await openTab('W', linkA.room, `#${wrong}&name=${encodeURIComponent(NAME_W)}&autojoin=1&debug=1`);
+    W.name = NAME_W;
+    W.secret = wrong;
+    await waitFor('members see a refused join attempt', 15, async () => {
+      for (const tab of A) {
+        const e = await e2eeOf(tab);
+        if (!e.refused.some((r) => r.what === 'join')) return `${tab.label} shows no refused attempt`;
+      }
+      return true;
+    });
+    const text = await A[0].page.textContent('#events');
+    check(/tried to join without the right link/i.test(text), `A1's event list says ${JSON.stringify(text)}`);
+    W.me = await hook(W, () => window.conclave.me);
+    // W receives the others' media (the relay cannot tell members apart) but can decrypt none of it.
+    await waitFor('W drops what it receives', 15, async () => {
+      const f = await hook(W, () => window.conclave.decryptFailures());
+      return f.video > 0 && f.audio > 0 ? true : `W's decrypt failures ${JSON.stringify(f)}`;
+    });
+    const e = await e2eeOf(W);
+    check(e.state === 'waiting', `W is ${e.state}, expected waiting to be admitted`);
+    check(!e.on, 'W shows end-to-end encryption as on');
+    const decoded = (await statsOf(W)).map((x) => (x.video && x.video.framesDecoded) || 0);
+    check(decoded.every((n) => n === 0), `W decoded video frames: ${decoded}`);
+    check(/waiting to be admitted/.test(await W.page.textContent('#status')), `W's status is ${JSON.stringify(await W.page.textContent('#status'))}`);
+    for (const tab of A) {
+      const g = await e2eeOf(tab);
+      check(g.epoch === groupA.epoch && g.code === groupA.code && g.roster.length === 3, `${tab.label} changed its group: ${JSON.stringify(g)}`);
+    }
+    const seen = (await e2eeOf(A[0])).refused.map((r) => `${r.what}: ${r.reason}`);
+    return `W dropped ${JSON.stringify((await hook(W, () => window.conclave.decryptFailures())))} frames; A1 shows ${JSON.stringify(seen)}`;
+  });
+
+  await step('a client impersonating the relay (bad join proof, forged commit, forged Welcome) gets nobody added; members see it', async () => {
+    // W's join request, as the forger saw it: its ticket lets the forger
+    // address a Welcome to W.
+    const wJoin = fake.got.filter((m) => m.type === 'mls').map((m) => Buffer.from(m.data, 'base64')).find((b) => b[1] === 1);
+    check(wJoin, `the forger saw no join request; it got ${JSON.stringify(fake.got.map((m) => m.type))}`);
+    const wTicket = wJoin.subarray(2, 18);
+    const before = await Promise.all(A.map((t) => e2eeOf(t)));
+    const refusedBefore = before.map((e) => e.refused.length);
+    // 1. A join request whose proof was not made with the secret: W's own
+    //    request replayed under a new ticket, and one of random bytes.
+    fake.send({ type: 'mls', data: envelope.join(randomBytes(16), wJoin.subarray(22)).toString('base64') });
+    fake.send({ type: 'mls', data: envelope.join(randomBytes(16), randomBytes(300)).toString('base64') });
+    // 2. A commit for the group's current epoch that no member made, with a
+    //    Welcome for W. The delivery service orders it (it cannot tell), so
+    //    members get the commit and W gets the Welcome.
+    fake.send({ type: 'mls', data: envelope.commit(groupA.epoch, randomBytes(400), wTicket, randomBytes(600)).toString('base64') });
+    // 3. A Welcome sent as if by the relay itself.
+    fake.send({ type: 'mls', data: envelope.welcome(wTicket, randomBytes(600)).toString('base64') });
+    await waitFor('members refuse the forged join requests and commit', 15, async () => {
+      for (const [i, tab] of A.entries()) {
+        const e = await e2eeOf(tab);
+        const fresh = e.refused.slice(refusedBefore[i]);
+        if (fresh.filter((r) => r.what === 'join').length < 2) return `${tab.label} refused ${JSON.stringify(fresh)}`;
+        if (!fresh.some((r) => r.what === 'commit')) return `${tab.label} did not refuse the forged commit: ${JSON.stringify(fresh)}`;
+      }
+      return true;
+    });
+    await waitFor('W refuses the forged Welcome', 10, async () => {
+      const e = await e2eeOf(W);
+      return e.refused.some((r) => r.what === 'welcome') || `W refused ${JSON.stringify(e.refused)}`;
+    });
+    const wState = await e2eeOf(W);
+    check(wState.state === 'waiting', `W is ${wState.state} after a forged Welcome, expected still waiting`);
+    const relayErr = fake.got.find((m) => m.type === 'error' && /Welcome/.test(m.message));
+    check(relayErr, `the relay did not refuse a client-sent Welcome: ${JSON.stringify(fake.got.filter((m) => m.type === 'error'))}`);
+    for (const tab of A) {
+      const g = await e2eeOf(tab);
+      check(g.epoch === groupA.epoch && g.code === groupA.code && g.roster.length === 3,
+        `${tab.label}'s group changed after the forgeries: epoch ${g.epoch}, ${g.roster.length} leaves`);
+    }
+    const text = await A[1].page.textContent('#events');
+    check(/no member made was refused/i.test(text), `A2's event list does not show the forged commit: ${JSON.stringify(text)}`);
+    fake.close();
+    const refused = (await e2eeOf(A[0])).refused.slice(refusedBefore[0]).map((r) => `${r.what}: ${r.reason}`);
+    return `A1 refused ${JSON.stringify(refused)}; W refused ${JSON.stringify(wState.refused.map((r) => r.what))}; relay: ${JSON.stringify(relayErr.message)}`;
+  });
+
+  await step(`W gives up after ${ADMIT_TIMEOUT_S}s with a clear message`, async () => {
+    await waitFor('W shows it was not admitted', ADMIT_TIMEOUT_S + 10, async () => (await state(W)) === 'error' || `W is ${await state(W)}`);
+    const errs = await errorsOf(W);
+    check(errs.some((e) => e.code === 'not_admitted'), `W's errors: ${JSON.stringify(errs)}`);
+    const decoded = (await statsOf(W)).map((x) => (x.video && x.video.framesDecoded) || 0);
+    check(decoded.every((n) => n === 0), `W decoded video frames: ${decoded}`);
+    await waitFor('W is gone from A1', 10, async () => !(await peersOf(A[0])).some((p) => p.participant === W.me) || 'A1 still lists W');
+    return JSON.stringify(errs[errs.length - 1].message);
+  });
+
+  let samples = [];
+  await step('A3 leaves: a member removes its leaf, a new epoch and equal new safety code; A1 and A2 keep decoding', async () => {
+    // The plaintext samples of all of room A, for the insider-view check.
+    for (const tab of A) {
+      const got = await hook(tab, () => window.conclave.plaintextSamples());
+      check(got && got.video.length > 0 && got.audio.length > 0, `${tab.label} kept no plaintext samples with debug=1`);
+      samples.push(...got.video.map((x) => ({ ...x, kind: 'video', tab: tab.label })), ...got.audio.map((x) => ({ ...x, kind: 'audio', tab: tab.label })));
+    }
     const leaver = A[2];
     await leaver.page.click('#leave');
     check(await state(leaver) === 'left', `A3 is ${await state(leaver)} after Leave`);
@@ -432,26 +706,131 @@ async function scenario() {
       }
       return true;
     });
+    const after = await waitGroup([A[0], A[1]], 20, 'after A3 left');
+    check(after.epoch > groupA.epoch, `epoch ${after.epoch} after A3 left, was ${groupA.epoch}`);
+    check(after.code !== groupA.code, 'the safety code did not change after A3 left');
     const stats = new Map(await Promise.all([A[0], A[1]].map(async (t) => [t.label, await statsOf(t)])));
     await waitMedia([A[0], A[1]], 30, 10, framesMap([A[0], A[1]], stats));
-    const ended = (await tracksOf(A[0])).filter((t) => t.participant === leaver.me)
-      .map((t) => `${t.kind} ${t.readyState}${t.muted ? ' muted' : ''}${t.inStream ? '' : ' removed'}${t.direction ? ` ${t.direction}` : ''}`);
-    // Room B did not notice.
+    const text = await A[0].page.textContent('#events');
+    check(/Carol Narwhal left/.test(text), `A1's event list does not say Carol left: ${JSON.stringify(text)}`);
     await checkRoster(B, [...A, ...B]);
-    return `gone after ${took.toFixed(1)}s; A1's receivers of A3: ${ended.join(', ') || 'none left'}`;
+    const epochs = await hook(A[0], async () => (await window.conclave.transformStats()).receiveEpochs);
+    return `gone after ${took.toFixed(1)}s; epoch ${groupA.epoch} → ${after.epoch}, code ${after.code}; A1 holds receive keys for epochs ${JSON.stringify(epochs)}`;
   });
 
-  await step('A3 rejoins: all three decode each other again', async () => {
+  await step('A3 rejoins: admitted again, all three decode each other and agree on a new code', async () => {
     const tab = A[2];
     const old = tab.me;
+    tab.openedAt = Date.now();
     await tab.page.click('#rejoin');
     await waitJoined([tab], 30);
     tab.me = await hook(tab, () => window.conclave.me);
     check(tab.me && tab.me !== old, `A3 rejoined with id ${tab.me}, expected a new id (was ${old})`);
     await waitMedia(A, MEDIA_TIMEOUT_S, MIN_FRAMES);
+    const g = await waitGroup(A, 20, 'after A3 rejoined');
     await checkRoster(A, [...A, ...B]);
-    return `A3 is now ${tab.me}`;
+    return `A3 is now ${tab.me}; epoch ${g.epoch}, code ${g.code}`;
   });
+
+  await step('transform cost in the tab (worker time inside encrypt/decrypt)', async () => {
+    const rows = [];
+    for (const tab of [A[0], B[0]]) {
+      const st = await hook(tab, () => window.conclave.transformStats());
+      const per = (ms, n) => (n ? (ms / n).toFixed(3) : '-');
+      rows.push(`${tab.label}: encrypt video ${per(st.encryptMs.video, st.encrypted.video)} ms/frame (${st.encrypted.video} frames, ${(st.encryptBytes.video / Math.max(1, st.encrypted.video)).toFixed(0)} B avg), audio ${per(st.encryptMs.audio, st.encrypted.audio)} ms/frame; `
+        + `decrypt video ${per(st.decryptMs.video, st.decrypted.video)} ms/frame, audio ${per(st.decryptMs.audio, st.decrypted.audio)} ms/frame`);
+    }
+    relay.transformCost = rows.join('\n    ');
+    return rows.join(' | ');
+  });
+
+  // Everything below reads what the relay wrote, so the relay stops first.
+  await step('insider view: only ciphertext beyond the codec\'s clear prefix, no names, no secrets', async () => {
+    const collected = [...relay.all];
+    await stopRelay();
+    const dir = relay.insider;
+    const pcap = readPcap(path.join(dir, 'media.pcap'));
+    const jsonl = readFileSync(path.join(dir, 'signaling.jsonl'));
+    const logs = Buffer.concat([...collected, ...relay.all.slice(collected.length)]);
+    check(pcap.packets.length > 1000, `media.pcap holds only ${pcap.packets.length} packets`);
+    // Positive control: the parse sees VP8 key-frame start codes, which stay
+    // in clear on purpose (the clear prefix).
+    const startCodes = pcap.packets.filter((p) => p.payload.length > 12 && p.payload.subarray(0, 16).includes(Buffer.from([0x9d, 0x01, 0x2a]))).length;
+    check(startCodes > 0, 'no VP8 key-frame start code in media.pcap: the pcap parse is wrong');
+    // No plaintext beyond the clear prefix: no 16-byte run of any sampled
+    // frame body appears in any forwarded payload.
+    const payloads = Buffer.concat(pcap.packets.map((p) => p.payload));
+    let checked = 0;
+    for (const smp of samples) {
+      const body = Buffer.from(smp.body, 'hex');
+      if (body.length < 16) continue;
+      checked++;
+      for (let i = 0; i + 16 <= body.length; i += 16) {
+        check(payloads.indexOf(body.subarray(i, i + 16)) < 0,
+          `plaintext of a ${smp.kind} frame from ${smp.tab} (bytes ${smp.prefix + i}..${smp.prefix + i + 16}) appears in media.pcap`);
+      }
+    }
+    check(checked >= 50, `only ${checked} plaintext samples long enough to check`);
+    // No name and no secret anywhere the relay wrote or logged, also not
+    // inside the base64 of MLS envelopes.
+    const decoded = [];
+    for (const line of jsonl.toString().split('\n')) {
+      if (!line) continue;
+      const text = JSON.parse(line).text;
+      let m;
+      try { m = JSON.parse(text); } catch { continue; }
+      if (m.type === 'mls') decoded.push(Buffer.from(m.data, 'base64'));
+    }
+    const haystacks = { 'signaling.jsonl': jsonl, 'media.pcap': pcap.bytes, 'relay log': logs, 'MLS envelopes': Buffer.concat(decoded) };
+    const needles = [];
+    for (const n of [...NAMES_A, ...NAMES_B, NAME_W]) needles.push([`name ${n}`, Buffer.from(n)], [`name ${n} (url-encoded)`, Buffer.from(encodeURIComponent(n))]);
+    for (const [label, sec] of [['A', linkA.secret], ['B', linkB.secret], ['W', W.secret]]) {
+      needles.push([`secret of ${label}`, Buffer.from(sec)], [`secret of ${label} (raw bytes)`, Buffer.from(sec, 'base64url')]);
+    }
+    for (const [where, hay] of Object.entries(haystacks)) {
+      for (const [what, needle] of needles) check(hay.indexOf(needle) < 0, `${what} appears in ${where}`);
+    }
+    relay.insiderSummary = summarizeInsider(jsonl, pcap);
+    return `${pcap.packets.length} packets, ${checked} plaintext samples and ${needles.length} names/secrets checked against ${Object.entries(haystacks).map(([k, v]) => `${k} ${v.length} B`).join(', ')}; ${startCodes} packets start a VP8 key frame in clear`;
+  });
+}
+
+/** What the insider view holds, for the closing note. */
+function summarizeInsider(jsonl, pcap) {
+  const kinds = {};
+  const mls = {};
+  for (const line of jsonl.toString().split('\n')) {
+    if (!line) continue;
+    const rec = JSON.parse(line);
+    let m;
+    try { m = JSON.parse(rec.text); } catch { m = { type: 'unparsable' }; }
+    const key = `${rec.dir} ${m.type}`;
+    kinds[key] = (kinds[key] || 0) + 1;
+    if (m.type === 'mls' && m.data) {
+      const b = Buffer.from(m.data, 'base64');
+      const k = `${rec.dir} ${mlsKinds[b[1]] || b[1]}`;
+      mls[k] ??= { n: 0, bytes: 0 };
+      mls[k].n++;
+      mls[k].bytes += b.length;
+    }
+  }
+  const bySsrc = new Map();
+  for (const p of pcap.packets) {
+    const e = bySsrc.get(p.ssrc) || { pt: p.pt, n: 0, bytes: 0 };
+    e.n++;
+    e.bytes += p.payload.length;
+    bySsrc.set(p.ssrc, e);
+  }
+  const byPt = {};
+  for (const e of bySsrc.values()) {
+    byPt[e.pt] ??= { streams: 0, n: 0, bytes: 0 };
+    byPt[e.pt].streams++;
+    byPt[e.pt].n += e.n;
+    byPt[e.pt].bytes += e.bytes;
+  }
+  const pts = Object.entries(byPt).map(([pt, e]) => `pt ${pt}: ${e.streams} streams, ${e.n} packets, ${(e.bytes / e.n).toFixed(0)} B avg payload`).join('; ');
+  const mlsText = Object.entries(mls).map(([k, v]) => `${k} ×${v.n} (${(v.bytes / v.n).toFixed(0)} B avg)`).join(', ');
+  return `signaling: ${Object.entries(kinds).map(([k, n]) => `${k} ×${n}`).join(', ')}\n    MLS envelopes: ${mlsText}\n    media.pcap: ${pcap.packets.length} RTP packets (${pcap.bytes.length} B); ${pts}`;
 }
 
 // ------------------------------------------------------------------ harness
@@ -483,13 +862,19 @@ async function dumpDiagnostics() {
   for (const line of relay.out.slice(-60)) console.log(`  ${line}`);
 }
 
-async function cleanup() {
-  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
+/** Stops the relay gracefully (SIGTERM: it flushes the insider view). */
+async function stopRelay() {
   if (relay.proc && !relay.exited) {
     relay.proc.kill('SIGTERM');
-    for (let i = 0; i < 30 && !relay.exited; i++) await sleep(100);
+    for (let i = 0; i < 100 && !relay.exited; i++) await sleep(100);
     if (!relay.exited) relay.proc.kill('SIGKILL');
   }
+}
+
+async function cleanup() {
+  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
+  await stopRelay();
+  if (relay.insider && !process.env.CONCLAVE_KEEP_INSIDER) rmSync(relay.insider, { recursive: true, force: true });
 }
 
 let timedOut = false;
@@ -518,6 +903,8 @@ async function main() {
   console.log('\nsummary:');
   for (const s of steps) console.log(`  ${s.took.toFixed(1).padStart(5)}s  ${s.name}`);
   if (relay.usage) console.log(`  relay during media: ${relay.usage}`);
+  if (relay.transformCost) console.log(`  transform cost:\n    ${relay.transformCost}`);
+  if (relay.insiderSummary) console.log(`  insider view of the run:\n    ${relay.insiderSummary}`);
   console.log(`  total ${secs(Date.now() - t0)}s`);
   console.log(`browser: ${steps.length} passed, ${failed ? 1 : 0} failed`);
   process.exit(failed ? 1 : 0);

@@ -28,6 +28,8 @@ const ADMIT_TIMEOUT_MS = 20000;
 // How long the next member in line waits before it takes over admitting a
 // joiner or removing someone who left (multiplied by its place in line).
 const TAKEOVER_MS = 3000;
+// How long after a join or self-update senders keep the previous key.
+const SWITCH_DELAY_MS = 150;
 // New epoch at least this often (DESIGN.md §4 step 4: ≤ 5 minutes).
 const REKEY_MS = 4 * 60 * 1000;
 // A name in a profile message, at most.
@@ -173,6 +175,7 @@ function newSession(roomId, name) {
       replies: new Map(), // worker request id -> resolve
       nextReply: 1,
       joinedAt: null,
+      marks: {}, // milestone -> ms since the page opened (performance.now())
     },
   };
 }
@@ -315,9 +318,11 @@ async function handle(s, msg) {
   console.debug(`relay: ${msg.type}${msg.participant ? ` ${msg.participant}` : ''}${msg.code ? ` ${msg.code}` : ''}`);
   switch (msg.type) {
     case 'joined':
+      mark(s, 'relayJoined');
       s.me = msg.participant;
       for (const p of msg.peers || []) Object.assign(ensurePeer(s, p.participant) || {}, { audio: p.audio, video: p.video });
       await publish(s);
+      mark(s, 'published');
       if (s.over) return;
       if (!msg.peers || msg.peers.length === 0) {
         // Nobody here: we start the room's group. The policy is fixed now.
@@ -481,8 +486,13 @@ async function refreshStats(s) {
 }
 
 /** Someone is in the room: ask the members to let us in, and wait. */
+function mark(s, what) {
+  s.e2ee.marks[what] ??= Math.round(performance.now());
+}
+
 function askToJoin(s) {
   const e = s.e2ee;
+  mark(s, 'joinRequest');
   e.state = 'waiting';
   sendMls(s, e.call.joinRequest(Date.now()));
   renderStatus();
@@ -499,6 +509,7 @@ function askToJoin(s) {
 function becomeMember(s, how) {
   const e = s.e2ee;
   clearTimeout(e.admitTimer);
+  mark(s, how);
   e.state = 'member';
   e.joinedAt = Date.now();
   e.policy = JSON.parse(e.call.policy());
@@ -517,7 +528,11 @@ function onEpoch(s, ev) {
   e.epoch = e.call.epoch();
   e.epochAt = Date.now();
   e.safetyCode = e.call.safetyCode();
-  e.worker.postMessage({ type: 'epoch', bytes: e.call.mediaEpoch() });
+  // Senders switch a moment later so members still applying the commit do not
+  // drop our frames, except after a removal: then the removed member's keys
+  // must stop opening our frames at once.
+  const removal = !!(ev && (ev.removed || []).length);
+  e.worker.postMessage({ type: 'epoch', bytes: e.call.mediaEpoch(), switchAfterMs: removal ? 0 : SWITCH_DELAY_MS });
   e.workerEpoch = e.epoch;
   if (ev) {
     for (const leaf of ev.removed || []) {
@@ -676,7 +691,9 @@ function e2eeActive(s) {
   const sent = st.encrypted.audio + st.encrypted.video;
   const others = e.roster.length > 1;
   const received = st.decrypted.audio + st.decrypted.video;
-  return sent > 0 && (!others || received > 0);
+  if (!(sent > 0 && (!others || received > 0))) return false;
+  // And nobody's media is currently failing to decrypt.
+  return [...s.peers.values()].every((p) => !decryptProblem(s, p));
 }
 
 function renderE2ee(s) {
@@ -711,7 +728,7 @@ function leafOf(s, participant) {
 function decryptProblem(s, peer) {
   const e = s.e2ee;
   const mids = [...s.midOwners.entries()].filter(([, p]) => p === peer.participant).map(([mid]) => mid);
-  const rx = mids.map((m) => e.rx[m]).filter(Boolean);
+  const rx = mids.map((m) => e.rx[m]).filter((r) => r && (r.ok > 0 || r.failed > 0));
   if (!rx.length || rx.some((r) => r.ok > 0 && !r.lastError)) return null;
   const err = rx.map((r) => r.lastError).find(Boolean) || '';
   if (e.state !== 'member' || /no media keys/.test(err)) return 'can\'t decrypt: we are not in the encrypted call (yet)';
@@ -961,6 +978,15 @@ window.conclave = {
   async transformStats() { const s = page.session; const r = s && await askWorker(s, 'stats'); return r ? r.stats : null; },
   /** With `&debug=1` only: the last plaintext frames our sender transform saw. */
   async plaintextSamples() { const s = page.session; const r = s && await askWorker(s, 'samples'); return r ? r.samples : null; },
+  /** Milestones of this stay, in ms since the page opened: relayJoined,
+   * published, joinRequest, created|welcomed, firstDecrypt. */
+  async timeline() {
+    const s = page.session;
+    if (!s) return null;
+    const r = await askWorker(s, 'stats');
+    const at = r && r.stats.firstDecryptAt.video;
+    return { ...s.e2ee.marks, ...(at ? { firstDecrypt: Math.round(at - performance.timeOrigin) } : {}) };
+  },
   /** Milliseconds from opening this page to the first decrypted remote video frame. */
   async firstDecryptMs() {
     const s = page.session;

@@ -10,9 +10,13 @@
 // fails: there is no plaintext pass-through, before keys or after.
 //
 // Messages from the page:
-//   {type:'epoch', bytes}   this epoch's SFrame keys (Call.mediaEpoch()): the
-//                           sender switches now, receivers keep the previous
-//                           epoch for 10 s
+//   {type:'epoch', bytes, switchAfterMs}
+//                           this epoch's SFrame keys (Call.mediaEpoch()):
+//                           receivers take them now and keep the previous
+//                           epoch for 10 s; the sender switches after
+//                           `switchAfterMs` (so members still applying the
+//                           commit do not drop our frames; 0 after a removal)
+//                           and then sends a key frame under the new key
 //   {type:'stop'}           forget every key (left the call)
 //   {type:'debug'}          keep a sample of plaintext frames for the tests
 //                           (only with `&debug=1` in the link; off by default)
@@ -47,6 +51,13 @@ const stats = {
 };
 const receivers = new Map(); // id -> {ok, failed, lastError, sender, epoch}
 let rxDirty = false;
+// Transformers, to ask for key frames: a receiver that just got keys needs
+// one to start decoding, and a sender that switched keys sends one so
+// newcomers start at once.
+const videoSenders = new Set();
+const videoReceivers = new Map(); // transformer -> its status (see receiveTransform)
+let switchTimer = null;
+let haveKeys = false;
 
 const ready = init({ module_or_path: new URL('./conclave_wasm_bg.wasm', import.meta.url) }).then(() => {
   encryptor = new FrameEncryptor();
@@ -97,7 +108,7 @@ function sendTransform(kind) {
 }
 
 function receiveTransform(kind, id) {
-  const rx = { kind, ok: 0, failed: 0, lastError: null, sender: null, epoch: null };
+  const rx = { kind, ok: 0, failed: 0, lastError: null, lastFailAt: 0, sender: null, epoch: null };
   receivers.set(id, rx);
   return (frame, controller) => {
     const dec = decryptors[kind];
@@ -111,6 +122,7 @@ function receiveTransform(kind, id) {
       stats.failed[kind]++;
       rx.failed++;
       rx.lastError = err && err.message ? err.message : String(err);
+      rx.lastFailAt = Date.now();
       rxDirty = true;
       return; // dropped: never rendered
     }
@@ -129,11 +141,21 @@ function receiveTransform(kind, id) {
   };
 }
 
+function requestKeyFrame(transformer) {
+  try {
+    const r = transformer.sendKeyFrameRequest && transformer.sendKeyFrameRequest();
+    if (r && r.catch) r.catch(() => {});
+  } catch { /* not supported, or the stream is gone: the decoder asks by itself */ }
+}
+
 self.onrtctransform = async (event) => {
   const { readable, writable, options } = event.transformer;
   await ready;
   const kind = options.kind === 'audio' ? 'audio' : 'video';
   const transform = options.side === 'send' ? sendTransform(kind) : receiveTransform(kind, String(options.id));
+  if (kind === 'video' && options.side === 'send') videoSenders.add(event.transformer);
+  if (kind === 'video' && options.side !== 'send') videoReceivers.set(event.transformer, receivers.get(String(options.id)));
+  if (kind === 'video' && options.side !== 'send' && haveKeys) requestKeyFrame(event.transformer);
   readable.pipeThrough(new TransformStream({ transform })).pipeTo(writable).catch(() => {});
 };
 
@@ -149,15 +171,28 @@ self.onmessage = async (event) => {
   switch (msg.type) {
     case 'epoch': {
       const now = Date.now();
-      // Receivers first: a frame under the new key may already be on its way.
       decryptors.audio.addEpoch(msg.bytes, now);
       decryptors.video.addEpoch(msg.bytes, now);
-      encryptor.setEpoch(msg.bytes);
-      stats.epoch = encryptor.epoch();
       if (stats.keysAt === null) stats.keysAt = now;
+      // A receiver that had to drop frames (no keys yet, or a sender already
+      // on this epoch) needs a key frame to decode again.
+      for (const [t, rx] of videoReceivers) {
+        if (!haveKeys || (rx && rx.lastFailAt && now - rx.lastFailAt < 2000)) requestKeyFrame(t);
+      }
+      haveKeys = true;
+      clearTimeout(switchTimer);
+      const switchNow = () => {
+        encryptor.setEpoch(msg.bytes);
+        stats.epoch = encryptor.epoch();
+        for (const t of videoSenders) if (t.generateKeyFrame) t.generateKeyFrame().catch(() => {});
+      };
+      if (msg.switchAfterMs > 0 && encryptor.epoch() >= 0) switchTimer = setTimeout(switchNow, msg.switchAfterMs);
+      else switchNow();
       break;
     }
     case 'stop':
+      clearTimeout(switchTimer);
+      haveKeys = false;
       encryptor = new FrameEncryptor();
       decryptors.audio.clear();
       decryptors.video.clear();
