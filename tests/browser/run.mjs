@@ -52,6 +52,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const NAMES_A = ['Alice Quokka', 'Bob Pangolin', 'Carol Narwhal'];
 const NAMES_B = ['Dave Axolotl', 'Erin Okapi'];
 const NAME_W = 'Mallory Wrongkey';
+const NAMES_C = ['Heron Hostly', 'Gecko Guestly', 'Lemur Latecomer'];
 const ADMIT_TIMEOUT_S = 20; // the page's own limit for waiting to be admitted
 
 class TestFailure extends Error {}
@@ -673,6 +674,51 @@ async function scenario() {
     return `A1 refused ${JSON.stringify(refused)}; W refused ${JSON.stringify(wState.refused.map((r) => r.what))}; relay: ${JSON.stringify(relayErr.message)}`;
   });
 
+  // While W waits to be let in (or not): a room with host approval.
+  let linkC;
+  await step('host approval: the host gets Admit/Deny, admits one joiner and denies another; periodic rekeying keeps media flowing', async () => {
+    linkC = cliLink();
+    const C = [];
+    const open = async (i, extra) => {
+      const tab = await openLinkTab(`C${i + 1}`, linkC, `name=${encodeURIComponent(NAMES_C[i])}&autojoin=1&debug=1&rekey_s=4${extra}`);
+      tab.name = NAMES_C[i];
+      C.push(tab);
+      return tab;
+    };
+    const host = await open(0, '&approval=1');
+    await waitJoined([host], 30);
+    const guest = await open(1, '');
+    await host.page.waitForSelector('#requests li button.primary', { timeout: 15000 });
+    check(!(await hook(guest, () => window.conclave.e2eeState() === 'member')), 'the guest got in before the host admitted it');
+    await host.page.click('#requests li button.primary');
+    await waitJoined([guest], 20);
+    for (const tab of C) tab.me = await hook(tab, () => window.conclave.me);
+    const g = await waitGroup([host, guest], 20, 'after the host admitted the guest');
+    const late = await open(2, '');
+    await host.page.waitForSelector('#requests li button:not(.primary)', { timeout: 15000 });
+    await host.page.click('#requests li button:not(.primary)');
+    // Rekeying every 4 s (shortened for the test): the epoch moves on with
+    // no one joining or leaving, codes stay equal, media keeps decoding.
+    const base = framesMap([host, guest], new Map(await Promise.all([host, guest].map(async (t) => [t.label, await statsOf(t)]))));
+    await waitFor('two self-updates', 20, async () => {
+      const e = await e2eeOf(host);
+      return e.epoch >= g.epoch + 2 || `host at epoch ${e.epoch}, started at ${g.epoch}`;
+    });
+    const after = await waitGroup([host, guest], 10, 'after rekeying');
+    await waitMedia([host, guest], 30, 10, base);
+    const l = await e2eeOf(late);
+    check(l.state === 'waiting', `the denied joiner is ${l.state}`);
+    const gs = await e2eeOf(guest);
+    check(gs.roster.length === 2, `the guest's roster has ${gs.roster.length} leaves after a denial`);
+    const hostUi = await host.page.textContent('#roster');
+    check(/host/.test(hostUi), `the roster does not mark the host: ${JSON.stringify(hostUi)}`);
+    for (const tab of C) {
+      await tab.context.close();
+      tabs.splice(tabs.indexOf(tab), 1);
+    }
+    return `admitted at epoch ${g.epoch}; rekeyed to epoch ${after.epoch} (code ${after.code}); denied joiner still waiting`;
+  });
+
   await step(`W gives up after ${ADMIT_TIMEOUT_S}s with a clear message`, async () => {
     await waitFor('W shows it was not admitted', ADMIT_TIMEOUT_S + 10, async () => (await state(W)) === 'error' || `W is ${await state(W)}`);
     const errs = await errorsOf(W);
@@ -783,8 +829,8 @@ async function scenario() {
     }
     const haystacks = { 'signaling.jsonl': jsonl, 'media.pcap': pcap.bytes, 'relay log': logs, 'MLS envelopes': Buffer.concat(decoded) };
     const needles = [];
-    for (const n of [...NAMES_A, ...NAMES_B, NAME_W]) needles.push([`name ${n}`, Buffer.from(n)], [`name ${n} (url-encoded)`, Buffer.from(encodeURIComponent(n))]);
-    for (const [label, sec] of [['A', linkA.secret], ['B', linkB.secret], ['W', W.secret]]) {
+    for (const n of [...NAMES_A, ...NAMES_B, ...NAMES_C, NAME_W]) needles.push([`name ${n}`, Buffer.from(n)], [`name ${n} (url-encoded)`, Buffer.from(encodeURIComponent(n))]);
+    for (const [label, sec] of [['A', linkA.secret], ['B', linkB.secret], ['C', linkC.secret], ['W', W.secret]]) {
       needles.push([`secret of ${label}`, Buffer.from(sec)], [`secret of ${label} (raw bytes)`, Buffer.from(sec, 'base64url')]);
     }
     for (const [where, hay] of Object.entries(haystacks)) {

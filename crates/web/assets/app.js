@@ -649,10 +649,16 @@ function maintain(s) {
       }
     }
     // Rekey.
-    if (now - e.epochAt >= REKEY_MS + rank * TAKEOVER_MS) sendMls(s, e.call.selfUpdate());
+    if (now - e.epochAt >= rekeyMs() + rank * TAKEOVER_MS) sendMls(s, e.call.selfUpdate());
   } catch (err) {
     console.warn(`E2EE: could not commit: ${err.message}`);
   }
+}
+
+/** The rekey interval; tests may shorten it with `&debug=1&rekey_s=N`. */
+function rekeyMs() {
+  const n = Number(page.settings.get('rekey_s'));
+  return page.debug && n >= 1 ? n * 1000 : REKEY_MS;
 }
 
 /** Host-approval rooms: the host decides about each checked joiner. */
