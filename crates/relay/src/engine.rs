@@ -289,7 +289,8 @@ impl Io {
     fn new(socket: std::net::UdpSocket) -> std::io::Result<Io> {
         let state = UdpSocketState::new((&socket).into())?;
         let socket = UdpSocket::from_std(socket)?;
-        let per_buf = MAX_DATAGRAM * state.gro_segments().max(1);
+        // GRO can coalesce up to `gro_segments` datagrams into one buffer.
+        let per_buf = (MAX_DATAGRAM * state.gro_segments().max(1)).min(u16::MAX as usize);
         Ok(Io {
             bufs: vec![vec![0u8; per_buf]; BATCH_SIZE],
             metas: vec![RecvMeta::default(); BATCH_SIZE],

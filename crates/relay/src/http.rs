@@ -113,6 +113,10 @@ async fn websocket(
     let hard_limit = state.max_message_bytes.saturating_mul(4);
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
+        // tungstenite reserves 128 KiB per connection by default; signaling
+        // messages are small and rare.
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| session(socket, room, state))
 }
 

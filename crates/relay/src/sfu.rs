@@ -39,9 +39,10 @@ pub type EventSender = UnboundedSender<ServerMsg>;
 /// Keyframe requests to one publisher's track are sent at most this often.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Resend history kept per forwarded video track.
-const RTX_CACHE_PACKETS: usize = 400;
-const RTX_CACHE_AGE: Duration = Duration::from_secs(1);
+/// Resend history kept per forwarded video track: half a second answers any
+/// NACK that can still help a real-time stream, and each slot costs memory.
+const RTX_CACHE_PACKETS: usize = 128;
+const RTX_CACHE_AGE: Duration = Duration::from_millis(500);
 
 /// What the signaling layer asks of the engine.
 #[derive(Debug)]
@@ -654,8 +655,7 @@ impl Sfu {
             };
             peer.receiving.insert(mid, track);
             if let Some(tx) = peer.rtc.direct_api().stream_tx_by_mid(mid, None) {
-                // One second of history answers any NACK that can still help
-                // (str0m keeps 3 s / 1024 packets by default): less memory per track.
+                // str0m keeps 3 s / 1024 packets by default: far more memory per track.
                 tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
             }
             route.subscriptions.push(Subscription {
