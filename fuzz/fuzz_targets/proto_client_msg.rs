@@ -1,13 +1,17 @@
-//! The relay's signaling parser (conclave_proto::ClientMsg::parse) on any text:
-//! no panic, and whatever parses serializes and parses back to the same value.
+//! The relay's signaling parsers on any text: `ClientMsg::parse` (every
+//! WebSocket frame) and `RoomId::parse` (the URL path). No panic; whatever
+//! parses serializes and parses back to the same value.
 #![no_main]
-use conclave_proto::ClientMsg;
+use conclave_proto::{ClientMsg, RoomId};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    if let Ok(room) = RoomId::parse(text) {
+        assert_eq!(RoomId::parse(room.as_str()), Ok(room));
+    }
     if let Ok(msg) = ClientMsg::parse(text) {
         let back = serde_json_roundtrip(&msg);
         assert_eq!(back, msg);
