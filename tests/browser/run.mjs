@@ -697,6 +697,13 @@ async function scenario() {
     const late = await open(2, '');
     await host.page.waitForSelector('#requests li button:not(.primary)', { timeout: 15000 });
     await host.page.click('#requests li button:not(.primary)');
+    await sleep(1500);
+    const l = await e2eeOf(late);
+    check(l.state === 'waiting', `the denied joiner is ${l.state}`);
+    for (const tab of [host, guest]) {
+      const e = await e2eeOf(tab);
+      check(e.roster.length === 2, `${tab.label} has ${e.roster.length} leaves after a denial`);
+    }
     // Rekeying every 4 s (shortened for the test): the epoch moves on with
     // no one joining or leaving, codes stay equal, media keeps decoding.
     const base = framesMap([host, guest], new Map(await Promise.all([host, guest].map(async (t) => [t.label, await statsOf(t)]))));
@@ -706,10 +713,8 @@ async function scenario() {
     });
     const after = await waitGroup([host, guest], 10, 'after rekeying');
     await waitMedia([host, guest], 30, 10, base);
-    const l = await e2eeOf(late);
-    check(l.state === 'waiting', `the denied joiner is ${l.state}`);
     const gs = await e2eeOf(guest);
-    check(gs.roster.length === 2, `the guest's roster has ${gs.roster.length} leaves after a denial`);
+    check(gs.roster.length === 2, `the guest's roster has ${gs.roster.length} leaves after a denial and rekeying`);
     const hostUi = await host.page.textContent('#roster');
     check(/host/.test(hostUi), `the roster does not mark the host: ${JSON.stringify(hostUi)}`);
     for (const tab of C) {

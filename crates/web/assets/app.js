@@ -28,6 +28,9 @@ const ADMIT_TIMEOUT_MS = 20000;
 // How long the next member in line waits before it takes over admitting a
 // joiner or removing someone who left (multiplied by its place in line).
 const TAKEOVER_MS = 3000;
+// A leaf that has not said who it is this long after it was added is removed
+// (e.g. a joiner whose Welcome never arrived, or who dropped at once).
+const ORPHAN_MS = 15000;
 // How long after a join or self-update senders keep the previous key.
 const SWITCH_DELAY_MS = 150;
 // New epoch at least this often (DESIGN.md §4 step 4: ≤ 5 minutes).
@@ -176,6 +179,8 @@ function newSession(roomId, name) {
       nextReply: 1,
       joinedAt: null,
       marks: {}, // milestone -> ms since the page opened (performance.now())
+      addedAt: new Map(), // leaf -> when we first saw it in the group
+      rivals: new Set(), // relay ids whose MLS messages we could not read while alone
     },
   };
 }
@@ -321,17 +326,19 @@ async function handle(s, msg) {
       mark(s, 'relayJoined');
       s.me = msg.participant;
       for (const p of msg.peers || []) Object.assign(ensurePeer(s, p.participant) || {}, { audio: p.audio, video: p.video });
-      await publish(s);
-      mark(s, 'published');
-      if (s.over) return;
+      // Decide before opening the camera, so a join request that arrives
+      // meanwhile finds us a member (messages wait in the inbox until then).
       if (!msg.peers || msg.peers.length === 0) {
         // Nobody here: we start the room's group. The policy is fixed now.
         s.e2ee.call.create(page.settings.get('approval') === '1');
         becomeMember(s, 'created');
-        setState('joined');
       } else {
         askToJoin(s);
       }
+      await publish(s);
+      mark(s, 'published');
+      if (s.over) return;
+      if (s.e2ee.state === 'member') setState('joined');
       break;
     case 'answer':
       await applyRemote(s, 'answer', msg.sdp);
@@ -515,7 +522,7 @@ function becomeMember(s, how) {
   e.policy = JSON.parse(e.call.policy());
   onEpoch(s, null);
   note(s, how === 'created' ? 'You started the meeting; it is end-to-end encrypted' : 'You were let in; the call is end-to-end encrypted');
-  setState('joined');
+  if (s.pc) setState('joined'); // else once the camera is up (see 'joined')
 }
 
 /** After every epoch change: new media keys, roster and safety code; our
@@ -524,6 +531,8 @@ function onEpoch(s, ev) {
   const e = s.e2ee;
   const before = new Map(e.roster.map((r) => [r.leaf, r]));
   e.roster = JSON.parse(e.call.roster());
+  for (const r of e.roster) if (!e.addedAt.has(r.leaf)) e.addedAt.set(r.leaf, Date.now());
+  for (const leaf of [...e.addedAt.keys()]) if (!e.roster.some((r) => r.leaf === leaf)) e.addedAt.delete(leaf);
   e.ownLeaf = e.call.ownLeaf();
   e.epoch = e.call.epoch();
   e.epochAt = Date.now();
@@ -590,6 +599,7 @@ function onMls(s, from, data) {
       fail(s, 'removed', 'You were removed from the call by a member.');
       return;
     case 'refused':
+      if (ev.what === 'message' && rivalGroup(s, from)) return;
       refuse(s, ev.what, ev.reason);
       if (ev.what === 'welcome' && e.state === 'waiting') {
         // The relay used up our join ticket on a fake invitation: ask again.
@@ -600,6 +610,32 @@ function onMls(s, from, data) {
       break;
   }
   maintain(s);
+}
+
+/** Two tabs that found the room empty at the same moment each started a
+ * group. While we are alone in ours, a message we cannot read from another
+ * connection means another group exists: the connection with the lower relay
+ * id keeps its group, the other drops its own and asks to join. Returns true
+ * when we switched. */
+function rivalGroup(s, from) {
+  const e = s.e2ee;
+  if (e.state !== 'member' || e.roster.length !== 1 || e.epoch !== 0 || !s.peers.has(from) || e.rivals.has(from)) return false;
+  e.rivals.add(from);
+  if (!(from < s.me)) {
+    sendProfile(s); // so the other one learns of our group and joins it
+    return false;
+  }
+  note(s, 'Someone else started this meeting at the same moment; joining their group');
+  e.worker.postMessage({ type: 'stop' });
+  e.call.free();
+  e.call = new Call(page.key);
+  e.roster = [];
+  e.profiles.clear();
+  e.addedAt.clear();
+  e.workerEpoch = -1;
+  setState('joining');
+  askToJoin(s);
+  return true;
 }
 
 /** Leaves of members whose relay connection is still here, lowest first: the
@@ -628,8 +664,10 @@ function maintain(s) {
   try {
     // Someone left: remove their leaf (their keys must not open new frames).
     const leftLeaves = e.roster.filter((r) => {
+      if (r.leaf === e.ownLeaf) return false;
       const p = e.profiles.get(r.leaf);
-      return r.leaf !== e.ownLeaf && p && s.gone.has(p.participant);
+      if (p) return s.gone.has(p.participant);
+      return now - (e.addedAt.get(r.leaf) ?? now) > ORPHAN_MS; // never said who it is
     }).map((r) => r.leaf);
     if (leftLeaves.length) {
       e.leftSince ??= now;
