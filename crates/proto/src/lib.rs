@@ -8,10 +8,10 @@
 //!
 //! The relay learns only what routing needs: an opaque room id, opaque
 //! participant ids it assigns itself, SDP (codecs, ICE and DTLS parameters), and
-//! mute flags. Anything a client wants to tell the other participants — names,
-//! and later MLS messages — rides in [`ClientMsg::Broadcast`] as an opaque
-//! string that the relay forwards without reading (DESIGN.md §1: "hand out
-//! names": there are none at the relay).
+//! mute flags. Anything a client wants to tell the other participants — names
+//! above all — rides inside MLS application messages in [`ClientMsg::Mls`],
+//! encrypted for the group (DESIGN.md §1: "hand out names": there are none at
+//! the relay). There is deliberately no plaintext side channel between clients.
 //!
 //! # Conversation
 //!
@@ -24,7 +24,6 @@
 //!                               ◀──  Offer {sdp}     (when others' tracks come or go)
 //!   Answer {sdp}                ──▶
 //!   Media {audio, video}        ──▶  ─▶ PeerMedia to the others
-//!   Broadcast {data}            ──▶  ─▶ Broadcast {from, data} to the others
 //!   Mls {data}                  ──▶  ─▶ Mls {from, data}: ordered by the delivery service
 //!                               ◀──  Mls {from: self, data}: Welcome / Accepted / Rejected
 //!                               ◀──  PeerJoined / PeerLeft
@@ -150,12 +149,6 @@ pub enum ClientMsg {
         /// Camera is sending.
         video: bool,
     },
-    /// Opaque data for every other participant in the room (the relay does not
-    /// read it; later it carries MLS messages).
-    Broadcast {
-        /// Client-defined payload.
-        data: String,
-    },
     /// An MLS message in its clear delivery envelope (`conclave_e2ee::delivery::Envelope`,
     /// standard base64). The relay reads only the envelope — kind, epoch and
     /// join ticket — to order commits and route Welcomes; the MLS bytes inside
@@ -215,13 +208,6 @@ pub enum ServerMsg {
     },
     /// Someone's microphone / camera state changed.
     PeerMedia(PeerState),
-    /// Opaque data from another participant.
-    Broadcast {
-        /// The sender.
-        from: ParticipantId,
-        /// What they sent, unchanged.
-        data: String,
-    },
     /// An MLS envelope from the delivery service: a join request, commit,
     /// proposal or application message from another participant, or the
     /// service's own Welcome / Accepted / Rejected reply to this client.
@@ -339,7 +325,6 @@ mod tests {
                 audio: true,
                 video: false,
             },
-            ClientMsg::Broadcast { data: "x".into() },
             ClientMsg::Mls {
                 data: "AQE=".into(),
             },
@@ -369,7 +354,8 @@ mod tests {
             r#"{"type":"join","protocol":1,"extra":true}"#,
             r#"{"type":"offer"}"#,
             r#"{"type":"media","audio":1,"video":true}"#,
-            r#"{"type":"broadcast","data":null}"#,
+            r#"{"type":"broadcast","data":"x"}"#,
+            r#"{"type":"mls","data":null}"#,
             "{\"type\":\"offer\",\"sdp\":\"\\ud800\"}",
             r#"{"type":"join","protocol":1"#,
         ] {

@@ -464,13 +464,6 @@ impl Sfu {
                 let (room, state) = (peer.room.clone(), peer.state());
                 self.room_broadcast(&room, key, ServerMsg::PeerMedia(state));
             }
-            ClientMsg::Broadcast { data } => {
-                let Some(peer) = self.peers.get(&key) else {
-                    return;
-                };
-                let (room, from) = (peer.room.clone(), peer.participant.clone());
-                self.room_broadcast(&room, key, ServerMsg::Broadcast { from, data });
-            }
             ClientMsg::Mls { data } => self.deliver_mls(key, &data),
             ClientMsg::Leave => self.remove_peer(key, "left"),
         }

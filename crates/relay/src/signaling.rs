@@ -154,7 +154,7 @@ mod tests {
             assert_eq!(e.code, ErrorCode::BadMessage, "{bad:?}");
             assert!(!e.code.is_fatal());
         }
-        let big = format!(r#"{{"type":"broadcast","data":"{}"}}"#, "x".repeat(2000));
+        let big = format!(r#"{{"type":"mls","data":"{}"}}"#, "A".repeat(2000));
         let e = g.check(now, &big).unwrap_err();
         assert_eq!(e.code, ErrorCode::TooLarge);
         assert!(e.message.contains("1024"));
@@ -168,7 +168,7 @@ mod tests {
     fn floods_are_limited_then_recover() {
         let now = Instant::now();
         let mut g = joined_gate(now);
-        let msg = r#"{"type":"broadcast","data":"x"}"#;
+        let msg = r#"{"type":"mls","data":"AQE="}"#;
         let accepted = (0..200).filter(|_| g.check(now, msg).is_ok()).count();
         assert_eq!(accepted, BURST as usize - 1);
         let later = now + Duration::from_secs(1);
