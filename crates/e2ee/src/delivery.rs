@@ -39,6 +39,8 @@
 //! ```
 //! use conclave_e2ee::delivery::{DeliveryService, Envelope, Epoch, Recipients};
 //! let mut ds = DeliveryService::new();
+//! ds.add_member("alice");
+//! ds.add_member("bob");
 //! let commit = Envelope::Commit { epoch: Epoch(0), commit: vec![1, 2, 3], welcome: None };
 //! let out = ds.handle(&"alice", &commit.encode()).unwrap();
 //! assert_eq!(out[0].to, Recipients::AllExcept("alice"));
@@ -194,6 +196,10 @@ pub enum DeliveryError {
     /// A client sent a kind only the delivery service may send.
     #[error("clients may not send {0} envelopes; only the delivery service does")]
     NotFromClients(&'static str),
+    /// A commit, proposal or application message from a connection that does
+    /// not hold the group.
+    #[error("only members of the call may send commits, proposals and application messages; send a join request and wait for the Welcome")]
+    NotAMember,
 }
 
 struct Reader<'a> {
@@ -396,6 +402,11 @@ pub struct DeliveryService<P> {
     epoch: Option<u64>,
     tickets: BTreeMap<JoinTicket, P>,
     ticket_order: VecDeque<JoinTicket>,
+    /// Connections that hold the group: the room's founder, and each joiner a
+    /// Welcome was routed to. Only they may send commits, proposals and
+    /// application messages, so a connection that merely knows the room id
+    /// cannot win an epoch with a forged commit and stall the group.
+    members: Vec<P>,
 }
 
 impl<P> Default for DeliveryService<P> {
@@ -404,6 +415,7 @@ impl<P> Default for DeliveryService<P> {
             epoch: None,
             tickets: BTreeMap::new(),
             ticket_order: VecDeque::new(),
+            members: Vec::new(),
         }
     }
 }
@@ -420,8 +432,25 @@ impl<P: Clone + Eq> DeliveryService<P> {
         self.epoch.map(Epoch)
     }
 
-    /// Forget a connection that left: its pending join ticket, if any.
+    /// Marks a connection as holding the group: the relay calls this for the
+    /// first connection of an empty room (the one that creates the group).
+    /// Joiners become members when their Welcome is routed to them. When every
+    /// member has left, the next connection to send a group message takes over
+    /// (it restarted the group; the others will see a new safety code).
+    pub fn add_member(&mut self, peer: P) {
+        if !self.members.contains(&peer) {
+            self.members.push(peer);
+        }
+    }
+
+    /// Whether `peer` may send group messages.
+    pub fn is_member(&self, peer: &P) -> bool {
+        self.members.contains(peer)
+    }
+
+    /// Forget a connection that left: its membership and pending join ticket, if any.
     pub fn peer_left(&mut self, peer: &P) {
+        self.members.retain(|p| p != peer);
         self.tickets.retain(|_, p| p != peer);
         let tickets = &self.tickets;
         self.ticket_order.retain(|t| tickets.contains_key(t));
@@ -458,6 +487,16 @@ impl<P: Clone + Eq> DeliveryService<P> {
     /// them (and tell the sender, if the relay wishes); the state is unchanged.
     pub fn handle(&mut self, from: &P, bytes: &[u8]) -> Result<Vec<Outgoing<P>>, DeliveryError> {
         let env = Envelope::decode(bytes)?;
+        if matches!(
+            env,
+            Envelope::Commit { .. } | Envelope::Proposal { .. } | Envelope::Application { .. }
+        ) {
+            if self.members.is_empty() {
+                self.members.push(from.clone());
+            } else if !self.members.contains(from) {
+                return Err(DeliveryError::NotAMember);
+            }
+        }
         let mut out = Vec::new();
         match env {
             Envelope::JoinRequest { ticket, .. } => {
@@ -495,6 +534,9 @@ impl<P: Clone + Eq> DeliveryService<P> {
                 if let Some(w) = welcome {
                     for ticket in w.tickets {
                         if let Some(peer) = self.tickets.remove(&ticket) {
+                            if !self.members.contains(&peer) {
+                                self.members.push(peer.clone());
+                            }
                             out.push(Outgoing {
                                 to: Recipients::One(peer),
                                 bytes: Envelope::Welcome {
@@ -534,6 +576,49 @@ impl<P: Clone + Eq> DeliveryService<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_members(members: &[u32]) -> DeliveryService<u32> {
+        let mut ds = DeliveryService::new();
+        for m in members {
+            ds.add_member(*m);
+        }
+        ds
+    }
+
+    #[test]
+    fn only_members_send_group_messages() {
+        let mut ds = with_members(&[1]);
+        // A connection that only knows the room id cannot win an epoch.
+        assert_eq!(
+            ds.handle(&9, &commit(0, &[])),
+            Err(DeliveryError::NotAMember)
+        );
+        let app = Envelope::Application {
+            epoch: Epoch(0),
+            message: vec![1],
+        }
+        .encode();
+        assert_eq!(ds.handle(&9, &app), Err(DeliveryError::NotAMember));
+        assert_eq!(ds.epoch(), None, "state unchanged");
+        // A joiner becomes a member when its Welcome is routed to it.
+        let ticket = [4u8; 16];
+        let join = Envelope::JoinRequest {
+            ticket: JoinTicket(ticket),
+            request: vec![1],
+        }
+        .encode();
+        ds.handle(&2, &join).unwrap();
+        assert!(!ds.is_member(&2));
+        ds.handle(&1, &commit(0, &[ticket])).unwrap();
+        assert!(ds.is_member(&2));
+        assert!(ds.handle(&2, &app).is_ok());
+        // When every member has left, the next to speak holds the group.
+        ds.peer_left(&1);
+        ds.peer_left(&2);
+        assert!(ds.handle(&3, &app).is_ok());
+        assert!(ds.is_member(&3));
+        assert_eq!(ds.handle(&4, &app), Err(DeliveryError::NotAMember));
+    }
 
     fn commit(epoch: u64, tickets: &[[u8; 16]]) -> Vec<u8> {
         Envelope::Commit {
@@ -625,7 +710,7 @@ mod tests {
 
     #[test]
     fn first_commit_per_epoch_wins_and_later_ones_are_stale() {
-        let mut ds = DeliveryService::new();
+        let mut ds = with_members(&[1, 2, 3]);
         let out = ds.handle(&1u32, &commit(5, &[])).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].to, Recipients::AllExcept(1));
@@ -697,6 +782,8 @@ mod tests {
     #[test]
     fn stale_commit_sends_no_welcome() {
         let mut ds = DeliveryService::new();
+        ds.add_member("alice");
+        ds.add_member("bob");
         let ticket = [7u8; 16];
         let join = Envelope::JoinRequest {
             ticket: JoinTicket(ticket),
@@ -711,7 +798,7 @@ mod tests {
 
     #[test]
     fn stale_proposals_are_refused_and_others_forwarded() {
-        let mut ds = DeliveryService::new();
+        let mut ds = with_members(&[1, 2, 3]);
         ds.handle(&1, &commit(3, &[])).unwrap();
         let stale = Envelope::Proposal {
             epoch: Epoch(3),

@@ -410,6 +410,11 @@ impl Sfu {
             .filter_map(|k| self.peers.get(k))
             .map(Peer::state)
             .collect();
+        if room.peers.is_empty() {
+            // The first connection of a room creates its MLS group: it alone
+            // may send group messages until it admits others.
+            room.delivery.add_member(key);
+        }
         room.peers.push(key);
         Metrics::add(&self.metrics.participants, 1);
         let peer = Peer {

@@ -481,7 +481,8 @@ fn mls_envelopes_are_ordered_and_routed_by_the_delivery_service() {
         [Envelope::JoinRequest { .. }]
     ));
 
-    // Alice and Bob both commit in epoch 5; Alice's arrives first.
+    // Alice (the room's first connection, so the group's founder) commits
+    // the joiner's Add in epoch 5; the joiner then also commits in epoch 5, late.
     let welcome = WelcomeBundle {
         tickets: vec![ticket],
         welcome: b"welcome".to_vec(),
@@ -497,9 +498,19 @@ fn mls_envelopes_are_ordered_and_routed_by_the_delivery_service() {
     );
     send(
         &mut net,
-        bob,
+        joiner,
         Envelope::Commit {
             epoch: Epoch(5),
+            commit: b"J".to_vec(),
+            welcome: None,
+        },
+    );
+    // Bob never got a Welcome: he cannot win an epoch with a commit of his own.
+    send(
+        &mut net,
+        bob,
+        Envelope::Commit {
+            epoch: Epoch(6),
             commit: b"B".to_vec(),
             welcome: None,
         },
@@ -512,17 +523,21 @@ fn mls_envelopes_are_ordered_and_routed_by_the_delivery_service() {
         .iter()
         .any(|e| matches!(e, Envelope::Commit { commit, .. } if commit == b"A")));
     assert!(
-        matches!(b.last(), Some(Envelope::Rejected { .. })),
-        "Bob's late commit is stale: {b:?}"
+        matches!(net.clients[bob].sent.last(), Some(ServerMsg::Error { message, .. }) if message.contains("only members")),
+        "a non-member's commit is refused"
     );
     let j = mls(&net.clients[joiner]);
     assert!(
         j.iter().any(|e| matches!(e, Envelope::Welcome { .. })),
         "the Welcome reaches the joiner: {j:?}"
     );
-    assert!(!j
+    assert!(
+        matches!(j.last(), Some(Envelope::Rejected { .. })),
+        "the joiner's late commit is stale: {j:?}"
+    );
+    assert!(!a
         .iter()
-        .any(|e| matches!(e, Envelope::Commit { commit, .. } if commit == b"B")));
+        .any(|e| matches!(e, Envelope::Commit { commit, .. } if commit == b"J" || commit == b"B")));
     assert!(
         mls(&net.clients[other_room]).is_empty(),
         "other rooms see nothing"
