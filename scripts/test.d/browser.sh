@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Browser end-to-end test (issue 2): builds the relay, then drives Debian's
-# headless Chromium through tests/browser/run.mjs (playwright-core). Needs what
+# Browser end-to-end test (issues 2 and 4: calls, E2EE, admission, insider
+# view): builds the relay, then drives Debian's headless Chromium through
+# tests/browser/run.mjs (playwright-core). tests/browser/measure.mjs prints
+# the E2EE measurements (not run here). Needs what
 # scripts/setup-test-deps.sh installs; runs it when something is missing.
 # CONCLAVE_BIN picks another relay binary (e.g. target/release/conclave).
 set -euo pipefail

@@ -364,8 +364,6 @@ async function handle(s, msg) {
       renderPeer(s, peer);
       break;
     }
-    case 'broadcast':
-      break; // nothing rides here any more: names travel inside MLS
     case 'mls':
       onMls(s, msg.from, msg.data);
       break;
@@ -1042,6 +1040,15 @@ window.conclave = {
   leave: () => leave(),
   toggleAudio: () => toggle('audio'),
   toggleVideo: () => toggle('video'),
+  /** With `&debug=1` only: hands `data` (base64 envelope) to this page's MLS
+   * handling as if the relay had sent it — for tests of a relay that forges
+   * commits and Welcomes. */
+  injectMls(data, from = 'relay') {
+    const s = page.session;
+    if (!page.debug || !s || s.over) return false;
+    s.inbox = s.inbox.then(() => onMls(s, from, data));
+    return true;
+  },
   /** Sends a raw text frame on the signaling socket (tests of the relay's input checks). */
   sendRaw(text) { if (page.session && page.session.ws) page.session.ws.send(text); },
 };
