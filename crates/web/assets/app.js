@@ -154,6 +154,9 @@ function newSession(roomId, name) {
     streams: new Map(), // participant id -> their MediaStream, kept after they leave
     gone: new Set(), // participants who left; ids are never reused
     inbox: Promise.resolve(), // relay messages are handled strictly one after another
+    mlsInbox: Promise.resolve(), // … and MLS messages among themselves
+    decided: null, // resolves once we created the group or asked to join
+    markDecided: null,
     relayError: null, // the relay's last error message, shown if it then closes
     leaving: false,
     over: false,
@@ -249,6 +252,7 @@ function join() {
   clearError();
   const name = $('name').value.trim().slice(0, MAX_NAME_LEN) || 'Guest';
   const s = newSession(page.roomId, name);
+  s.decided = new Promise((resolve) => { s.markDecided = resolve; });
   page.session = s;
   $('grid').replaceChildren();
   $('events').replaceChildren();
@@ -265,10 +269,15 @@ function join() {
       console.warn('relay sent something that is not JSON', ev.data);
       return;
     }
-    s.inbox = s.inbox.then(() => handle(s, msg)).catch((err) => {
+    const failed = (err) => {
       console.error(err);
       fail(s, 'client', `Something went wrong in this page: ${err && err.message ? err.message : err}`);
-    });
+    };
+    // MLS messages have their own queue: they must not wait for the camera
+    // (a permission prompt can take a while), only for our create-or-join
+    // decision on 'joined'.
+    if (msg.type === 'mls') s.mlsInbox = s.mlsInbox.then(() => s.decided).then(() => handle(s, msg)).catch(failed);
+    else s.inbox = s.inbox.then(() => handle(s, msg)).catch(failed);
   };
   ws.onclose = (ev) => {
     if (s.leaving || s.over) return;
@@ -326,8 +335,8 @@ async function handle(s, msg) {
       mark(s, 'relayJoined');
       s.me = msg.participant;
       for (const p of msg.peers || []) Object.assign(ensurePeer(s, p.participant) || {}, { audio: p.audio, video: p.video });
-      // Decide before opening the camera, so a join request that arrives
-      // meanwhile finds us a member (messages wait in the inbox until then).
+      // Decide before opening the camera: MLS messages (a join request for
+      // us to check, our Welcome) are handled while the camera starts.
       if (!msg.peers || msg.peers.length === 0) {
         // Nobody here: we start the room's group. The policy is fixed now.
         s.e2ee.call.create(page.settings.get('approval') === '1');
@@ -335,6 +344,7 @@ async function handle(s, msg) {
       } else {
         askToJoin(s);
       }
+      s.markDecided();
       await publish(s);
       mark(s, 'published');
       if (s.over) return;
@@ -1046,7 +1056,7 @@ window.conclave = {
   injectMls(data, from = 'relay') {
     const s = page.session;
     if (!page.debug || !s || s.over) return false;
-    s.inbox = s.inbox.then(() => onMls(s, from, data));
+    s.mlsInbox = s.mlsInbox.then(() => onMls(s, from, data));
     return true;
   },
   /** Sends a raw text frame on the signaling socket (tests of the relay's input checks). */
