@@ -492,7 +492,10 @@ impl<P: Clone + Eq> DeliveryService<P> {
             Envelope::Commit { .. } | Envelope::Proposal { .. } | Envelope::Application { .. }
         ) {
             if self.members.is_empty() {
+                // Everyone who held the group left: this connection holds a
+                // new (or restarted) group whose epochs start over.
                 self.members.push(from.clone());
+                self.epoch = None;
             } else if !self.members.contains(from) {
                 return Err(DeliveryError::NotAMember);
             }
@@ -612,10 +615,13 @@ mod tests {
         ds.handle(&1, &commit(0, &[ticket])).unwrap();
         assert!(ds.is_member(&2));
         assert!(ds.handle(&2, &app).is_ok());
-        // When every member has left, the next to speak holds the group.
+        // When every member has left, the next to speak holds the group, and
+        // its epochs start over.
+        assert_eq!(ds.epoch(), Some(Epoch(1)));
         ds.peer_left(&1);
         ds.peer_left(&2);
         assert!(ds.handle(&3, &app).is_ok());
+        assert_eq!(ds.epoch(), None);
         assert!(ds.is_member(&3));
         assert_eq!(ds.handle(&4, &app), Err(DeliveryError::NotAMember));
     }
