@@ -64,13 +64,8 @@ struct Line<'a> {
 impl SignalingLog {
     /// Creates `DIR/signaling.jsonl`.
     pub fn create(dir: &Path) -> anyhow::Result<SignalingLog> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create insider-view directory {}", dir.display()))?;
-        let path = dir.join("signaling.jsonl");
-        let file =
-            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(SignalingLog {
-            out: Mutex::new(BufWriter::new(file)),
+            out: Mutex::new(create_in(dir, "signaling.jsonl")?),
         })
     }
 
@@ -101,12 +96,7 @@ pub struct PcapTap {
 impl PcapTap {
     /// Creates `DIR/media.pcap` with its global header.
     pub fn create(dir: &Path) -> anyhow::Result<PcapTap> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create insider-view directory {}", dir.display()))?;
-        let path = dir.join("media.pcap");
-        let file =
-            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        let mut out = BufWriter::new(file);
+        let mut out = create_in(dir, "media.pcap")?;
         // pcap global header, microsecond timestamps, native-endian magic.
         out.write_all(&0xa1b2_c3d4u32.to_ne_bytes())?;
         out.write_all(&2u16.to_ne_bytes())?;
@@ -118,6 +108,15 @@ impl PcapTap {
         out.flush()?;
         Ok(PcapTap { out })
     }
+}
+
+/// Creates (or truncates) `dir/name`, making `dir` if needed.
+fn create_in(dir: &Path, name: &str) -> anyhow::Result<BufWriter<File>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create insider-view directory {}", dir.display()))?;
+    let path = dir.join(name);
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(BufWriter::new(file))
 }
 
 fn v4(ip: IpAddr) -> Ipv4Addr {
