@@ -868,9 +868,10 @@ mod tests {
         let mut none = FrameDecryptor::new();
         assert!(none.decrypt("vp8", &wire, NOW).is_err());
 
-        // A connection that is not a member makes the service order a garbage
-        // commit for the current epoch: members refuse it, and their next
-        // commit is still ordered (catch-up) and agreed.
+        // A connection that is not a member sends a garbage commit for the
+        // current epoch: an honest relay refuses it. A misbehaving relay
+        // orders it anyway: members refuse it, and their next commit is still
+        // ordered (catch-up) and agreed.
         let epoch = calls[0].epoch() as u64;
         let forged = Envelope::Commit {
             epoch: Epoch(epoch),
@@ -878,6 +879,11 @@ mod tests {
             welcome: None,
         }
         .encode();
+        assert_eq!(
+            ds.handle(&2, &forged),
+            Err(conclave_e2ee::delivery::DeliveryError::NotAMember)
+        );
+        ds.add_member(2); // the misbehaving relay
         let ev = route(&mut ds, &mut calls, 2, &forged);
         for i in [0, 1] {
             let e = &ev.iter().find(|(j, _)| *j == i).unwrap().1;
