@@ -16,7 +16,8 @@
 //           forged Welcome) gets nobody added and members see it
 //   insider view: no plaintext frame a sender's transform saw appears in the
 //           relay's forwarded payloads beyond the codec's clear prefix; no
-//           name or secret appears in what the relay wrote or logged
+//           name or secret appears in what the relay wrote or logged, and
+//           its log names no IP address
 //   bad input: a link with an invalid room id, without a secret or with
 //           mismatched halves shows a clear error; malformed signaling gets
 //           an error reply and the call goes on
@@ -74,7 +75,7 @@ async function waitFor(what, timeoutS, probe, intervalMs = 500) {
 
 // ------------------------------------------------------------------ the relay
 
-const relay = { proc: null, url: null, out: [], all: [], exited: null, insider: null };
+const relay = { proc: null, url: null, out: [], all: [], err: [], exited: null, insider: null };
 
 function keepTail(buf, chunk) {
   // eslint-disable-next-line no-control-regex
@@ -90,7 +91,7 @@ async function startRelay() {
   });
   relay.proc.on('exit', (code, signal) => { relay.exited = { code, signal }; });
   relay.proc.on('error', (err) => { relay.exited = { error: err.message }; });
-  relay.proc.stderr.on('data', (d) => { keepTail(relay.out, d); relay.all.push(d); });
+  relay.proc.stderr.on('data', (d) => { keepTail(relay.out, d); relay.all.push(d); relay.err.push(d); });
   relay.proc.stdout.on('data', (d) => {
     keepTail(relay.out, d);
     relay.all.push(d);
@@ -853,6 +854,10 @@ async function scenario() {
     for (const [where, hay] of Object.entries(haystacks)) {
       for (const [what, needle] of needles) check(hay.indexOf(needle) < 0, `${what} appears in ${where}`);
     }
+    // The log (stderr, info level) names no address: every peer here is on 127.0.0.1.
+    const log = Buffer.concat(relay.err).toString();
+    const ip = /\b\d{1,3}(?:\.\d{1,3}){3}\b|\[?::1\]?:\d+/.exec(log);
+    check(!ip, `the relay's log contains an address: ${ip && log.slice(Math.max(0, ip.index - 80), ip.index + 40)}`);
     relay.insiderSummary = summarizeInsider(jsonl, pcap);
     return `${pcap.packets.length} packets, ${checked} plaintext samples and ${needles.length} names/secrets checked against ${Object.entries(haystacks).map(([k, v]) => `${k} ${v.length} B`).join(', ')}; ${startCodes} packets start a VP8 key frame in clear`;
   });
