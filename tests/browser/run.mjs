@@ -241,11 +241,18 @@ async function waitGroup(group, timeoutS, why) {
   });
   // What the page shows a person: the same code, the explanation, the lock.
   for (const tab of group) {
-    const shown = (await tab.page.textContent('#safety-code')).trim();
-    check(shown === agreed.code, `${tab.label} shows safety code ${JSON.stringify(shown)}, its hook says ${agreed.code}`);
-    check(/read it aloud; if everyone's matches, nobody else is listening/i.test(await tab.page.textContent('#e2ee')),
-      `${tab.label} does not explain the safety code`);
-    check(await tab.page.isVisible('#e2ee-on'), `${tab.label} does not show the end-to-end encrypted indicator`);
+    // The page shows what its group holds now: a periodic rekey may have
+    // moved the group on since the codes were compared, and the lock is off
+    // for a moment while a key change settles.
+    await waitFor(`${tab.label} shows its current safety code, the explanation and the lock`, 15, async () => {
+      const shown = (await tab.page.textContent('#safety-code')).trim();
+      const now = (await e2eeOf(tab)).code;
+      if (shown !== now) return `${tab.label} shows safety code ${JSON.stringify(shown)}, its hook says ${now}`;
+      if (!/read it aloud; if everyone's matches, nobody else is listening/i.test(await tab.page.textContent('#e2ee'))) {
+        return `${tab.label} does not explain the safety code`;
+      }
+      return (await tab.page.isVisible('#e2ee-on')) || `${tab.label} does not show the end-to-end encrypted indicator`;
+    });
   }
   return agreed;
 }
@@ -445,6 +452,8 @@ async function scenario() {
     await tab.page.goto(new URL('/', relay.url).href);
     await tab.page.click('#new-meeting');
     await tab.page.waitForURL(/\/r\//);
+    // The meeting page fills in the link once its wasm module has loaded.
+    await tab.page.waitForFunction(() => document.querySelector('#share-link')?.value, null, { timeout: 30000 });
     const shown = await tab.page.inputValue('#share-link');
     linkB = parseLink(shown);
     check(tab.page.url() === shown, `the page went to ${tab.page.url()} but shows the link ${shown}`);
