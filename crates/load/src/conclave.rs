@@ -3,13 +3,12 @@
 //! self-signed, so this test tool skips certificate checks: it only ever
 //! talks to a relay on loopback or inside the benchmark's network namespace.
 
-use crate::engine::{new_peer, Handle, Role};
+use crate::engine::{new_peer, publisher_offer, Handle, Role};
 use anyhow::{anyhow, bail, Context, Result};
 use conclave_proto::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction, MediaKind};
 use tungstenite::{Message, WebSocket};
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -57,24 +56,7 @@ impl Conclave {
     /// Joins as the publisher (sendonly Opus + VP8). Returns once the relay answered;
     /// a thread keeps the signaling open.
     pub fn publish(&self, engine: &Handle, bind: IpAddr) -> Result<()> {
-        let (mut rtc, sock) = new_peer(bind, false)?;
-        let mut api = rtc.sdp_api();
-        let audio = api.add_media(
-            MediaKind::Audio,
-            Direction::SendOnly,
-            Some("bench".into()),
-            Some("a".into()),
-            None,
-        );
-        let video = api.add_media(
-            MediaKind::Video,
-            Direction::SendOnly,
-            Some("bench".into()),
-            Some("v".into()),
-            None,
-        );
-        let (offer, pending) = api.apply().ok_or_else(|| anyhow!("no offer"))?;
-        let idx = engine.add(rtc, sock, Role::Publisher { audio, video })?;
+        let (idx, offer, pending) = publisher_offer(engine, bind)?;
         self.session(engine.clone(), idx, offer, pending, "publisher")
     }
 

@@ -14,8 +14,9 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{MediaTime, Mid};
+use str0m::media::{Direction, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -167,6 +168,30 @@ pub fn new_peer(bind: IpAddr, rtp_mode: bool) -> Result<(Rtc, UdpSocket)> {
     let cand = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
     rtc.add_local_candidate(cand);
     Ok((rtc, sock))
+}
+
+/// A publisher peer (sendonly Opus + VP8) registered with `engine`: its index
+/// and the offer to send, whichever SFU it talks to.
+pub fn publisher_offer(
+    engine: &Handle,
+    bind: IpAddr,
+) -> Result<(usize, SdpOffer, SdpPendingOffer)> {
+    let (mut rtc, sock) = new_peer(bind, false)?;
+    let mut api = rtc.sdp_api();
+    let mut add = |kind, track: &str| {
+        api.add_media(
+            kind,
+            Direction::SendOnly,
+            Some("bench".into()),
+            Some(track.into()),
+            None,
+        )
+    };
+    let audio = add(MediaKind::Audio, "a");
+    let video = add(MediaKind::Video, "v");
+    let (offer, pending) = api.apply().ok_or_else(|| anyhow!("no offer"))?;
+    let idx = engine.add(rtc, sock, Role::Publisher { audio, video })?;
+    Ok((idx, offer, pending))
 }
 
 /// Larger socket buffers so key-frame bursts to 150 sockets are not dropped by us.

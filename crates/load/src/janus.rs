@@ -5,7 +5,7 @@
 //! Asynchronous events arrive on one long-poll (`GET /janus/<session>`) and
 //! are routed to the waiting handle by `sender`.
 
-use crate::engine::{new_peer, Handle, Role};
+use crate::engine::{new_peer, publisher_offer, Handle, Role};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction, MediaKind};
 
 pub struct Janus {
     addr: String,
@@ -130,24 +129,7 @@ impl Janus {
     }
 
     pub fn publish(&self, engine: &Handle, bind: IpAddr) -> Result<()> {
-        let (mut rtc, sock) = new_peer(bind, false)?;
-        let mut api = rtc.sdp_api();
-        let audio = api.add_media(
-            MediaKind::Audio,
-            Direction::SendOnly,
-            Some("bench".into()),
-            Some("a".into()),
-            None,
-        );
-        let video = api.add_media(
-            MediaKind::Video,
-            Direction::SendOnly,
-            Some("bench".into()),
-            Some("v".into()),
-            None,
-        );
-        let (offer, pending) = api.apply().ok_or_else(|| anyhow!("no offer"))?;
-        let idx = engine.add(rtc, sock, Role::Publisher { audio, video })?;
+        let (idx, offer, pending) = publisher_offer(engine, bind)?;
         let (h, rx) = self.attach()?;
         self.message(
             h,
