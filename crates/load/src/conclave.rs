@@ -9,6 +9,7 @@ use conclave_proto::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction, MediaKind};
 use tungstenite::{Message, WebSocket};
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -60,11 +61,13 @@ impl Conclave {
         self.session(engine.clone(), idx, offer, pending, "publisher")
     }
 
-    /// Joins as a receive-only subscriber (a data channel keeps the offer non-empty).
+    /// Joins as a receive-only subscriber, like a viewer without camera or
+    /// microphone: its offer holds one recvonly audio m-line (no data channel,
+    /// whose SCTP would cost the relay work no browser client asks for).
     pub fn subscribe(&self, engine: &Handle, bind: IpAddr, n: usize) -> Result<()> {
         let (mut rtc, sock) = new_peer(bind, true)?;
         let mut api = rtc.sdp_api();
-        api.add_channel("bench".into());
+        api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         let (offer, pending) = api.apply().ok_or_else(|| anyhow!("no offer"))?;
         let idx = engine.add(rtc, sock, Role::Subscriber)?;
         self.session(

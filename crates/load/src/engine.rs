@@ -6,6 +6,7 @@
 //! Signaling threads hand peers in and run SDP steps on them through [`Handle`];
 //! all `Rtc` work happens on this thread.
 
+use crate::rxstamp;
 use crate::shape::{self, Filler, FrameAsm, Shape};
 use anyhow::{anyhow, Context, Result};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -224,6 +225,8 @@ struct Peer {
     /// payload type → 0 unknown, 1 audio, 2 video, 3 other
     pt_kind: [u8; 128],
     seen: Seen,
+    /// When the datagram being handled reached the socket (monotonic ns).
+    arrival_ns: u64,
     rtp_pkts: u64,
     udp_pkts: u64,
     udp_bytes: u64,
@@ -250,6 +253,8 @@ pub struct Engine {
     force_key: bool,
     honor_key_requests: bool,
     buf: Vec<u8>,
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC (kernel stamps → send-time clock).
+    realtime_offset: i128,
 }
 
 /// Starts the media thread.
@@ -270,6 +275,7 @@ pub fn spawn(shape: Shape) -> Result<(Handle, std::thread::JoinHandle<()>)> {
         force_key: false,
         honor_key_requests: true,
         buf: vec![0u8; 2048],
+        realtime_offset: rxstamp::realtime_offset_ns(),
     };
     let jh = std::thread::Builder::new()
         .name("media".into())
@@ -326,6 +332,9 @@ impl Engine {
                 let local = sock.local_addr().expect("bound socket");
                 sock.set_nonblocking(true).expect("nonblocking");
                 let mut sock = mio::net::UdpSocket::from_std(sock);
+                if let Err(e) = rxstamp::enable(&sock) {
+                    eprintln!("peer {idx}: no kernel receive timestamps ({e}); latency includes our own queueing");
+                }
                 self.poll
                     .registry()
                     .register(&mut sock, Token(idx), Interest::READABLE)
@@ -351,6 +360,7 @@ impl Engine {
                     },
                     rtp_pkts: 0,
                     udp_pkts: 0,
+                    arrival_ns: 0,
                     udp_bytes: 0,
                     key_requests: 0,
                 });
@@ -515,8 +525,13 @@ impl Engine {
     fn read(&mut self, i: usize) {
         loop {
             let peer = &mut self.peers[i];
-            let (n, source) = match peer.sock.recv_from(&mut self.buf) {
-                Ok(r) => r,
+            let (n, source, arrival) = match rxstamp::recv(&peer.sock, &mut self.buf) {
+                Ok((n, source, stamp)) => {
+                    let arrival = stamp
+                        .map(|s| (s as i128 - self.realtime_offset) as u64)
+                        .unwrap_or_else(shape::mono_ns);
+                    (n, source, arrival)
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -532,6 +547,7 @@ impl Engine {
             if peer.dead {
                 continue;
             }
+            peer.arrival_ns = arrival;
             let Some(rtc) = peer.rtc.as_mut() else {
                 on_raw(peer, &mut self.buf[..n]);
                 continue;
@@ -599,6 +615,7 @@ impl Engine {
                         let kind = peer.pt_kind[pt];
                         on_media(
                             &mut peer.seen,
+                            peer.arrival_ns,
                             kind,
                             h.sequence_number,
                             h.timestamp,
@@ -638,17 +655,26 @@ struct Seen {
     audio: Vec<(u32, u32)>,
 }
 
-fn on_media(peer: &mut Seen, kind: u8, seq: u16, ts: u32, marker: bool, payload: &[u8]) {
+/// One received RTP packet; `arrival` is when it reached our socket (monotonic ns).
+fn on_media(
+    peer: &mut Seen,
+    arrival: u64,
+    kind: u8,
+    seq: u16,
+    ts: u32,
+    marker: bool,
+    payload: &[u8],
+) {
     match kind {
         2 => {
             if let Some((sent, n)) = peer.asm.push(seq, ts, marker, payload) {
-                let lat = shape::mono_ns().saturating_sub(sent) / 1000;
+                let lat = arrival.saturating_sub(sent) / 1000;
                 peer.frames.push((n, lat.min(u32::MAX as u64) as u32));
             }
         }
         1 => {
             if let Some((sent, n)) = shape::parse_opus(payload) {
-                let lat = shape::mono_ns().saturating_sub(sent) / 1000;
+                let lat = arrival.saturating_sub(sent) / 1000;
                 peer.audio.push((n, lat.min(u32::MAX as u64) as u32));
             }
         }
@@ -689,7 +715,15 @@ fn on_raw(peer: &mut Peer, d: &mut [u8]) {
         RAW_PT_AUDIO => 1,
         _ => 0,
     };
-    on_media(&mut peer.seen, kind, seq, ts, marker, payload);
+    on_media(
+        &mut peer.seen,
+        peer.arrival_ns,
+        kind,
+        seq,
+        ts,
+        marker,
+        payload,
+    );
 }
 
 fn rtp_header(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32) -> [u8; 12] {

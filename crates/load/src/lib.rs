@@ -24,6 +24,7 @@ pub mod janus;
 pub mod measure;
 pub mod procstat;
 pub mod report;
+pub mod rxstamp;
 pub mod shape;
 
 /// The AES-GCM nonce for a raw-UDP datagram in ceiling mode, from its RTP

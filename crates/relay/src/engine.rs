@@ -13,8 +13,10 @@
 //!
 //! I/O is batched: one wake-up reads up to [`quinn_udp::BATCH_SIZE`]
 //! datagrams per `recvmmsg` (several rounds if more are waiting), the core
-//! handles them all, then flushes every touched peer once, so the packets a
-//! subscriber gets from one video frame leave together. Consecutive packets to
+//! handles them all, then flushes every touched peer once. Copies of a video
+//! frame's leading packets wait (at most 1 ms, `Sfu::flush_if_due`) for the
+//! frame's last packet, so the packets a subscriber gets from one frame leave
+//! together: one release from str0m and one batched send. Consecutive packets to
 //! the same address go out in one `sendmsg` with UDP GSO (`UDP_SEGMENT`),
 //! which costs far less per packet than one `sendto` each.
 
@@ -260,7 +262,7 @@ async fn run(
                     Some(ShardMsg::Datagram { source, data }) => {
                         // Already offered to every shard: no second hand-off.
                         sfu.handle_datagram(now, source, &data);
-                        sfu.flush(now);
+                        sfu.flush_if_due(now);
                     }
                     Some(ShardMsg::Owner { addr, shard: Some(owner) }) => {
                         shard.owners.insert(addr, owner);
@@ -276,7 +278,7 @@ async fn run(
                     break;
                 }
                 io.receive(|source, data| shard.dispatch(&mut sfu, Instant::now(), source, data));
-                sfu.flush(Instant::now());
+                sfu.flush_if_due(Instant::now());
             }
             _ = tokio::time::sleep_until(deadline.into()) => sfu.handle_timeout(Instant::now()),
         }

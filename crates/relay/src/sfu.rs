@@ -43,6 +43,11 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 /// NACK that can still help a real-time stream, and each slot costs memory.
 const RTX_CACHE_PACKETS: usize = 128;
 const RTX_CACHE_AGE: Duration = Duration::from_millis(500);
+/// How long [`Sfu::flush_if_due`] may hold the copies of a video frame's
+/// leading packets waiting for its last (marker) packet, so each subscriber's
+/// share of a frame leaves in one release and one batched send. The frame is
+/// complete (decodable) only with its last packet, which is never held.
+const FRAME_HOLD: Duration = Duration::from_millis(1);
 
 /// What the signaling layer asks of the engine.
 #[derive(Debug)]
@@ -205,6 +210,10 @@ pub struct Sfu {
     pub transmits: Vec<Transmit>,
     events_buf: Vec<Event>,
     dirty: Vec<PeerKey>,
+    /// Since when copies of an unfinished video frame wait in `dirty` peers.
+    held_since: Option<Instant>,
+    /// Something in `dirty` must leave now (audio, a frame's last packet, RTCP).
+    flush_due: bool,
     tap: Option<Box<dyn RtpTap>>,
     addr_changes: Vec<(SocketAddr, bool)>,
 }
@@ -222,6 +231,8 @@ impl Sfu {
             transmits: Vec::with_capacity(256),
             events_buf: Vec::new(),
             dirty: Vec::new(),
+            held_since: None,
+            flush_due: false,
             tap: None,
             addr_changes: Vec::new(),
         }
@@ -239,7 +250,12 @@ impl Sfu {
 
     /// The earliest time any peer needs [`Sfu::handle_timeout`].
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.peers.values().map(|p| p.next_timeout).min()
+        let held = self.held_since.map(|t| t + FRAME_HOLD);
+        self.peers
+            .values()
+            .map(|p| p.next_timeout)
+            .chain(held)
+            .min()
     }
 
     /// Applies a signaling command.
@@ -651,11 +667,14 @@ impl Sfu {
                 peer.queued.push(Change::Unsubscribe(mid));
                 continue;
             };
+            let mut api = peer.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+                peer.queued.push(Change::Unsubscribe(mid));
+                continue;
+            };
+            // str0m keeps 3 s / 1024 packets by default: far more memory per track.
+            tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
             peer.receiving.insert(mid, track);
-            if let Some(tx) = peer.rtc.direct_api().stream_tx_by_mid(mid, None) {
-                // str0m keeps 3 s / 1024 packets by default: far more memory per track.
-                tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
-            }
             route.subscriptions.push(Subscription {
                 subscriber: key,
                 mid,
@@ -709,7 +728,7 @@ impl Sfu {
             peer.pending_offer = Some(pending);
             peer.in_flight = in_flight;
             peer.send(ServerMsg::Offer {
-                sdp: offer.to_sdp_string(),
+                sdp: without_send_twcc(&offer.to_sdp_string()),
             });
         }
     }
@@ -718,12 +737,13 @@ impl Sfu {
     fn drive(&mut self, now: Instant, key: PeerKey) {
         let mut events = std::mem::take(&mut self.events_buf);
         let mut dead = false;
+        let (mut packets, mut bytes) = (0, 0);
         if let Some(peer) = self.peers.get_mut(&key) {
             loop {
                 match peer.rtc.poll_output() {
                     Ok(Output::Transmit(t)) => {
-                        Metrics::add(&self.metrics.packets_out, 1);
-                        Metrics::add(&self.metrics.bytes_out, t.contents.len() as u64);
+                        packets += 1;
+                        bytes += t.contents.len() as u64;
                         self.transmits.push(Transmit {
                             destination: t.destination,
                             contents: t.contents.into(),
@@ -742,6 +762,10 @@ impl Sfu {
                 }
             }
             dead |= !peer.rtc.is_alive();
+        }
+        if packets > 0 {
+            Metrics::add(&self.metrics.packets_out, packets);
+            Metrics::add(&self.metrics.bytes_out, bytes);
         }
         for event in events.drain(..) {
             self.handle_event(now, key, event);
@@ -825,7 +849,7 @@ impl Sfu {
     }
 
     /// The per-packet path: one publisher's RTP packet to every subscriber of its track.
-    fn forward(&mut self, _now: Instant, from: PeerKey, pkt: RtpPacket) {
+    fn forward(&mut self, now: Instant, from: PeerKey, pkt: RtpPacket) {
         let Some(publisher) = self.peers.get_mut(&from) else {
             return;
         };
@@ -863,6 +887,12 @@ impl Sfu {
             video_orientation: pkt.header.ext_vals.video_orientation,
             ..Default::default()
         };
+        let mut forwarded = 0;
+        if video && !pkt.header.marker {
+            self.held_since.get_or_insert(now);
+        } else {
+            self.flush_due = true;
+        }
         for sub in &mut route.subscriptions {
             let Some(peer) = self.peers.get_mut(&sub.subscriber) else {
                 continue;
@@ -887,12 +917,13 @@ impl Sfu {
                 .nackable(video)
                 .ext_vals(ext.clone()),
             );
-            Metrics::add(&self.metrics.rtp_forwarded, 1);
+            forwarded += 1;
             if !peer.dirty {
                 peer.dirty = true;
                 self.dirty.push(sub.subscriber);
             }
         }
+        Metrics::add(&self.metrics.rtp_forwarded, forwarded);
     }
 
     fn request_keyframe(&mut self, now: Instant, track: TrackKey) {
@@ -923,10 +954,24 @@ impl Sfu {
         }
     }
 
+    /// [`Sfu::flush`] unless all that waits is the start of a video frame
+    /// whose last packet has not arrived yet and is younger than `FRAME_HOLD`.
+    /// The engine calls this after each batch of received datagrams.
+    pub fn flush_if_due(&mut self, now: Instant) {
+        let holding = self
+            .held_since
+            .is_some_and(|t| now.saturating_duration_since(t) < FRAME_HOLD);
+        if self.flush_due || !holding {
+            self.flush(now);
+        }
+    }
+
     /// Lets every peer touched since the last flush send what it queued. Run
     /// right after writes: str0m's pacer otherwise holds a packet until the
     /// peer's next timer (~7.5 ms later).
     pub fn flush(&mut self, now: Instant) {
+        self.held_since = None;
+        self.flush_due = false;
         while let Some(key) = self.dirty.pop() {
             let Some(peer) = self.peers.get_mut(&key) else {
                 continue;
@@ -1015,7 +1060,67 @@ impl Sfu {
 
 /// A room id shortened for logs: enough to tell rooms apart in one log, not
 /// the full id.
+/// Removes transport-wide congestion control from the m-lines the relay sends
+/// on. The relay runs no bandwidth estimation for its forwarded streams, so
+/// per-packet TWCC sequence numbers, the subscriber's feedback and str0m's
+/// send-side record of it (~90 KB per peer) would be work for nothing. The
+/// m-lines a client publishes on keep TWCC: its browser's estimator needs the
+/// relay's feedback.
+fn without_send_twcc(sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    // Sections start at "m=" lines; the session part comes first.
+    let mut rest = sdp;
+    while !rest.is_empty() {
+        let end = rest[1..]
+            .find("\r\nm=")
+            .map(|i| i + 3)
+            .unwrap_or(rest.len());
+        let (section, tail) = rest.split_at(end);
+        rest = tail;
+        let sending = section.starts_with("m=") && section.contains("\r\na=sendonly\r\n");
+        if !sending {
+            out.push_str(section);
+            continue;
+        }
+        for line in section.split_inclusive("\r\n") {
+            let twcc = (line.starts_with("a=extmap:") && line.contains("transport-wide-cc"))
+                || (line.starts_with("a=rtcp-fb:") && line.trim_end().ends_with(" transport-cc"));
+            if !twcc {
+                out.push_str(line);
+            }
+        }
+    }
+    out
+}
+
 fn short(room: &RoomId) -> &str {
     let s = room.as_str();
     &s[..s.len().min(6)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_send_twcc;
+
+    #[test]
+    fn twcc_is_dropped_only_where_the_relay_sends() {
+        let sdp = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\na=group:BUNDLE 0 1\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n\
+            a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=recvonly\r\n\
+            a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 nack\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=sendonly\r\n\
+            a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 nack\r\n";
+        let out = without_send_twcc(sdp);
+        let (published, sent) = out.split_at(out.find("a=mid:1").expect("second m-line"));
+        assert!(published.contains("transport-wide-cc") && published.contains("96 transport-cc"));
+        assert!(!sent.contains("transport-wide-cc") && !sent.contains("transport-cc"));
+        assert!(sent.contains("sdes:mid") && sent.contains("a=rtcp-fb:96 nack\r\n"));
+        let removed = sdp.len() - out.len();
+        let expected = "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n".len()
+            + "a=rtcp-fb:96 transport-cc\r\n".len();
+        assert_eq!(removed, expected, "{out}");
+    }
 }

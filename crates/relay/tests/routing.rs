@@ -27,6 +27,8 @@ struct Client {
     pending: Option<SdpPendingOffer>,
     sent: Vec<ServerMsg>,
     rtp: Vec<(Mid, u16, Vec<u8>)>,
+    /// Received packets carrying a transport-wide sequence number (TWCC).
+    twcc_packets: usize,
     keyframe_requests: usize,
     media: Vec<(Mid, MediaKind)>,
 }
@@ -111,6 +113,7 @@ impl Net {
             pending: Some(pending),
             sent: Vec::new(),
             rtp: Vec::new(),
+            twcc_packets: 0,
             keyframe_requests: 0,
             media,
         });
@@ -130,6 +133,36 @@ impl Net {
                 c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
             }
             self.sfu.handle_timeout(self.now);
+        }
+    }
+
+    /// Polls client `i` until it only has a timeout left: its datagrams go to
+    /// the relay, its RTP packets and key-frame requests are recorded.
+    fn drain_client(&mut self, i: usize) -> bool {
+        let mut moved = false;
+        loop {
+            let c = &mut self.clients[i];
+            match c.rtc.poll_output().unwrap() {
+                Output::Transmit(t) => {
+                    moved = true;
+                    self.sfu.handle_datagram(self.now, c.addr, &t.contents);
+                    self.sfu.flush_if_due(self.now);
+                }
+                Output::Event(Event::RtpPacket(p)) => {
+                    let mid = c
+                        .rtc
+                        .direct_api()
+                        .stream_rx(&p.header.ssrc)
+                        .map(|s| s.mid())
+                        .unwrap();
+                    c.twcc_packets += p.header.ext_vals.transport_cc.is_some() as usize;
+                    c.rtp
+                        .push((mid, p.header.sequence_number, p.payload.to_vec()));
+                }
+                Output::Event(Event::KeyframeRequest(_)) => c.keyframe_requests += 1,
+                Output::Event(_) => {}
+                Output::Timeout(_) => return moved,
+            }
         }
     }
 
@@ -171,36 +204,15 @@ impl Net {
                     self.clients[i].sent.push(msg);
                 }
                 // Datagrams and events from the client.
-                loop {
-                    let c = &mut self.clients[i];
-                    match c.rtc.poll_output().unwrap() {
-                        Output::Transmit(t) => {
-                            moved = true;
-                            self.sfu.handle_datagram(self.now, c.addr, &t.contents);
-                            self.sfu.flush(self.now);
-                        }
-                        Output::Event(Event::RtpPacket(p)) => {
-                            let mid = c
-                                .rtc
-                                .direct_api()
-                                .stream_rx(&p.header.ssrc)
-                                .map(|s| s.mid())
-                                .unwrap();
-                            c.rtp
-                                .push((mid, p.header.sequence_number, p.payload.to_vec()));
-                        }
-                        Output::Event(Event::KeyframeRequest(_)) => c.keyframe_requests += 1,
-                        Output::Event(_) => {}
-                        Output::Timeout(_) => break,
-                    }
-                }
+                moved |= self.drain_client(i);
             }
             // Datagrams from the relay.
             for t in std::mem::take(&mut self.sfu.transmits) {
                 moved = true;
-                let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination) else {
+                let Some(i) = self.clients.iter().position(|c| c.addr == t.destination) else {
                     continue;
                 };
+                let c = &mut self.clients[i];
                 let input = Input::Receive(
                     self.now,
                     Receive::new(
@@ -212,6 +224,8 @@ impl Net {
                     .unwrap(),
                 );
                 c.rtc.handle_input(input).unwrap();
+                // str0m's RTP mode keeps one received packet until polled.
+                self.drain_client(i);
             }
             if !moved {
                 break;
@@ -219,8 +233,20 @@ impl Net {
         }
     }
 
-    /// The publisher sends `count` video packets with distinct payloads; returns the payloads.
+    /// The publisher sends `count` one-packet video frames with distinct payloads; returns the payloads.
     fn publish_video(&mut self, who: usize, count: u16) -> Vec<Vec<u8>> {
+        self.publish_video_packets(who, 0, count, true)
+    }
+
+    /// The publisher sends video packets `first..first + count`, each with the
+    /// given marker bit (set on a frame's last packet).
+    fn publish_video_packets(
+        &mut self,
+        who: usize,
+        first: u16,
+        count: u16,
+        marker: bool,
+    ) -> Vec<Vec<u8>> {
         let c = &self.clients[who];
         let mid = c
             .media
@@ -237,7 +263,7 @@ impl Net {
             .unwrap()
             .pt();
         let mut payloads = Vec::new();
-        for i in 0..count {
+        for i in first..first + count {
             let payload: Vec<u8> = (0..200u16).map(|b| (b as u8) ^ (i as u8) ^ 0x5a).collect();
             let c = &mut self.clients[who];
             let mut api = c.rtc.direct_api();
@@ -250,7 +276,7 @@ impl Net {
                     self.now,
                     payload.clone(),
                 )
-                .marker(true)
+                .marker(marker)
                 .nackable(true),
             );
             payloads.push(payload);
@@ -297,6 +323,18 @@ fn forwards_packets_unchanged_to_subscribers_of_the_same_room_only() {
     assert!(
         net.clients[sub_b].rtp.is_empty(),
         "another room receives nothing"
+    );
+    assert_eq!(
+        net.clients[sub_a].twcc_packets, 0,
+        "forwarded packets carry no TWCC sequence: the relay runs no estimator for them"
+    );
+    let answer = net.clients[publisher].sent.iter().find_map(|m| match m {
+        ServerMsg::Answer { sdp } => Some(sdp.clone()),
+        _ => None,
+    });
+    assert!(
+        answer.is_some_and(|sdp| sdp.contains("transport-wide-cc")),
+        "the publisher keeps TWCC: its browser's estimator needs the relay's feedback"
     );
     assert!(
         !net.clients[sub_b]
@@ -561,4 +599,37 @@ fn mls_envelopes_are_ordered_and_routed_by_the_delivery_service() {
         net.clients[alice].sent.last(),
         Some(ServerMsg::Error { .. })
     ));
+}
+
+#[test]
+fn a_video_frame_leaves_together_when_its_last_packet_arrives() {
+    let mut net = Net::new(10);
+    let publisher = net.join("roomA", true);
+    let sub = net.join("roomA", false);
+    net.run(2000);
+    assert!(net.clients[sub].rtc.is_connected(), "subscriber connects");
+
+    let mut sent = net.publish_video_packets(publisher, 0, 3, false);
+    assert!(
+        net.clients[sub].rtp.is_empty(),
+        "the first packets of a frame wait for its last"
+    );
+    sent.extend(net.publish_video_packets(publisher, 3, 1, true));
+    let got: Vec<&Vec<u8>> = net.clients[sub].rtp.iter().map(|(_, _, p)| p).collect();
+    assert_eq!(
+        got,
+        sent.iter().collect::<Vec<_>>(),
+        "the whole frame, in order"
+    );
+
+    // A frame whose last packet never comes is not held for long.
+    sent.extend(net.publish_video_packets(publisher, 4, 2, false));
+    assert_eq!(net.clients[sub].rtp.len(), 4);
+    net.run(10);
+    let got: Vec<&Vec<u8>> = net.clients[sub].rtp.iter().map(|(_, _, p)| p).collect();
+    assert_eq!(
+        got,
+        sent.iter().collect::<Vec<_>>(),
+        "held packets leave after 1 ms"
+    );
 }
