@@ -13,6 +13,11 @@ if ! command -v node >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
+if ! command -v curl >/dev/null 2>&1; then
+  echo "installing curl for the benchmark smoke test (reads the relay's /metrics)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl >/dev/null
+fi
 if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -36,7 +36,7 @@ use tracing::{debug, error, warn};
 
 use crate::insider::{RtpFields, RtpTap};
 use crate::metrics::Metrics;
-use crate::sfu::{Command, Sfu, SfuConfig, Transmit};
+use crate::sfu::{Command, SendNow, Sfu, SfuConfig, Transmit};
 use conclave_proto::RoomId;
 
 /// `recvmmsg` rounds per wake-up before commands and timers get a turn.
@@ -114,9 +114,23 @@ impl Engine {
             sockets.iter().map(|_| unbounded_channel()).unzip();
         let inboxes: Arc<[UnboundedSender<ShardMsg>]> = senders.into();
         let mut threads = Vec::new();
+        // A big room's packet release may use as many cores as there are shards.
+        let fanout = sockets.len();
+        if fanout > 1 {
+            // Fails only if a pool exists already (several engines in one test process).
+            let _ = rayon::ThreadPoolBuilder::new()
+                .num_threads(fanout)
+                .thread_name(|i| format!("conclave-fanout-{i}"))
+                .build_global();
+        }
         for (index, (socket, inbox)) in sockets.into_iter().zip(receivers).enumerate() {
             socket.set_nonblocking(true)?;
             let mut sfu = Sfu::new(config.clone(), metrics.clone());
+            if fanout > 1 {
+                let socket = socket.try_clone()?;
+                let state = UdpSocketState::new((&socket).into())?;
+                sfu.set_fanout(fanout, Arc::new(SocketSender { socket, state }));
+            }
             if let Some(tap) = &tap {
                 sfu.set_tap(Box::new(SharedTap(tap.clone())));
             }
@@ -342,43 +356,90 @@ impl Io {
     /// Sends everything the core produced, coalescing runs of equal-sized
     /// datagrams to one address into GSO sends.
     async fn send_all(&mut self, transmits: &mut Vec<Transmit>) {
-        let max_segments = self.state.max_gso_segments().max(1);
+        let max_segments = self.state.max_gso_segments();
         let mut i = 0;
         while i < transmits.len() {
-            let first = &transmits[i];
-            let size = first.contents.len();
-            let limit = max_segments.min(MAX_GSO_BYTES / size.max(1)).max(1);
-            // Every segment but the last must be exactly `size` bytes.
-            let mut j = i + 1;
-            while j < transmits.len()
-                && j - i < limit
-                && transmits[j].destination == first.destination
-                && transmits[j - 1].contents.len() == size
-                && transmits[j].contents.len() <= size
-            {
-                j += 1;
-            }
-            let destination = first.destination;
-            let (contents, segment_size) = if j - i == 1 {
-                (first.contents.as_slice(), None)
-            } else {
-                self.gso.clear();
-                for t in &transmits[i..j] {
-                    self.gso.extend_from_slice(&t.contents);
-                }
-                (self.gso.as_slice(), Some(size))
-            };
-            let transmit = quinn_udp::Transmit {
-                destination,
-                ecn: None,
-                contents,
-                segment_size,
-                src_ip: None,
-            };
+            let (n, transmit) = gso_batch(&transmits[i..], max_segments, &mut self.gso);
             send(&self.socket, &self.state, &transmit).await;
-            i = j;
+            i += n;
         }
         transmits.clear();
+    }
+}
+
+/// The longest run at the head of `transmits` that can leave in one send:
+/// equal-sized datagrams to one address (the last may be shorter), copied
+/// into `gso` when there are several. Returns the run's length and the send.
+fn gso_batch<'a>(
+    transmits: &'a [Transmit],
+    max_segments: usize,
+    gso: &'a mut Vec<u8>,
+) -> (usize, quinn_udp::Transmit<'a>) {
+    let first = &transmits[0];
+    let size = first.contents.len();
+    let limit = max_segments.max(1).min(MAX_GSO_BYTES / size.max(1)).max(1);
+    // Every segment but the last must be exactly `size` bytes.
+    let mut n = 1;
+    while n < transmits.len()
+        && n < limit
+        && transmits[n].destination == first.destination
+        && transmits[n - 1].contents.len() == size
+        && transmits[n].contents.len() <= size
+    {
+        n += 1;
+    }
+    let (contents, segment_size) = if n == 1 {
+        (first.contents.as_slice(), None)
+    } else {
+        gso.clear();
+        for t in &transmits[..n] {
+            gso.extend_from_slice(&t.contents);
+        }
+        (gso.as_slice(), Some(size))
+    };
+    let transmit = quinn_udp::Transmit {
+        destination: first.destination,
+        ecn: None,
+        contents,
+        segment_size,
+        src_ip: None,
+    };
+    (n, transmit)
+}
+
+/// A shard's socket used from the threads of a parallel flush
+/// (`Sfu::flush_parallel`): sends what the kernel takes now, leaves the rest
+/// (a full send buffer) to the shard's own, waiting send.
+struct SocketSender {
+    socket: std::net::UdpSocket,
+    state: UdpSocketState,
+}
+
+thread_local! {
+    static GSO_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(MAX_GSO_BYTES));
+}
+
+impl SendNow for SocketSender {
+    fn send_now(&self, transmits: &mut Vec<Transmit>) {
+        let max_segments = self.state.max_gso_segments();
+        let sent = GSO_BUF.with(|gso| {
+            let mut gso = gso.borrow_mut();
+            let mut i = 0;
+            while i < transmits.len() {
+                let (n, transmit) = gso_batch(&transmits[i..], max_segments, &mut gso);
+                match self.state.try_send((&self.socket).into(), &transmit) {
+                    Ok(()) => i += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        // Errors name no address: logs never carry IPs (CONVENTIONS.md §7).
+                        debug!("media send failed: {e}");
+                        i += n;
+                    }
+                }
+            }
+            i
+        });
+        transmits.drain(..sent);
     }
 }
 

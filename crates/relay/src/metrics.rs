@@ -27,6 +27,8 @@ pub struct Metrics {
     pub rtp_forwarded: AtomicU64,
     /// Datagrams that matched no peer.
     pub packets_unmatched: AtomicU64,
+    /// Packet releases split over several cores (one big room, `Sfu::flush`).
+    pub parallel_flushes: AtomicU64,
 }
 
 impl Metrics {
@@ -37,7 +39,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -97,6 +99,12 @@ impl Metrics {
                 "counter",
                 "UDP datagrams that matched no peer.",
                 &self.packets_unmatched,
+            ),
+            (
+                "conclave_parallel_flushes_total",
+                "counter",
+                "Packet releases for many peers split over several cores.",
+                &self.parallel_flushes,
             ),
         ];
         let mut out = String::with_capacity(1536);

@@ -208,12 +208,15 @@ pub struct Sfu {
     routes: HashMap<TrackKey, Route>,
     /// Datagrams produced; the engine drains and sends them.
     pub transmits: Vec<Transmit>,
-    events_buf: Vec<Event>,
     dirty: Vec<PeerKey>,
     /// Since when copies of an unfinished video frame wait in `dirty` peers.
     held_since: Option<Instant>,
     /// Something in `dirty` must leave now (audio, a frame's last packet, RTCP).
     flush_due: bool,
+    /// Reused buffers for polling peers.
+    out_buf: PollOut,
+    /// Release packets on several cores when many peers wait ([`Sfu::set_fanout`]).
+    fanout: Option<Fanout>,
     tap: Option<Box<dyn RtpTap>>,
     addr_changes: Vec<(SocketAddr, bool)>,
 }
@@ -229,13 +232,21 @@ impl Sfu {
             by_addr: HashMap::new(),
             routes: HashMap::new(),
             transmits: Vec::with_capacity(256),
-            events_buf: Vec::new(),
             dirty: Vec::new(),
             held_since: None,
             flush_due: false,
+            out_buf: PollOut::default(),
+            fanout: None,
             tap: None,
             addr_changes: Vec::new(),
         }
+    }
+
+    /// Lets [`Sfu::flush`] release packets for many peers on up to `threads`
+    /// cores at once (rayon's pool), each group's datagrams sent by `sender`
+    /// from the thread that made them.
+    pub fn set_fanout(&mut self, threads: usize, sender: Arc<dyn SendNow>) {
+        self.fanout = (threads > 1).then_some(Fanout { threads, sender });
     }
 
     /// Shows every published RTP packet to `tap` (`--insider-view`).
@@ -735,43 +746,25 @@ impl Sfu {
 
     /// Polls one peer's `Rtc` until it has nothing more to say, then handles its events.
     fn drive(&mut self, now: Instant, key: PeerKey) {
-        let mut events = std::mem::take(&mut self.events_buf);
-        let mut dead = false;
-        let (mut packets, mut bytes) = (0, 0);
+        let mut out = std::mem::take(&mut self.out_buf);
         if let Some(peer) = self.peers.get_mut(&key) {
-            loop {
-                match peer.rtc.poll_output() {
-                    Ok(Output::Transmit(t)) => {
-                        packets += 1;
-                        bytes += t.contents.len() as u64;
-                        self.transmits.push(Transmit {
-                            destination: t.destination,
-                            contents: t.contents.into(),
-                        });
-                    }
-                    Ok(Output::Event(e)) => events.push(e),
-                    Ok(Output::Timeout(t)) => {
-                        peer.next_timeout = t;
-                        break;
-                    }
-                    Err(e) => {
-                        debug!(peer = %peer.participant, "media session failed: {e}");
-                        dead = true;
-                        break;
-                    }
-                }
-            }
-            dead |= !peer.rtc.is_alive();
+            poll_peer(key, peer, &mut out);
         }
-        if packets > 0 {
-            Metrics::add(&self.metrics.packets_out, packets);
-            Metrics::add(&self.metrics.bytes_out, bytes);
+        self.transmits.append(&mut out.transmits);
+        self.finish(now, out);
+    }
+
+    /// Counts what a poll produced, handles its events and removes dead peers.
+    /// (Its transmits have been taken already.)
+    fn finish(&mut self, now: Instant, mut out: PollOut) {
+        if out.packets > 0 {
+            Metrics::add(&self.metrics.packets_out, out.packets);
+            Metrics::add(&self.metrics.bytes_out, out.bytes);
         }
-        for event in events.drain(..) {
+        for (key, event) in out.events.drain(..) {
             self.handle_event(now, key, event);
         }
-        self.events_buf = events;
-        if dead {
+        for key in out.dead.drain(..) {
             if let Some(p) = self.peers.get(&key) {
                 p.send(ServerMsg::Error {
                     code: ErrorCode::MediaLost,
@@ -781,6 +774,9 @@ impl Sfu {
             }
             self.remove_peer(key, "media lost");
         }
+        out.packets = 0;
+        out.bytes = 0;
+        self.out_buf = out;
     }
 
     fn handle_event(&mut self, now: Instant, key: PeerKey, event: Event) {
@@ -972,15 +968,67 @@ impl Sfu {
     pub fn flush(&mut self, now: Instant) {
         self.held_since = None;
         self.flush_due = false;
+        let parts = match &self.fanout {
+            Some(f) => f.threads.min(self.dirty.len() / FANOUT_MIN_PEERS).max(1),
+            None => 1,
+        };
+        if parts > 1 {
+            return self.flush_parallel(now, parts);
+        }
+        let mut out = std::mem::take(&mut self.out_buf);
         while let Some(key) = self.dirty.pop() {
-            let Some(peer) = self.peers.get_mut(&key) else {
-                continue;
-            };
-            peer.dirty = false;
-            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                debug!(peer = %peer.participant, "timeout refused: {e}");
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.dirty = false;
+                release(now, key, peer, &mut out);
             }
-            self.drive(now, key);
+        }
+        self.transmits.append(&mut out.transmits);
+        self.finish(now, out);
+    }
+
+    /// [`Sfu::flush`] for many peers: they are split into `parts` groups that
+    /// release their packets on several cores at once (each group's datagrams
+    /// are sent from its own thread), so one big room is not bound to one core.
+    fn flush_parallel(&mut self, now: Instant, parts: usize) {
+        let Some(fanout) = self.fanout.clone() else {
+            return;
+        };
+        self.dirty.clear();
+        Metrics::add(&self.metrics.parallel_flushes, 1);
+        let mut peers: Vec<(PeerKey, &mut Peer)> = self
+            .peers
+            .iter_mut()
+            .filter(|(_, p)| p.dirty)
+            .map(|(k, p)| {
+                p.dirty = false;
+                (*k, p)
+            })
+            .collect();
+        let per_part = peers.len().div_ceil(parts);
+        let mut outs: Vec<PollOut> = (0..parts).map(|_| PollOut::default()).collect();
+        let sender = &*fanout.sender;
+        let work = |group: &mut [(PeerKey, &mut Peer)], out: &mut PollOut| {
+            for (key, peer) in group.iter_mut() {
+                release(now, *key, peer, out);
+            }
+            sender.send_now(&mut out.transmits);
+        };
+        rayon::in_place_scope(|scope| {
+            let mut groups = peers.chunks_mut(per_part);
+            let mut outs_iter = outs.iter_mut();
+            let first = groups.next().zip(outs_iter.next());
+            for (group, out) in groups.zip(outs_iter) {
+                scope.spawn(move |_| work(group, out));
+            }
+            if let Some((group, out)) = first {
+                work(group, out);
+            }
+        });
+        drop(peers);
+        for mut out in outs {
+            // What the sender could not send now leaves with the engine's next send.
+            self.transmits.append(&mut out.transmits);
+            self.finish(now, out);
         }
     }
 
@@ -1060,6 +1108,69 @@ impl Sfu {
 
 /// A room id shortened for logs: enough to tell rooms apart in one log, not
 /// the full id.
+/// Sends datagrams from whichever thread released them: the engine's socket.
+pub trait SendNow: Send + Sync {
+    /// Sends what can be sent without waiting and removes it from `transmits`;
+    /// what is left goes out with the engine's next send.
+    fn send_now(&self, transmits: &mut Vec<Transmit>);
+}
+
+#[derive(Clone)]
+struct Fanout {
+    threads: usize,
+    sender: Arc<dyn SendNow>,
+}
+
+/// Fewest peers per group worth a core of its own in [`Sfu::flush`].
+const FANOUT_MIN_PEERS: usize = 16;
+
+/// What polling peers produced.
+#[derive(Default)]
+struct PollOut {
+    transmits: Vec<Transmit>,
+    events: Vec<(PeerKey, Event)>,
+    dead: Vec<PeerKey>,
+    packets: u64,
+    bytes: u64,
+}
+
+/// Lets one peer's pacer release what was written to it, then polls it.
+fn release(now: Instant, key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
+    if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+        debug!(peer = %peer.participant, "timeout refused: {e}");
+    }
+    poll_peer(key, peer, out);
+}
+
+/// Polls one peer's `Rtc` until it has nothing more to say.
+fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
+    loop {
+        match peer.rtc.poll_output() {
+            Ok(Output::Transmit(t)) => {
+                out.packets += 1;
+                out.bytes += t.contents.len() as u64;
+                out.transmits.push(Transmit {
+                    destination: t.destination,
+                    contents: t.contents.into(),
+                });
+            }
+            Ok(Output::Event(e)) => out.events.push((key, e)),
+            Ok(Output::Timeout(t)) => {
+                peer.next_timeout = t;
+                break;
+            }
+            Err(e) => {
+                debug!(peer = %peer.participant, "media session failed: {e}");
+                out.dead.push(key);
+                return;
+            }
+        }
+    }
+    if !peer.rtc.is_alive() {
+        out.dead.push(key);
+    }
+}
+
 /// Removes transport-wide congestion control from the m-lines the relay sends
 /// on. The relay runs no bandwidth estimation for its forwarded streams, so
 /// per-packet TWCC sequence numbers, the subscriber's feedback and str0m's

@@ -3,12 +3,13 @@
 //! No sockets, no sleeping: each test runs in milliseconds of CPU.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use conclave_proto::{ClientMsg, ParticipantId, RoomId, ServerMsg};
 use conclave_relay::metrics::Metrics;
-use conclave_relay::sfu::{new_participant_id, Command, Sfu, SfuConfig};
+use conclave_relay::sfu::{new_participant_id, Command, SendNow, Sfu, SfuConfig, Transmit};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
@@ -38,6 +39,19 @@ struct Net {
     now: Instant,
     clients: Vec<Client>,
     metrics: Arc<Metrics>,
+    /// Datagrams sent by the threads of a parallel flush.
+    sent_by_fanout: Option<Arc<Collect>>,
+}
+
+/// Stands in for the engine's socket in a parallel flush: keeps every datagram.
+#[derive(Default)]
+struct Collect(Mutex<Vec<Transmit>>, AtomicUsize);
+
+impl SendNow for Collect {
+    fn send_now(&self, transmits: &mut Vec<Transmit>) {
+        self.1.fetch_add(transmits.len(), Ordering::Relaxed);
+        self.0.lock().unwrap().append(transmits);
+    }
 }
 
 impl Net {
@@ -57,7 +71,17 @@ impl Net {
             now: Instant::now(),
             clients: Vec::new(),
             metrics,
+            sent_by_fanout: None,
         }
+    }
+
+    /// A relay core that releases packets for many peers on `threads` threads.
+    fn with_fanout(max_participants: usize, threads: usize) -> Net {
+        let mut net = Net::new(max_participants);
+        let collect = Arc::new(Collect::default());
+        net.sfu.set_fanout(threads, collect.clone());
+        net.sent_by_fanout = Some(collect);
+        net
     }
 
     /// Adds a client to `room`; it publishes audio+video if `publish`, else offers a data channel only.
@@ -207,7 +231,11 @@ impl Net {
                 moved |= self.drain_client(i);
             }
             // Datagrams from the relay.
-            for t in std::mem::take(&mut self.sfu.transmits) {
+            let mut out = std::mem::take(&mut self.sfu.transmits);
+            if let Some(c) = &self.sent_by_fanout {
+                out.append(&mut c.0.lock().unwrap());
+            }
+            for t in out {
                 moved = true;
                 let Some(i) = self.clients.iter().position(|c| c.addr == t.destination) else {
                     continue;
@@ -632,4 +660,37 @@ fn a_video_frame_leaves_together_when_its_last_packet_arrives() {
         sent.iter().collect::<Vec<_>>(),
         "held packets leave after 1 ms"
     );
+}
+
+#[test]
+fn a_big_room_is_released_on_several_threads_and_every_packet_arrives_once() {
+    const SUBSCRIBERS: usize = 40;
+    let mut net = Net::with_fanout(100, 2);
+    let publisher = net.join("roomA", true);
+    let subs: Vec<usize> = (0..SUBSCRIBERS).map(|_| net.join("roomA", false)).collect();
+    net.run(3000);
+    assert!(subs.iter().all(|s| net.clients[*s].rtc.is_connected()));
+
+    let sent = net.publish_video(publisher, 20);
+    net.run(100);
+    let from_threads = net
+        .sent_by_fanout
+        .as_ref()
+        .map_or(0, |c| c.1.load(Ordering::Relaxed));
+    assert!(
+        from_threads >= 20 * SUBSCRIBERS,
+        "the packets left from the fan-out threads ({from_threads})"
+    );
+    for s in &subs {
+        let got: Vec<&Vec<u8>> = net.clients[*s].rtp.iter().map(|(_, _, p)| p).collect();
+        assert_eq!(got, sent.iter().collect::<Vec<_>>(), "subscriber {s}");
+    }
+    assert!(net.metrics.render().contains(&format!(
+        "conclave_rtp_forwarded_total {}",
+        20 * SUBSCRIBERS
+    )));
+    assert!(!net
+        .metrics
+        .render()
+        .contains("conclave_parallel_flushes_total 0\n"));
 }
