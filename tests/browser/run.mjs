@@ -16,8 +16,8 @@
 //           forged Welcome) gets nobody added and members see it
 //   insider view: no plaintext frame a sender's transform saw appears in the
 //           relay's forwarded payloads beyond the codec's clear prefix; no
-//           name or secret appears in what the relay wrote or logged, and
-//           its log names no IP address
+//           name or secret appears in what the relay wrote or logged, nor in
+//           a dump of its live memory, and its log names no IP address
 //   bad input: a link with an invalid room id, without a secret or with
 //           mismatched halves shows a clear error; malformed signaling gets
 //           an error reply and the call goes on
@@ -31,7 +31,7 @@ import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import http from 'node:http';
 import https from 'node:https';
@@ -820,6 +820,20 @@ async function scenario() {
   // Everything below reads what the relay wrote, so the relay stops first.
   await step('insider view: only ciphertext beyond the codec\'s clear prefix, no names, no secrets', async () => {
     const collected = [...relay.all];
+    // A dump of the live relay's memory first (DESIGN §1: "a dump of relay
+    // state contains no display name"; the secret never reaches the relay).
+    const memNeedles = [];
+    for (const n of [...NAMES_A, ...NAMES_B, ...NAMES_C, NAME_W]) memNeedles.push([`name ${n}`, Buffer.from(n)], [`name ${n} (UTF-16)`, Buffer.from(n, 'utf16le')]);
+    for (const [label, sec] of [['A', linkA.secret], ['B', linkB.secret], ['C', linkC.secret], ['W', W.secret]]) {
+      memNeedles.push([`secret of ${label}`, Buffer.from(sec)], [`secret of ${label} (raw bytes)`, Buffer.from(sec, 'base64url')]);
+    }
+    // Positive control: the relay does hold the room ids it serves.
+    memNeedles.push(['control: room id A', Buffer.from(linkA.room)]);
+    const mem = scanMemory(relay.proc.pid, memNeedles);
+    check(mem.found.get('control: room id A'), `the memory scan (${mem.scanned} B) did not find room A's id, which the relay holds: the scan is broken`);
+    for (const [label, hit] of mem.found) {
+      if (!label.startsWith('control:')) check(!hit, `${label} appears in the relay's memory`);
+    }
     await stopRelay();
     const dir = relay.insider;
     const pcap = readPcap(path.join(dir, 'media.pcap'));
@@ -868,8 +882,60 @@ async function scenario() {
     const ip = /\b\d{1,3}(?:\.\d{1,3}){3}\b|\[?::1\]?:\d+/.exec(log);
     check(!ip, `the relay's log contains an address: ${ip && log.slice(Math.max(0, ip.index - 80), ip.index + 40)}`);
     relay.insiderSummary = summarizeInsider(jsonl, pcap);
-    return `${pcap.packets.length} packets, ${checked} plaintext samples and ${needles.length} names/secrets checked against ${Object.entries(haystacks).map(([k, v]) => `${k} ${v.length} B`).join(', ')}; ${startCodes} packets start a VP8 key frame in clear`;
+    return `${pcap.packets.length} packets, ${checked} plaintext samples and ${needles.length} names/secrets checked against ${Object.entries(haystacks).map(([k, v]) => `${k} ${v.length} B`).join(', ')}, relay memory ${(mem.scanned / 1048576).toFixed(0)} MiB; ${startCodes} packets start a VP8 key frame in clear`;
   });
+}
+
+/**
+ * Searches the live memory of process `pid` (every readable private or
+ * anonymous mapping: heap, stacks, buffers; not the mapped binary or
+ * libraries) for each needle, as an insider with a memory dump would.
+ * Returns the bytes scanned and, per needle label, whether it was found.
+ */
+function scanMemory(pid, needles) {
+  const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n');
+  const longest = Math.max(...needles.map(([, n]) => n.length));
+  const found = new Map(needles.map(([label]) => [label, false]));
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
+  const chunk = Buffer.alloc(1 << 20);
+  let scanned = 0;
+  try {
+    for (const line of maps) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) (r.)(.)p \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+      if (!m) continue;
+      const [, lo, hi, , , inode, name] = m;
+      // Private writable data, the heap and stacks; skip mapped files (the
+      // binary, libraries) and the kernel's vdso/vvar.
+      const writable = m[3][1] === 'w';
+      if (!writable || (inode !== '0' && !name.startsWith('['))) continue;
+      if (name === '[vvar]' || name === '[vsyscall]' || name === '[vvar_vclock]') continue;
+      let pos = parseInt(lo, 16);
+      const end = parseInt(hi, 16);
+      let carry = Buffer.alloc(0);
+      while (pos < end) {
+        const len = Math.min(chunk.length, end - pos);
+        let n;
+        try {
+          n = readSync(fd, chunk, 0, len, pos);
+        } catch {
+          carry = Buffer.alloc(0);
+          pos += len;
+          continue; // a guard page or an unmapped hole
+        }
+        if (n <= 0) break;
+        scanned += n;
+        const hay = carry.length ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+        for (const [label, needle] of needles) {
+          if (!found.get(label) && hay.indexOf(needle) >= 0) found.set(label, true);
+        }
+        carry = Buffer.from(hay.subarray(Math.max(0, hay.length - longest + 1)));
+        pos += n;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { scanned, found };
 }
 
 /** What the insider view holds, for the closing note. */
