@@ -6,6 +6,7 @@
 #   sudo bench/run.sh                 # full sweep N = 1 10 25 50 100 150
 #   bench/run.sh --quick              # N = 1 10, 5 s windows
 #   bench/run.sh --subs "25 100" --duration 15 --systems "conclave janus"
+#   bench/run.sh --pace 2.5           # the publisher paces video like Chrome
 #
 # Everything runs inside a network namespace made here (libnice, Janus's ICE,
 # ignores loopback interfaces, so peers use 127.0.1.1 on a veth), pinned: the
@@ -25,6 +26,7 @@ NS=${NS:-sfubench}
 IP=127.0.1.1
 BUILD=1
 OUT=${OUT:-bench/results}
+PACE=${PACE:-}
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -34,8 +36,9 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=$2; shift ;;
     --systems) SYSTEMS=$2; shift ;;
     --out) OUT=$2; shift ;;
+    --pace) PACE=$2; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -130,7 +133,7 @@ for n in $SUBS; do
     start "$sys"
     if ! ip netns exec "$NS" taskset -c "$LOAD_CPU" "$BIN/conclave-load" run --target "$TARGET" --url "$URL" \
         --relay-pid "$PID" --subs "$n" --duration "$DURATION" --warmup "$WARMUP" --bind $IP \
-        --label "$sys" --json-out "$jsonl" 2>"$tmp/load.err" | grep -v '^RESULT '; then
+        --label "$sys" --json-out "$jsonl" ${PACE:+--pace "$PACE"} 2>"$tmp/load.err" | grep -v '^RESULT '; then
       echo "!! $sys N=$n failed:" >&2; tail -5 "$tmp/load.err" >&2
     fi
     grep -v '^$' "$tmp/load.err" | tail -3 | sed 's/^/   (loadgen) /' || true
@@ -145,7 +148,7 @@ done
   echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
   echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -r)"
   echo "- Janus: $(dpkg-query -W -f='${Version}' janus 2>/dev/null || echo 'not installed')"
-  echo "- load: 1 publisher, VP8-shaped 1.5 Mbit/s at 30 fps (key frame every 2 s) + Opus 50 packets/s; N receive-only subscribers"
+  echo "- load: 1 publisher, VP8-shaped 1.5 Mbit/s at 30 fps (key frame every 2 s) + Opus 50 packets/s; N receive-only subscribers${PACE:+; video paced at ${PACE}× its bitrate, like a browser}"
   echo "- ${WARMUP} s warm-up, ${DURATION} s window per point; system under test on core $RELAY_CPU, load generator on core $LOAD_CPU, netns $NS at $IP"
   echo "- loadavg at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo

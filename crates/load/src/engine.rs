@@ -255,6 +255,10 @@ pub struct Engine {
     buf: Vec<u8>,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC (kernel stamps → send-time clock).
     realtime_offset: i128,
+    /// The publisher's RTP waiting for its pacer (`Shape::pace_factor`).
+    paced: std::collections::VecDeque<(SocketAddr, Vec<u8>)>,
+    /// When the pacer may send the next packet.
+    pace_next: Instant,
 }
 
 /// Starts the media thread.
@@ -276,6 +280,8 @@ pub fn spawn(shape: Shape) -> Result<(Handle, std::thread::JoinHandle<()>)> {
         honor_key_requests: true,
         buf: vec![0u8; 2048],
         realtime_offset: rxstamp::realtime_offset_ns(),
+        paced: std::collections::VecDeque::new(),
+        pace_next: Instant::now(),
     };
     let jh = std::thread::Builder::new()
         .name("media".into())
@@ -294,6 +300,7 @@ impl Engine {
             }
             let now = Instant::now();
             self.publish(now);
+            self.release_paced(now);
             for i in 0..self.peers.len() {
                 if !self.peers[i].dead && self.peers[i].timeout <= now {
                     if let Some(rtc) = self.peers[i].rtc.as_mut() {
@@ -308,6 +315,9 @@ impl Engine {
             }
             if let Some(p) = &self.publishing {
                 wake = wake.min(p.next_video).min(p.next_audio);
+            }
+            if !self.paced.is_empty() {
+                wake = wake.min(self.pace_next);
             }
             let wait = wake.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
@@ -522,6 +532,25 @@ impl Engine {
         }
     }
 
+    /// Sends the publisher's queued RTP at the pacing rate.
+    fn release_paced(&mut self, now: Instant) {
+        let (Some(factor), Some(pi)) = (self.shape.pace_factor, self.publisher) else {
+            return;
+        };
+        let bytes_per_s = factor * self.shape.video_bps as f64 / 8.0;
+        while self.pace_next <= now {
+            let Some((to, d)) = self.paced.pop_front() else {
+                break;
+            };
+            if let Err(e) = self.peers[pi].sock.send_to(&d, to) {
+                if e.kind() != ErrorKind::WouldBlock {
+                    eprintln!("publisher: send: {e}");
+                }
+            }
+            self.pace_next += Duration::from_secs_f64(d.len() as f64 / bytes_per_s);
+        }
+    }
+
     fn read(&mut self, i: usize) {
         loop {
             let peer = &mut self.peers[i];
@@ -573,11 +602,28 @@ impl Engine {
 
     /// Polls one peer until it only has a timeout left.
     fn drain(&mut self, i: usize) {
+        // Browsers pace video; audio goes out as soon as it is made.
+        let paced_pt = self
+            .publishing
+            .as_ref()
+            .and_then(|p| p.vpt.as_ref())
+            .map(|p| *p.pt())
+            .filter(|_| self.shape.pace_factor.is_some() && self.publisher == Some(i));
         let peer = &mut self.peers[i];
         let Some(rtc) = peer.rtc.as_mut() else { return };
         loop {
             match rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
+                    if paced_pt.is_some_and(|pt| is_rtp(&t.contents) && t.contents[1] & 0x7f == pt)
+                    {
+                        pace(
+                            &mut self.paced,
+                            &mut self.pace_next,
+                            t.destination,
+                            t.contents.to_vec(),
+                        );
+                        continue;
+                    }
                     if let Err(e) = peer.sock.send_to(&t.contents, t.destination) {
                         if e.kind() != ErrorKind::WouldBlock {
                             eprintln!("peer {i}: send: {e}");
@@ -653,6 +699,26 @@ struct Seen {
     asm: FrameAsm,
     frames: Vec<(u32, u32)>,
     audio: Vec<(u32, u32)>,
+}
+
+/// Queues a datagram for the publisher's pacer; a queue that was empty starts
+/// now (no credit for idle time, or a frame would leave in one burst).
+fn pace(
+    queue: &mut std::collections::VecDeque<(SocketAddr, Vec<u8>)>,
+    next: &mut Instant,
+    to: SocketAddr,
+    d: Vec<u8>,
+) {
+    if queue.is_empty() {
+        *next = (*next).max(Instant::now());
+    }
+    queue.push_back((to, d));
+}
+
+/// RTP (not RTCP, STUN or DTLS): version 2 and a payload type outside
+/// RTCP's 200-207 (RFC 5761 §4).
+fn is_rtp(d: &[u8]) -> bool {
+    d.len() >= 12 && d[0] & 0xc0 == 0x80 && !(192..=223).contains(&d[1])
 }
 
 /// One received RTP packet; `arrival` is when it reached our socket (monotonic ns).
@@ -768,7 +834,11 @@ impl Engine {
                 dgram.push(if k == 0 { 0x10 } else { 0x00 });
                 dgram.extend_from_slice(c);
                 peer.raw_seq = peer.raw_seq.wrapping_add(1);
-                let _ = peer.sock.send_to(&dgram, dest);
+                if self.shape.pace_factor.is_some() {
+                    pace(&mut self.paced, &mut self.pace_next, dest, dgram.clone());
+                } else {
+                    let _ = peer.sock.send_to(&dgram, dest);
+                }
             }
             self.frame_no += 1;
             p.next_video += period_v;

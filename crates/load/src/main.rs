@@ -85,6 +85,10 @@ struct RunArgs {
     /// Video bitrate of the publisher, bit/s.
     #[arg(long, default_value_t = 1_500_000)]
     video_bps: u64,
+    /// Pace the publisher like a browser: send its RTP at FACTOR × the video
+    /// bitrate (Chrome's pacer uses 2.5) instead of each frame at once.
+    #[arg(long, value_name = "FACTOR")]
+    pace: Option<f64>,
 }
 
 fn main() -> Result<()> {
@@ -127,8 +131,12 @@ fn run(a: RunArgs) -> Result<()> {
         relay_pid: a.relay_pid,
         join_parallel: a.join_parallel,
     };
+    if a.pace.is_some_and(|f| !(f.is_finite() && f >= 1.0)) {
+        bail!("--pace must be a factor of at least 1 (Chrome paces at 2.5)");
+    }
     let shape = Shape {
         video_bps: a.video_bps,
+        pace_factor: a.pace,
         ..Shape::default()
     };
     let p = measure::run(target, &plan, shape)?;

@@ -35,6 +35,9 @@ pub struct Shape {
     pub key_ratio: u32,
     pub audio_pps: u32,
     pub audio_bytes: usize,
+    /// Send the publisher's RTP at this multiple of `video_bps` (a browser's
+    /// pacer; Chrome uses 2.5) instead of each frame at once.
+    pub pace_factor: Option<f64>,
 }
 
 impl Default for Shape {
@@ -46,6 +49,7 @@ impl Default for Shape {
             key_ratio: 6,
             audio_pps: 50,
             audio_bytes: 100,
+            pace_factor: None,
         }
     }
 }

@@ -14,7 +14,7 @@
 //! I/O is batched: one wake-up reads up to [`quinn_udp::BATCH_SIZE`]
 //! datagrams per `recvmmsg` (several rounds if more are waiting), the core
 //! handles them all, then flushes every touched peer once. Copies of a video
-//! frame's leading packets wait (at most 1 ms, `Sfu::flush_if_due`) for the
+//! frame's leading packets wait (at most 5 ms, `Sfu::flush_if_due`) for the
 //! frame's last packet, so the packets a subscriber gets from one frame leave
 //! together: one release from str0m and one batched send. Consecutive packets to
 //! the same address go out in one `sendmsg` with UDP GSO (`UDP_SEGMENT`),

@@ -46,9 +46,14 @@ const RTX_CACHE_PACKETS: usize = 128;
 const RTX_CACHE_AGE: Duration = Duration::from_millis(500);
 /// How long [`Sfu::flush_if_due`] may hold the copies of a video frame's
 /// leading packets waiting for its last (marker) packet, so each subscriber's
-/// share of a frame leaves in one release and one batched send. The frame is
-/// complete (decodable) only with its last packet, which is never held.
-const FRAME_HOLD: Duration = Duration::from_millis(1);
+/// share of a frame leaves in few releases and batched sends: each release
+/// of a peer costs str0m about as much as three packets. The frame is
+/// complete (decodable) only with its last packet, which is never held, so
+/// frame latency grows only by the extra copies made at that moment. 5 ms is
+/// the step browsers' pacers have long used, so what leaves in one go stays
+/// as small a burst as the publisher's own pacing made it (docs/benchmarks.md
+/// has the measured trade: 1, 5 and 10 ms against paced input).
+const FRAME_HOLD: Duration = Duration::from_millis(5);
 
 /// What the signaling layer asks of the engine.
 #[derive(Debug)]

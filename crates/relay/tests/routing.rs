@@ -658,7 +658,7 @@ fn a_video_frame_leaves_together_when_its_last_packet_arrives() {
     assert_eq!(
         got,
         sent.iter().collect::<Vec<_>>(),
-        "held packets leave after 1 ms"
+        "held packets leave when the hold (5 ms) ends"
     );
 }
 
