@@ -998,6 +998,18 @@ impl Sfu {
     pub fn flush(&mut self, now: Instant) {
         self.held_since = None;
         self.flush_due = false;
+        // Events seen while releasing (say a key-frame request to relay to a
+        // publisher) can dirty more peers: release those now too.
+        for _ in 0..3 {
+            if self.dirty.is_empty() {
+                break;
+            }
+            self.release_dirty(now);
+        }
+    }
+
+    /// Releases every dirty peer once, on several cores if many wait.
+    fn release_dirty(&mut self, now: Instant) {
         let parts = match &self.fanout {
             Some(f) => f.threads.min(self.dirty.len() / FANOUT_MIN_PEERS).max(1),
             None => 1,
@@ -1016,9 +1028,10 @@ impl Sfu {
         self.finish(now, out);
     }
 
-    /// [`Sfu::flush`] for many peers: they are split into `parts` groups that
-    /// release their packets on several cores at once (each group's datagrams
-    /// are sent from its own thread), so one big room is not bound to one core.
+    /// [`Sfu::release_dirty`] for many peers: they are split into `parts`
+    /// groups that release their packets on several cores at once (each
+    /// group's datagrams are sent from its own thread), so one big room is not
+    /// bound to one core.
     fn flush_parallel(&mut self, now: Instant, parts: usize) {
         let Some(fanout) = self.fanout.clone() else {
             return;
