@@ -1010,12 +1010,11 @@ impl Sfu {
 
     /// Releases every dirty peer once, on several cores if many wait.
     fn release_dirty(&mut self, now: Instant) {
-        let parts = match &self.fanout {
-            Some(f) => f.threads.min(self.dirty.len() / FANOUT_MIN_PEERS).max(1),
-            None => 1,
-        };
-        if parts > 1 {
-            return self.flush_parallel(now, parts);
+        if let Some(fanout) = self.fanout.clone() {
+            let parts = fanout.threads.min(self.dirty.len() / FANOUT_MIN_PEERS);
+            if parts > 1 {
+                return self.flush_parallel(now, parts, &*fanout.sender);
+            }
         }
         let mut out = std::mem::take(&mut self.out_buf);
         while let Some(key) = self.dirty.pop() {
@@ -1032,10 +1031,7 @@ impl Sfu {
     /// groups that release their packets on several cores at once (each
     /// group's datagrams are sent from its own thread), so one big room is not
     /// bound to one core.
-    fn flush_parallel(&mut self, now: Instant, parts: usize) {
-        let Some(fanout) = self.fanout.clone() else {
-            return;
-        };
+    fn flush_parallel(&mut self, now: Instant, parts: usize, sender: &dyn SendNow) {
         self.dirty.clear();
         Metrics::add(&self.metrics.parallel_flushes, 1);
         let mut peers: Vec<(PeerKey, &mut Peer)> = self
@@ -1049,7 +1045,6 @@ impl Sfu {
             .collect();
         let per_part = peers.len().div_ceil(parts);
         let mut outs: Vec<PollOut> = (0..parts).map(|_| PollOut::default()).collect();
-        let sender = &*fanout.sender;
         let work = |group: &mut [(PeerKey, &mut Peer)], out: &mut PollOut| {
             for (key, peer) in group.iter_mut() {
                 release(now, *key, peer, out);
