@@ -226,12 +226,18 @@ function sendMls(s, bytes) {
   send(s, { type: 'mls', data: toBase64(bytes) });
 }
 
+/** A new `tag` element with an optional class and text. */
+function el(tag, className = '', text = '') {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text) e.textContent = text;
+  return e;
+}
+
 /** A line in the call's event list, for everyone to see (joins, leaves,
  * refused attempts). */
 function note(s, text, kind = 'info') {
-  const li = document.createElement('li');
-  li.className = kind;
-  li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  const li = el('li', kind, `${new Date().toLocaleTimeString()} ${text}`);
   $('events').prepend(li);
   while ($('events').children.length > 50) $('events').lastChild.remove();
   console.info(`call: ${text}`);
@@ -714,16 +720,11 @@ function askHost(s, tickets) {
     const j = e.joins.get(t);
     if (!j || j.asked) continue;
     j.asked = true;
-    const li = document.createElement('li');
-    li.className = 'request';
+    const li = el('li', 'request');
     li.dataset.ticket = t;
-    const text = document.createElement('span');
-    text.textContent = 'Someone with the link asks to join. ';
-    const admit = document.createElement('button');
-    admit.textContent = 'Admit';
-    admit.className = 'primary';
-    const deny = document.createElement('button');
-    deny.textContent = 'Deny';
+    const text = el('span', '', 'Someone with the link asks to join. ');
+    const admit = el('button', 'primary', 'Admit');
+    const deny = el('button', '', 'Deny');
     admit.onclick = () => {
       li.remove();
       try { sendMls(s, e.call.admit([t])); } catch (err) { note(s, `Could not admit: ${err.message}`, 'warn'); }
@@ -760,7 +761,7 @@ function renderE2ee(s) {
   $('epoch').textContent = e.state === 'member' ? String(e.epoch) : '—';
   const list = $('roster');
   list.replaceChildren(...e.roster.map((r) => {
-    const li = document.createElement('li');
+    const li = el('li');
     const p = e.profiles.get(r.leaf);
     li.dataset.leaf = String(r.leaf);
     li.textContent = r.leaf === e.ownLeaf ? `${s.name} (you)` : p ? p.name : '(no name yet)';
@@ -814,24 +815,13 @@ function removePeer(s, participant) {
 }
 
 function makeTile() {
-  const tile = document.createElement('div');
-  tile.className = 'tile';
-  const video = document.createElement('video');
+  const tile = el('div', 'tile');
+  const video = el('video');
   video.autoplay = true;
   video.playsInline = true;
-  const label = document.createElement('div');
-  label.className = 'label';
-  const name = document.createElement('span');
-  name.className = 'name';
-  const mic = document.createElement('span');
-  mic.className = 'badge mic-off';
-  mic.textContent = 'mic off';
-  const cam = document.createElement('span');
-  cam.className = 'badge cam-off';
-  cam.textContent = 'camera off';
-  label.append(name, mic, cam);
-  const why = document.createElement('div');
-  why.className = 'why';
+  const label = el('div', 'label');
+  label.append(el('span', 'name'), el('span', 'badge mic-off', 'mic off'), el('span', 'badge cam-off', 'camera off'));
+  const why = el('div', 'why');
   why.hidden = true;
   tile.append(video, label, why);
   return tile;
