@@ -817,6 +817,18 @@ async function scenario() {
     return rows.join(' | ');
   });
 
+  await step('the relay sealed the forwarded copies itself (direct send) and Chromium decrypted them', async () => {
+    const m = await httpsGet(new URL('/metrics', relay.url));
+    const num = (name) => Number((m.body.match(new RegExp(`^${name} (\\d+)`, 'm')) || [])[1] || 0);
+    const forwarded = num('conclave_rtp_forwarded_total');
+    const direct = num('conclave_rtp_sealed_directly_total');
+    const rtx = num('conclave_rtx_sent_total');
+    if (process.env.CONCLAVE_DIRECT_SEND === 'false') return `direct send off: ${forwarded} copies through str0m`;
+    // Every tab decoded every other one above, so these copies were decrypted.
+    check(forwarded > 0 && direct > 0.9 * forwarded, `only ${direct} of ${forwarded} forwarded copies were sealed directly`);
+    return `${direct} of ${forwarded} copies sealed directly (${(100 * direct / forwarded).toFixed(1)} %), ${rtx} retransmitted by the relay`;
+  });
+
   // Everything below reads what the relay wrote, so the relay stops first.
   await step('insider view: only ciphertext beyond the codec\'s clear prefix, no names, no secrets', async () => {
     const collected = [...relay.all];

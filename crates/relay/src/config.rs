@@ -62,6 +62,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CONCLAVE_MEDIA_THREADS", value_name = "N")]
     pub media_threads: Option<usize>,
 
+    /// Seal forwarded media on the relay's own SRTP path (true) or let
+    /// str0m write every copy (false) [default: true].
+    #[arg(long, env = "CONCLAVE_DIRECT_SEND", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub direct_send: Option<bool>,
+
     /// Audit mode, off by default: write exactly what the operator can see
     /// into DIR — every signaling message (signaling.jsonl) and every RTP
     /// packet after SRTP removal (media.pcap) — to check it is only
@@ -83,6 +88,7 @@ struct FileConfig {
     max_participants: Option<usize>,
     max_message_bytes: Option<usize>,
     media_threads: Option<usize>,
+    direct_send: Option<bool>,
     insider_view: Option<PathBuf>,
 }
 
@@ -105,6 +111,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Media threads (shards of rooms).
     pub media_threads: usize,
+    /// Forwarded copies sealed by the relay itself (`crate::srtp`).
+    pub direct_send: bool,
     /// Where `--insider-view` writes, if on.
     pub insider_view: Option<PathBuf>,
 }
@@ -120,6 +128,7 @@ impl Default for Config {
             max_participants: 100,
             max_message_bytes: 64 * 1024,
             media_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            direct_send: true,
             insider_view: None,
         }
     }
@@ -158,6 +167,10 @@ impl Config {
                 .media_threads
                 .or(file.media_threads)
                 .unwrap_or(d.media_threads),
+            direct_send: args
+                .direct_send
+                .or(file.direct_send)
+                .unwrap_or(d.direct_send),
             insider_view: args.insider_view.clone().or(file.insider_view),
         };
         cfg.validate()?;

@@ -22,6 +22,7 @@ pub mod insider;
 pub mod metrics;
 pub mod sfu;
 pub mod signaling;
+pub mod srtp;
 pub mod tls;
 
 use std::future::Future;
@@ -77,6 +78,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
             media_addr: SocketAddr::new(public_ip, media.port()),
             max_rooms: config.max_rooms,
             max_participants: config.max_participants,
+            direct_send: config.direct_send,
         },
         metrics.clone(),
         tap,

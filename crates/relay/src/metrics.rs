@@ -29,6 +29,10 @@ pub struct Metrics {
     pub packets_unmatched: AtomicU64,
     /// Packet releases split over several cores (one big room, `Sfu::flush`).
     pub parallel_flushes: AtomicU64,
+    /// Forwarded copies the relay sealed itself (direct send).
+    pub rtp_direct: AtomicU64,
+    /// Packets the relay retransmitted itself for NACKs (direct send).
+    pub retransmits: AtomicU64,
 }
 
 impl Metrics {
@@ -39,7 +43,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -105,6 +109,18 @@ impl Metrics {
                 "counter",
                 "Packet releases for many peers split over several cores.",
                 &self.parallel_flushes,
+            ),
+            (
+                "conclave_rtp_sealed_directly_total",
+                "counter",
+                "Forwarded RTP copies sealed on the relay's direct send path.",
+                &self.rtp_direct,
+            ),
+            (
+                "conclave_rtx_sent_total",
+                "counter",
+                "Packets retransmitted for subscribers' NACKs on the direct send path.",
+                &self.retransmits,
             ),
         ];
         let mut out = String::with_capacity(1536);

@@ -12,7 +12,7 @@
 //! SRTP datagrams. The payload (already SFrame ciphertext once E2EE is on) is
 //! shared by reference and never read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,13 +26,15 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite, Ssrc};
+use str0m::rtp::rtcp::{Nack, Rtcp};
+use str0m::rtp::{Extension, ExtensionValues, RawPacket, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
 use crate::insider::{RtpFields, RtpTap};
 use crate::metrics::Metrics;
+use crate::srtp::{self, KeySlot, SrtpSender};
 
 /// Where the engine sends a participant's signaling replies and events.
 pub type EventSender = UnboundedSender<ServerMsg>;
@@ -44,6 +46,9 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 /// NACK that can still help a real-time stream, and each slot costs memory.
 const RTX_CACHE_PACKETS: usize = 128;
 const RTX_CACHE_AGE: Duration = Duration::from_millis(500);
+/// How often a direct-path stream sends a copy through str0m, whose sender
+/// reports (every 1 s for video) take their RTP-to-wallclock mapping from it.
+const SYNC_INTERVAL: Duration = Duration::from_millis(900);
 /// How long [`Sfu::flush_if_due`] may hold the copies of a video frame's
 /// leading packets waiting for its last (marker) packet, so each subscriber's
 /// share of a frame leaves in few releases and batched sends: each release
@@ -101,6 +106,9 @@ pub struct SfuConfig {
     pub max_rooms: usize,
     /// Participant-per-room limit.
     pub max_participants: usize,
+    /// Seal forwarded copies on the relay's own SRTP path instead of
+    /// str0m's per-packet machinery ([`crate::srtp`]).
+    pub direct_send: bool,
 }
 
 /// A track one participant publishes: the key of a route.
@@ -166,6 +174,17 @@ struct Subscription {
     /// Sequence numbers are rebased so every subscriber's stream starts low
     /// (a fresh SRTP receiver assumes rollover counter 0, RFC 3711 §3.3.1).
     seq_offset: Option<u64>,
+    /// The subscriber-side stream's SSRC (direct send).
+    ssrc: u32,
+    /// Its retransmission stream: SSRC, payload type and the next RTX
+    /// sequence number (direct send; RFC 4588).
+    rtx: Option<(u32, u8)>,
+    rtx_seq: u64,
+    /// Highest sequence number sent to this subscriber.
+    last_out: u64,
+    /// When a copy last went through str0m, which keeps its sender reports'
+    /// RTP-to-wallclock mapping from such copies (direct send).
+    via_str0m_at: Option<Instant>,
 }
 
 /// Everything subscribed to one published track.
@@ -174,6 +193,19 @@ struct Route {
     kind: MediaKind,
     subscriptions: Vec<Subscription>,
     last_keyframe_request: Option<Instant>,
+    /// Recent video packets by publisher sequence number, for retransmission
+    /// to any subscriber (direct send); payloads are shared, not copied.
+    recent: VecDeque<Recent>,
+}
+
+/// A packet kept for retransmission on the direct path.
+#[derive(Debug)]
+struct Recent {
+    seq: u64,
+    timestamp: u32,
+    marker: bool,
+    payload: Arc<[u8]>,
+    at: Instant,
 }
 
 /// Renegotiation work queued for a peer.
@@ -204,6 +236,16 @@ struct Peer {
     next_timeout: Instant,
     dirty: bool,
     addr: Option<SocketAddr>,
+    /// Where str0m last sent to (the nominated ICE pair's remote address).
+    dest: Option<SocketAddr>,
+    /// Where this peer's DTLS instance leaves its SRTP keys (direct send).
+    key_slot: Option<Arc<KeySlot>>,
+    /// The relay's own sealing of forwarded copies, once keys are known.
+    direct: Option<SrtpSender>,
+    /// Sealed copies waiting for this peer's next release.
+    direct_out: Vec<Transmit>,
+    /// Subscriber-side SSRC → mid of forwarded streams (NACKs, direct send).
+    sending: HashMap<u32, Mid>,
 }
 
 impl Peer {
@@ -430,20 +472,34 @@ impl Sfu {
             }
             _ => {}
         }
-        let mut rtc = Rtc::builder()
-            .set_ice_lite(true)
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            // No audio-level header: who speaks is not the relay's business
-            // (DESIGN.md §1 "read who is speaking").
-            .clear_extension_map()
-            .set_extension(2, Extension::AbsoluteSendTime)
-            .set_extension(3, Extension::TransportSequenceNumber)
-            .set_extension(4, Extension::RtpMid)
-            .set_extension(13, Extension::VideoOrientation)
-            .build(now);
+        let build = || {
+            let mut b = Rtc::builder();
+            if self.config.direct_send {
+                // NACKs for directly sent copies come to us as raw RTCP.
+                b = b
+                    .set_crypto_provider(srtp::provider())
+                    .enable_raw_packets(true);
+            }
+            b.set_ice_lite(true)
+                .set_rtp_mode(true)
+                .clear_codecs()
+                .enable_opus(true, false)
+                .enable_vp8(true)
+                // No audio-level header: who speaks is not the relay's business
+                // (DESIGN.md §1 "read who is speaking").
+                .clear_extension_map()
+                .set_extension(2, Extension::AbsoluteSendTime)
+                .set_extension(3, Extension::TransportSequenceNumber)
+                .set_extension(4, Extension::RtpMid)
+                .set_extension(13, Extension::VideoOrientation)
+                .build(now)
+        };
+        let (mut rtc, key_slot) = if self.config.direct_send {
+            let (rtc, slot) = srtp::with_key_slot(build);
+            (rtc, Some(slot))
+        } else {
+            (build(), None)
+        };
         match Candidate::host(self.config.media_addr, "udp") {
             Ok(c) => {
                 rtc.add_local_candidate(c);
@@ -491,6 +547,11 @@ impl Sfu {
             next_timeout: now,
             dirty: false,
             addr: None,
+            dest: None,
+            key_slot,
+            direct: None,
+            direct_out: Vec::new(),
+            sending: HashMap::new(),
         };
         peer.send(ServerMsg::Joined {
             participant: participant.clone(),
@@ -715,12 +776,27 @@ impl Sfu {
             };
             // str0m keeps 3 s / 1024 packets by default: far more memory per track.
             tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
+            let ssrc = *tx.ssrc();
+            let rtx_ssrc = tx.rtx().map(|s| *s);
+            let rtx_pt = peer
+                .rtc
+                .codec_config()
+                .params()
+                .iter()
+                .find(|p| p.pt() == pt)
+                .and_then(|p| p.resend());
             peer.receiving.insert(mid, track);
+            peer.sending.insert(ssrc, mid);
             route.subscriptions.push(Subscription {
                 subscriber: key,
                 mid,
                 pt,
                 seq_offset: None,
+                ssrc,
+                rtx: rtx_ssrc.zip(rtx_pt.map(|p| *p)),
+                rtx_seq: 0,
+                last_out: 0,
+                via_str0m_at: None,
             });
             if kind == MediaKind::Video {
                 keyframes.push(track);
@@ -831,6 +907,7 @@ impl Sfu {
                         kind: m.kind,
                         subscriptions: Vec::new(),
                         last_keyframe_request: None,
+                        recent: VecDeque::new(),
                     },
                 );
                 let others: Vec<PeerKey> = self.rooms[&room]
@@ -870,8 +947,76 @@ impl Sfu {
                     debug!(peer = %p.participant, "media connected");
                 }
             }
+            Event::RawPacket(raw) => {
+                if let RawPacket::RtcpRx(Rtcp::Nack(nack)) = *raw {
+                    self.retransmit(now, key, &nack);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Answers a subscriber's NACK for copies sent on the direct path from the
+    /// route's recent packets, on the stream's RTX SSRC (RFC 4588). str0m
+    /// answers for the copies it sent itself (none are nackable then).
+    fn retransmit(&mut self, now: Instant, key: PeerKey, nack: &Nack) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let (Some(dest), Some(direct)) = (peer.dest, peer.direct.as_mut()) else {
+            return;
+        };
+        let Some(track) = peer
+            .sending
+            .get(&*nack.ssrc)
+            .and_then(|mid| peer.receiving.get(mid))
+        else {
+            return;
+        };
+        let Some(route) = self.routes.get_mut(track) else {
+            return;
+        };
+        let Some(sub) = route.subscriptions.iter_mut().find(|s| s.subscriber == key) else {
+            return;
+        };
+        let (Some((rtx_ssrc, rtx_pt)), Some(offset)) = (sub.rtx, sub.seq_offset) else {
+            return;
+        };
+        let mut sent = 0;
+        for entry in nack.reports.iter() {
+            let lost = std::iter::once(entry.pid).chain(
+                (0..16u16)
+                    .filter(|b| entry.blp & (1 << b) != 0)
+                    .map(|b| entry.pid.wrapping_add(b + 1)),
+            );
+            for seq16 in lost {
+                // The newest extended sequence number with these low 16 bits.
+                let back = (sub.last_out as u16).wrapping_sub(seq16) as u64;
+                let Some(out_seq) = sub.last_out.checked_sub(back) else {
+                    continue;
+                };
+                let Some(p) = route.recent.iter().find(|r| r.seq == out_seq + offset) else {
+                    continue;
+                };
+                let mut body = Vec::with_capacity(2 + p.payload.len());
+                body.extend_from_slice(&seq16.to_be_bytes());
+                body.extend_from_slice(&p.payload);
+                let contents =
+                    direct.seal(p.marker, rtx_pt, sub.rtx_seq, p.timestamp, rtx_ssrc, &body);
+                sub.rtx_seq += 1;
+                peer.direct_out.push(Transmit {
+                    destination: dest,
+                    contents,
+                });
+                sent += 1;
+            }
+        }
+        if sent > 0 {
+            Metrics::add(&self.metrics.retransmits, sent);
+            self.flush_due = true;
+            self.mark_dirty(key);
+        }
+        let _ = now;
     }
 
     /// The per-packet path: one publisher's RTP packet to every subscriber of its track.
@@ -919,6 +1064,27 @@ impl Sfu {
         } else {
             self.flush_due = true;
         }
+        if video && self.config.direct_send {
+            while route
+                .recent
+                .front()
+                .is_some_and(|r| now.saturating_duration_since(r.at) > RTX_CACHE_AGE)
+                || route.recent.len() >= RTX_CACHE_PACKETS
+            {
+                route.recent.pop_front();
+            }
+            route.recent.push_back(Recent {
+                seq,
+                timestamp: pkt.header.timestamp,
+                marker: pkt.header.marker,
+                payload: pkt.payload.clone(),
+                at: now,
+            });
+        }
+        // A copy that ends a frame (or is audio) may go through str0m now and
+        // then, so its sender reports map RTP time to wallclock correctly.
+        let may_sync = !video || pkt.header.marker;
+        let mut direct_copies = 0;
         for sub in &mut route.subscriptions {
             let Some(peer) = self.peers.get_mut(&sub.subscriber) else {
                 continue;
@@ -927,6 +1093,38 @@ impl Sfu {
             let Some(out_seq) = seq.checked_sub(offset) else {
                 continue; // older than this subscription
             };
+            sub.last_out = sub.last_out.max(out_seq);
+            if let (Some(direct), Some(dest)) = (peer.direct.as_mut(), peer.dest) {
+                let sync_due = may_sync
+                    && sub
+                        .via_str0m_at
+                        .is_none_or(|t| now.saturating_duration_since(t) >= SYNC_INTERVAL);
+                // str0m writes the video-orientation extension; the direct path writes none.
+                if !sync_due && ext.video_orientation.is_none() {
+                    let contents = direct.seal(
+                        pkt.header.marker,
+                        *sub.pt,
+                        out_seq,
+                        pkt.header.timestamp,
+                        sub.ssrc,
+                        &pkt.payload,
+                    );
+                    peer.direct_out.push(Transmit {
+                        destination: dest,
+                        contents,
+                    });
+                    forwarded += 1;
+                    direct_copies += 1;
+                    if !peer.dirty {
+                        peer.dirty = true;
+                        self.dirty.push(sub.subscriber);
+                    }
+                    continue;
+                }
+                sub.via_str0m_at = Some(now);
+            }
+            // Direct-path peers answer NACKs themselves (`retransmit`).
+            let nackable = video && peer.direct.is_none();
             let mut api = peer.rtc.direct_api();
             let Some(tx) = api.stream_tx_by_mid(sub.mid, None) else {
                 continue;
@@ -940,7 +1138,7 @@ impl Sfu {
                     pkt.payload.clone(),
                 )
                 .marker(pkt.header.marker)
-                .nackable(video)
+                .nackable(nackable)
                 .ext_vals(ext.clone()),
             );
             forwarded += 1;
@@ -950,6 +1148,9 @@ impl Sfu {
             }
         }
         Metrics::add(&self.metrics.rtp_forwarded, forwarded);
+        if direct_copies > 0 {
+            Metrics::add(&self.metrics.rtp_direct, direct_copies);
+        }
     }
 
     fn request_keyframe(&mut self, now: Instant, track: TrackKey) {
@@ -1174,6 +1375,20 @@ struct PollOut {
 
 /// Lets one peer's pacer release what was written to it, then polls it.
 fn release(now: Instant, key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
+    // Copies sealed on the direct path leave first: what str0m sends in the
+    // same release (a frame's last packet now and then) was written after them.
+    for t in peer.direct_out.drain(..) {
+        out.packets += 1;
+        out.bytes += t.contents.len() as u64;
+        out.transmits.push(t);
+    }
+    // New SRTP keys (the first handshake, or a DTLS restart) replace the old.
+    if let Some(keys) = peer.key_slot.as_ref().and_then(|s| s.take()) {
+        peer.direct = SrtpSender::new(&keys);
+        if peer.direct.is_none() {
+            debug!(peer = %peer.participant, "SRTP profile not sealed directly: {keys:?}");
+        }
+    }
     if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
         debug!(peer = %peer.participant, "timeout refused: {e}");
     }
@@ -1187,6 +1402,7 @@ fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
             Ok(Output::Transmit(t)) => {
                 out.packets += 1;
                 out.bytes += t.contents.len() as u64;
+                peer.dest = Some(t.destination);
                 out.transmits.push(Transmit {
                     destination: t.destination,
                     contents: t.contents.into(),

@@ -32,6 +32,9 @@ struct Client {
     twcc_packets: usize,
     keyframe_requests: usize,
     media: Vec<(Mid, MediaKind)>,
+    /// (RTP timestamp of a received packet, RTP time of the last sender
+    /// report before it).
+    sender_reports: Vec<(u32, u64)>,
 }
 
 struct Net {
@@ -41,6 +44,9 @@ struct Net {
     metrics: Arc<Metrics>,
     /// Datagrams sent by the threads of a parallel flush.
     sent_by_fanout: Option<Arc<Collect>>,
+    /// RTP datagrams from the relay to drop: (destination, n-th RTP datagram to it).
+    lose: Vec<(SocketAddr, usize)>,
+    rtp_to: Vec<(SocketAddr, usize)>,
 }
 
 /// Stands in for the engine's socket in a parallel flush: keeps every datagram.
@@ -55,7 +61,14 @@ impl SendNow for Collect {
 }
 
 impl Net {
+    /// A relay core with the default forwarding path (CONCLAVE_DIRECT_SEND
+    /// chooses it for a whole run of the suite).
     fn new(max_participants: usize) -> Net {
+        let direct = std::env::var("CONCLAVE_DIRECT_SEND").map_or(true, |v| v != "false");
+        Net::new_with(max_participants, direct)
+    }
+
+    fn new_with(max_participants: usize, direct_send: bool) -> Net {
         str0m::crypto::from_feature_flags().install_process_default();
         let metrics = Arc::new(Metrics::default());
         let sfu = Sfu::new(
@@ -63,6 +76,7 @@ impl Net {
                 media_addr: RELAY.parse().unwrap(),
                 max_rooms: 10,
                 max_participants,
+                direct_send,
             },
             metrics.clone(),
         );
@@ -72,6 +86,8 @@ impl Net {
             clients: Vec::new(),
             metrics,
             sent_by_fanout: None,
+            lose: Vec::new(),
+            rtp_to: Vec::new(),
         }
     }
 
@@ -140,6 +156,7 @@ impl Net {
             twcc_packets: 0,
             keyframe_requests: 0,
             media,
+            sender_reports: Vec::new(),
         });
         n
     }
@@ -180,6 +197,10 @@ impl Net {
                         .map(|s| s.mid())
                         .unwrap();
                     c.twcc_packets += p.header.ext_vals.transport_cc.is_some() as usize;
+                    if let Some(sr) = &p.last_sender_info {
+                        c.sender_reports
+                            .push((p.header.timestamp, sr.rtp_time.numer()));
+                    }
                     c.rtp
                         .push((mid, p.header.sequence_number, p.payload.to_vec()));
                 }
@@ -240,6 +261,9 @@ impl Net {
                 let Some(i) = self.clients.iter().position(|c| c.addr == t.destination) else {
                     continue;
                 };
+                if self.lost(&t) {
+                    continue;
+                }
                 let c = &mut self.clients[i];
                 let input = Input::Receive(
                     self.now,
@@ -300,7 +324,7 @@ impl Net {
                 RtpWrite::new(
                     pt,
                     SeqNo::from(1000 + i as u64),
-                    90 * i as u32,
+                    900_000 + 90 * i as u32,
                     self.now,
                     payload.clone(),
                 )
@@ -314,6 +338,27 @@ impl Net {
         payloads
     }
 
+    /// Whether the network loses this datagram (see `lose`).
+    fn lost(&mut self, t: &Transmit) -> bool {
+        let b = &t.contents;
+        // RTP: version 2 and a payload type outside RTCP's 192..=223.
+        let rtp = b.len() > 12 && b[0] >> 6 == 2 && !(192..=223).contains(&b[1]);
+        if !rtp {
+            return false;
+        }
+        let n = match self.rtp_to.iter_mut().find(|(a, _)| *a == t.destination) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.rtp_to.push((t.destination, 1));
+                1
+            }
+        };
+        self.lose.contains(&(t.destination, n))
+    }
+
     fn leave(&mut self, who: usize) {
         let id = self.clients[who].id.clone();
         self.sfu
@@ -323,7 +368,14 @@ impl Net {
 
 #[test]
 fn forwards_packets_unchanged_to_subscribers_of_the_same_room_only() {
-    let mut net = Net::new(10);
+    // Both forwarding paths: the relay's own sealing and str0m's.
+    for direct in [true, false] {
+        forwards_packets_unchanged(direct);
+    }
+}
+
+fn forwards_packets_unchanged(direct: bool) {
+    let mut net = Net::new_with(10, direct);
     let publisher = net.join("roomA", true);
     let sub_a = net.join("roomA", false);
     let sub_b = net.join("roomB", false);
@@ -693,4 +745,97 @@ fn a_big_room_is_released_on_several_threads_and_every_packet_arrives_once() {
         .metrics
         .render()
         .contains("conclave_parallel_flushes_total 0\n"));
+}
+
+/// Publishes `frames` video frames of `per_frame` packets 33 ms apart (the
+/// marker on each frame's last packet); returns the payloads in order.
+fn publish_frames(net: &mut Net, who: usize, frames: u16, per_frame: u16) -> Vec<Vec<u8>> {
+    let mut sent = Vec::new();
+    for f in 0..frames {
+        let first = f * per_frame;
+        sent.extend(net.publish_video_packets(who, first, per_frame - 1, false));
+        sent.extend(net.publish_video_packets(who, first + per_frame - 1, 1, true));
+        net.run(33);
+    }
+    sent
+}
+
+fn counter(net: &Net, name: &str) -> u64 {
+    net.metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn direct_send_seals_copies_that_subscribers_decrypt_with_correct_sender_reports() {
+    let mut net = Net::new_with(10, true);
+    let publisher = net.join("roomA", true);
+    let subs = [net.join("roomA", false), net.join("roomA", false)];
+    net.run(2000);
+    let sent = publish_frames(&mut net, publisher, 60, 3);
+    net.run(300);
+    for sub in subs {
+        let c = &net.clients[sub];
+        let got: Vec<&Vec<u8>> = c.rtp.iter().map(|(_, _, p)| p).collect();
+        assert_eq!(got.len(), sent.len(), "every packet arrives once");
+        assert!(
+            got.iter().zip(&sent).all(|(g, s)| *g == s),
+            "payloads are forwarded byte for byte"
+        );
+        let seqs: Vec<u16> = c.rtp.iter().map(|(_, s, _)| *s).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+            "sequence stays contiguous: {seqs:?}"
+        );
+        // str0m's sender reports map RTP time to wallclock from the copies it
+        // sent; with most copies sealed directly the mapping must stay right
+        // (within a second of the stream's own timestamps, not 0).
+        // (str0m's very first report, sent before any packet, says 0 either way.)
+        let (ts, sr) = *c.sender_reports.last().expect("sender reports arrive");
+        let diff = (ts as i64 - sr as i64).abs();
+        assert!(
+            diff < 90_000,
+            "the last sender report's RTP time {sr} is off packet time {ts}"
+        );
+    }
+    let direct = counter(&net, "conclave_rtp_sealed_directly_total");
+    let forwarded = counter(&net, "conclave_rtp_forwarded_total");
+    assert_eq!(forwarded, 2 * sent.len() as u64);
+    assert!(
+        direct * 10 >= forwarded * 9,
+        "most copies are sealed directly: {direct} of {forwarded}"
+    );
+}
+
+#[test]
+fn direct_send_retransmits_lost_copies_on_rtx() {
+    let mut net = Net::new_with(10, true);
+    let publisher = net.join("roomA", true);
+    let sub = net.join("roomA", false);
+    net.run(2000);
+    let addr = net.clients[sub].addr;
+    // Lose three copies in the middle of the run (each a directly sealed one).
+    net.lose = vec![(addr, 40), (addr, 41), (addr, 75)];
+    let sent = publish_frames(&mut net, publisher, 40, 3);
+    net.run(1000);
+    let mut got: Vec<Vec<u8>> = net.clients[sub]
+        .rtp
+        .iter()
+        .map(|(_, _, p)| p.clone())
+        .collect();
+    assert!(got.len() >= sent.len(), "the lost copies are repaired");
+    got.sort();
+    got.dedup();
+    let mut want = sent.clone();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "every payload arrives, the lost ones by retransmission"
+    );
+    assert!(
+        counter(&net, "conclave_rtx_sent_total") >= 3,
+        "the relay retransmitted from its own cache"
+    );
 }
