@@ -44,7 +44,10 @@ const MAX_RECV_ROUNDS: usize = 4;
 /// Largest datagram the engine reads (WebRTC keeps packets under ~1200 bytes).
 const MAX_DATAGRAM: usize = 2048;
 /// A GSO send carries at most this many bytes (the IPv4/UDP length limit, with margin).
-const MAX_GSO_BYTES: usize = 60_000;
+const MAX_GSO_BYTES: usize = crate::sfu::MAX_SEGMENTED_BYTES;
+/// Segments per send for copies sealed on the direct path: a video frame's
+/// packets to one peer (the kernel takes up to 64).
+const MAX_DIRECT_SEGMENTS: usize = 16;
 
 /// What one shard receives from the signaling side and from other shards.
 #[derive(Debug)]
@@ -253,6 +256,7 @@ async fn run(
         Ok(io) => io,
         Err(e) => return error!("cannot use the media socket: {e}"),
     };
+    sfu.set_gso_segments(io.state.max_gso_segments().min(MAX_DIRECT_SEGMENTS));
     loop {
         let now = Instant::now();
         let deadline = sfu
@@ -376,6 +380,17 @@ fn gso_batch<'a>(
     gso: &'a mut Vec<u8>,
 ) -> (usize, quinn_udp::Transmit<'a>) {
     let first = &transmits[0];
+    if let Some(segment) = first.segment_size {
+        // Already laid out for one segmented send by the relay core.
+        let transmit = quinn_udp::Transmit {
+            destination: first.destination,
+            ecn: None,
+            contents: &first.contents,
+            segment_size: (first.contents.len() > segment).then_some(segment),
+            src_ip: None,
+        };
+        return (1, transmit);
+    }
     let size = first.contents.len();
     let limit = max_segments.max(1).min(MAX_GSO_BYTES / size.max(1)).max(1);
     // Every segment but the last must be exactly `size` bytes.
@@ -383,6 +398,7 @@ fn gso_batch<'a>(
     while n < transmits.len()
         && n < limit
         && transmits[n].destination == first.destination
+        && transmits[n].segment_size.is_none()
         && transmits[n - 1].contents.len() == size
         && transmits[n].contents.len() <= size
     {

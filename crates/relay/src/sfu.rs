@@ -95,7 +95,30 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// The bytes (DTLS, STUN or SRTP).
     pub contents: Vec<u8>,
+    /// `Some(n)`: `contents` holds several datagrams of `n` bytes each (the
+    /// last may be shorter) for one segmented (GSO) send.
+    pub segment_size: Option<usize>,
 }
+
+impl Transmit {
+    /// One datagram.
+    pub fn single(destination: SocketAddr, contents: Vec<u8>) -> Self {
+        Transmit {
+            destination,
+            contents,
+            segment_size: None,
+        }
+    }
+
+    /// The datagrams in `contents`.
+    pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
+        self.contents
+            .chunks(self.segment_size.unwrap_or(self.contents.len()).max(1))
+    }
+}
+
+/// Most bytes one segmented send may carry (a UDP datagram's 64 KiB, less headers).
+pub const MAX_SEGMENTED_BYTES: usize = 60_000;
 
 /// Limits and addresses the core needs.
 #[derive(Debug, Clone)]
@@ -234,7 +257,11 @@ struct Peer {
     ssrc_mid: HashMap<Ssrc, Mid>,
     published: Vec<(Mid, MediaKind)>,
     next_timeout: Instant,
+    /// In `Sfu::dirty`: something waits to leave at the next release.
     dirty: bool,
+    /// The release must also run str0m (a write to it, its timer, a request);
+    /// copies sealed directly alone do not need it.
+    str0m_due: bool,
     addr: Option<SocketAddr>,
     /// Where str0m last sent to (the nominated ICE pair's remote address).
     dest: Option<SocketAddr>,
@@ -242,8 +269,10 @@ struct Peer {
     key_slot: Option<Arc<KeySlot>>,
     /// The relay's own sealing of forwarded copies, once keys are known.
     direct: Option<SrtpSender>,
-    /// Sealed copies waiting for this peer's next release.
+    /// Sealed copies waiting for this peer's next release, and their count and size.
     direct_out: Vec<Transmit>,
+    direct_packets: u64,
+    direct_bytes: u64,
     /// Subscriber-side SSRC → mid of forwarded streams (NACKs, direct send).
     sending: HashMap<u32, Mid>,
 }
@@ -287,6 +316,8 @@ pub struct Sfu {
     flush_due: bool,
     /// Reused buffers for polling peers.
     out_buf: PollOut,
+    /// Most datagrams one segmented send may carry (1: no GSO).
+    gso_segments: usize,
     /// Release packets on several cores when many peers wait ([`Sfu::set_fanout`]).
     fanout: Option<Fanout>,
     tap: Option<Box<dyn RtpTap>>,
@@ -308,10 +339,17 @@ impl Sfu {
             held_since: None,
             flush_due: false,
             out_buf: PollOut::default(),
+            gso_segments: 1,
             fanout: None,
             tap: None,
             addr_changes: Vec::new(),
         }
+    }
+
+    /// Lets copies sealed on the direct path to one peer leave in segmented
+    /// sends of up to `segments` datagrams (the socket's GSO limit; 1: none).
+    pub fn set_gso_segments(&mut self, segments: usize) {
+        self.gso_segments = segments.max(1);
     }
 
     /// Lets [`Sfu::flush`] release packets for many peers on up to `threads`
@@ -546,11 +584,14 @@ impl Sfu {
             published: Vec::new(),
             next_timeout: now,
             dirty: false,
+            str0m_due: false,
             addr: None,
             dest: None,
             key_slot,
             direct: None,
             direct_out: Vec::new(),
+            direct_packets: 0,
+            direct_bytes: 0,
             sending: HashMap::new(),
         };
         peer.send(ServerMsg::Joined {
@@ -949,7 +990,7 @@ impl Sfu {
             }
             Event::RawPacket(raw) => {
                 if let RawPacket::RtcpRx(Rtcp::Nack(nack)) = *raw {
-                    self.retransmit(now, key, &nack);
+                    self.retransmit(key, &nack);
                 }
             }
             _ => {}
@@ -959,7 +1000,7 @@ impl Sfu {
     /// Answers a subscriber's NACK for copies sent on the direct path from the
     /// route's recent packets, on the stream's RTX SSRC (RFC 4588). str0m
     /// answers for the copies it sent itself (none are nackable then).
-    fn retransmit(&mut self, now: Instant, key: PeerKey, nack: &Nack) {
+    fn retransmit(&mut self, key: PeerKey, nack: &Nack) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -1004,19 +1045,20 @@ impl Sfu {
                 let contents =
                     direct.seal(p.marker, rtx_pt, sub.rtx_seq, p.timestamp, rtx_ssrc, &body);
                 sub.rtx_seq += 1;
-                peer.direct_out.push(Transmit {
-                    destination: dest,
-                    contents,
-                });
+                peer.direct_bytes += contents.len() as u64;
+                peer.direct_packets += 1;
+                peer.direct_out.push(Transmit::single(dest, contents));
                 sent += 1;
             }
         }
         if sent > 0 {
             Metrics::add(&self.metrics.retransmits, sent);
             self.flush_due = true;
-            self.mark_dirty(key);
+            if !peer.dirty {
+                peer.dirty = true;
+                self.dirty.push(key);
+            }
         }
-        let _ = now;
     }
 
     /// The per-packet path: one publisher's RTP packet to every subscriber of its track.
@@ -1101,18 +1143,20 @@ impl Sfu {
                         .is_none_or(|t| now.saturating_duration_since(t) >= SYNC_INTERVAL);
                 // str0m writes the video-orientation extension; the direct path writes none.
                 if !sync_due && ext.video_orientation.is_none() {
-                    let contents = direct.seal(
+                    let len = direct.sealed_len(pkt.payload.len());
+                    let more = video && !pkt.header.marker;
+                    let buf = segment_buf(&mut peer.direct_out, dest, len, self.gso_segments, more);
+                    direct.seal_into(
                         pkt.header.marker,
                         *sub.pt,
                         out_seq,
                         pkt.header.timestamp,
                         sub.ssrc,
                         &pkt.payload,
+                        buf,
                     );
-                    peer.direct_out.push(Transmit {
-                        destination: dest,
-                        contents,
-                    });
+                    peer.direct_bytes += len as u64;
+                    peer.direct_packets += 1;
                     forwarded += 1;
                     direct_copies += 1;
                     if !peer.dirty {
@@ -1142,6 +1186,7 @@ impl Sfu {
                 .ext_vals(ext.clone()),
             );
             forwarded += 1;
+            peer.str0m_due = true;
             if !peer.dirty {
                 peer.dirty = true;
                 self.dirty.push(sub.subscriber);
@@ -1174,6 +1219,7 @@ impl Sfu {
 
     fn mark_dirty(&mut self, key: PeerKey) {
         if let Some(p) = self.peers.get_mut(&key) {
+            p.str0m_due = true;
             if !p.dirty {
                 p.dirty = true;
                 self.dirty.push(key);
@@ -1373,21 +1419,52 @@ struct PollOut {
     bytes: u64,
 }
 
+/// The buffer the next sealed copy of `len` bytes to `dest` goes into: the end
+/// of the queue's last segmented send when GSO can carry it there (same
+/// address, every segment so far `len` bytes or more and full, room left),
+/// else a new datagram.
+fn segment_buf(
+    queue: &mut Vec<Transmit>,
+    dest: SocketAddr,
+    len: usize,
+    max_segments: usize,
+    expect_more: bool,
+) -> &mut Vec<u8> {
+    let joins = queue.last().is_some_and(|t| {
+        let seg = t.segment_size.unwrap_or(t.contents.len());
+        t.destination == dest
+            && seg > 0
+            && len <= seg
+            && t.contents.len() % seg == 0
+            && t.contents.len() / seg < max_segments
+            && t.contents.len() + len <= MAX_SEGMENTED_BYTES
+    });
+    if !joins {
+        // Room for a video frame's usual packets (growing the buffer would
+        // copy it), and the cipher's slack.
+        let segments = if expect_more { max_segments.min(8) } else { 1 };
+        let cap = len * segments + 16;
+        queue.push(Transmit::single(dest, Vec::with_capacity(cap)));
+    }
+    let t = queue.last_mut().expect("pushed above");
+    if joins {
+        t.segment_size = Some(t.segment_size.unwrap_or(t.contents.len()));
+    }
+    &mut t.contents
+}
+
 /// Lets one peer's pacer release what was written to it, then polls it.
 fn release(now: Instant, key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
     // Copies sealed on the direct path leave first: what str0m sends in the
     // same release (a frame's last packet now and then) was written after them.
-    for t in peer.direct_out.drain(..) {
-        out.packets += 1;
-        out.bytes += t.contents.len() as u64;
-        out.transmits.push(t);
+    if !peer.direct_out.is_empty() {
+        out.packets += peer.direct_packets;
+        out.bytes += std::mem::take(&mut peer.direct_bytes);
+        peer.direct_packets = 0;
+        out.transmits.append(&mut peer.direct_out);
     }
-    // New SRTP keys (the first handshake, or a DTLS restart) replace the old.
-    if let Some(keys) = peer.key_slot.as_ref().and_then(|s| s.take()) {
-        peer.direct = SrtpSender::new(&keys);
-        if peer.direct.is_none() {
-            debug!(peer = %peer.participant, "SRTP profile not sealed directly: {keys:?}");
-        }
+    if !std::mem::take(&mut peer.str0m_due) {
+        return;
     }
     if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
         debug!(peer = %peer.participant, "timeout refused: {e}");
@@ -1403,10 +1480,8 @@ fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
                 out.packets += 1;
                 out.bytes += t.contents.len() as u64;
                 peer.dest = Some(t.destination);
-                out.transmits.push(Transmit {
-                    destination: t.destination,
-                    contents: t.contents.into(),
-                });
+                out.transmits
+                    .push(Transmit::single(t.destination, t.contents.into()));
             }
             Ok(Output::Event(e)) => out.events.push((key, e)),
             Ok(Output::Timeout(t)) => {
@@ -1422,6 +1497,13 @@ fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
     }
     if !peer.rtc.is_alive() {
         out.dead.push(key);
+    }
+    // New SRTP keys (the first handshake, or a DTLS restart) replace the old.
+    if let Some(keys) = peer.key_slot.as_ref().and_then(|s| s.take()) {
+        peer.direct = SrtpSender::new(&keys);
+        if peer.direct.is_none() {
+            debug!(peer = %peer.participant, "SRTP profile not sealed directly: {keys:?}");
+        }
     }
 }
 

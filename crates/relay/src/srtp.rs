@@ -18,6 +18,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -56,12 +57,26 @@ impl fmt::Debug for Keys {
 
 /// Where one peer's DTLS instance leaves its SRTP keying material.
 #[derive(Debug, Default)]
-pub struct KeySlot(Mutex<Option<Keys>>);
+pub struct KeySlot {
+    keys: Mutex<Option<Keys>>,
+    /// Set with `keys`: polled on every release without taking the lock.
+    fresh: AtomicBool,
+}
 
 impl KeySlot {
     /// Takes the keys once the handshake has exported them.
     pub fn take(&self) -> Option<Keys> {
-        self.0.lock().ok()?.take()
+        if !self.fresh.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        self.keys.lock().ok()?.take()
+    }
+
+    fn put(&self, keys: Keys) {
+        if let Ok(mut k) = self.keys.lock() {
+            *k = Some(keys);
+            self.fresh.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -144,13 +159,11 @@ impl DtlsInstance for TappedDtls {
     fn poll_output<'a>(&mut self, buf: &'a mut [u8]) -> DtlsOutput<'a> {
         let out = self.inner.poll_output(buf);
         if let (DtlsOutput::KeyingMaterial(mat, profile), Some(slot)) = (&out, &self.slot) {
-            if let Ok(mut s) = slot.0.lock() {
-                *s = Some(Keys {
-                    material: Zeroizing::new(mat.to_vec()),
-                    profile: *profile,
-                    active: self.inner.is_active(),
-                });
-            }
+            slot.put(Keys {
+                material: Zeroizing::new(mat.to_vec()),
+                profile: *profile,
+                active: self.inner.is_active(),
+            });
         }
         out
     }
@@ -295,11 +308,18 @@ impl SrtpSender {
         Some(SrtpSender { seal })
     }
 
-    /// An SRTP packet: a 12-byte RTP header (version 2, no CSRC or
-    /// extension) and `payload`, protected under packet index `index` (the
-    /// 48-bit extended sequence number; its low 16 bits are the header's
-    /// sequence number). Never seal two different packets under one
-    /// (ssrc, index): the AEAD nonce is built from them.
+    /// Bytes of the SRTP packet [`SrtpSender::seal_into`] makes of `payload_len` bytes.
+    pub fn sealed_len(&self, payload_len: usize) -> usize {
+        HEADER_LEN
+            + payload_len
+            + match self.seal {
+                Seal::Gcm128 { .. } => AeadAes128Gcm::TAG_LEN,
+                Seal::Gcm256 { .. } => AeadAes256Gcm::TAG_LEN,
+                Seal::Cm128 { .. } => Aes128CmSha1_80::HMAC_TAG_LEN,
+            }
+    }
+
+    /// One SRTP packet as a new buffer (see [`SrtpSender::seal_into`]).
     pub fn seal(
         &mut self,
         marker: bool,
@@ -309,14 +329,37 @@ impl SrtpSender {
         ssrc: u32,
         payload: &[u8],
     ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.sealed_len(payload.len()) + 16);
+        self.seal_into(marker, pt, index, timestamp, ssrc, payload, &mut out);
+        out
+    }
+
+    /// Appends an SRTP packet to `buf`: a 12-byte RTP header (version 2, no
+    /// CSRC or extension) and `payload`, protected under packet index
+    /// `index` (the 48-bit extended sequence number; its low 16 bits are the
+    /// header's sequence number). Never seal two different packets under one
+    /// (ssrc, index): the AEAD nonce is built from them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn seal_into(
+        &mut self,
+        marker: bool,
+        pt: u8,
+        index: u64,
+        timestamp: u32,
+        ssrc: u32,
+        payload: &[u8],
+        buf: &mut Vec<u8>,
+    ) {
+        // AES-CM via aws-lc-rs wants a block of slack after the input.
         let tag = match self.seal {
             Seal::Gcm128 { .. } => AeadAes128Gcm::TAG_LEN,
             Seal::Gcm256 { .. } => AeadAes256Gcm::TAG_LEN,
-            // AES-CM via aws-lc-rs wants a block of slack after the input.
             Seal::Cm128 { .. } => 16,
         };
+        let start = buf.len();
         let body = HEADER_LEN + payload.len();
-        let mut out = vec![0u8; body + tag];
+        buf.resize(start + body + tag, 0);
+        let out = &mut buf[start..];
         let seq = index as u16;
         out[0] = 0x80;
         out[1] = (pt & 0x7f) | if marker { 0x80 } else { 0 };
@@ -344,11 +387,10 @@ impl SrtpSender {
                 let iv = Aes128CmSha1_80::rtp_iv(*salt, ssrc, index);
                 let _ = cipher.encrypt(&iv, payload, rest);
                 let mac = |k: &[u8], p: &[&[u8]]| hmac.sha1_hmac(k, p);
-                Aes128CmSha1_80::rtp_hmac(mac, auth, &mut out, index, body);
-                out.truncate(body + Aes128CmSha1_80::HMAC_TAG_LEN);
+                Aes128CmSha1_80::rtp_hmac(mac, auth, out, index, body);
+                buf.truncate(start + body + Aes128CmSha1_80::HMAC_TAG_LEN);
             }
         }
-        out
     }
 }
 

@@ -47,6 +47,8 @@ struct Net {
     /// RTP datagrams from the relay to drop: (destination, n-th RTP datagram to it).
     lose: Vec<(SocketAddr, usize)>,
     rtp_to: Vec<(SocketAddr, usize)>,
+    /// Segmented (GSO) sends seen.
+    segmented_sends: usize,
 }
 
 /// Stands in for the engine's socket in a parallel flush: keeps every datagram.
@@ -88,6 +90,7 @@ impl Net {
             sent_by_fanout: None,
             lose: Vec::new(),
             rtp_to: Vec::new(),
+            segmented_sends: 0,
         }
     }
 
@@ -261,23 +264,27 @@ impl Net {
                 let Some(i) = self.clients.iter().position(|c| c.addr == t.destination) else {
                     continue;
                 };
-                if self.lost(&t) {
-                    continue;
+                self.segmented_sends += t.segment_size.is_some() as usize;
+                // A segmented send arrives as its datagrams, like GSO does.
+                for datagram in t.datagrams() {
+                    if self.lost(t.destination, datagram) {
+                        continue;
+                    }
+                    let c = &mut self.clients[i];
+                    let input = Input::Receive(
+                        self.now,
+                        Receive::new(
+                            Protocol::Udp,
+                            RELAY.parse().unwrap(),
+                            t.destination,
+                            datagram,
+                        )
+                        .unwrap(),
+                    );
+                    c.rtc.handle_input(input).unwrap();
+                    // str0m's RTP mode keeps one received packet until polled.
+                    self.drain_client(i);
                 }
-                let c = &mut self.clients[i];
-                let input = Input::Receive(
-                    self.now,
-                    Receive::new(
-                        Protocol::Udp,
-                        RELAY.parse().unwrap(),
-                        t.destination,
-                        &t.contents,
-                    )
-                    .unwrap(),
-                );
-                c.rtc.handle_input(input).unwrap();
-                // str0m's RTP mode keeps one received packet until polled.
-                self.drain_client(i);
             }
             if !moved {
                 break;
@@ -339,24 +346,23 @@ impl Net {
     }
 
     /// Whether the network loses this datagram (see `lose`).
-    fn lost(&mut self, t: &Transmit) -> bool {
-        let b = &t.contents;
+    fn lost(&mut self, destination: SocketAddr, b: &[u8]) -> bool {
         // RTP: version 2 and a payload type outside RTCP's 192..=223.
         let rtp = b.len() > 12 && b[0] >> 6 == 2 && !(192..=223).contains(&b[1]);
         if !rtp {
             return false;
         }
-        let n = match self.rtp_to.iter_mut().find(|(a, _)| *a == t.destination) {
+        let n = match self.rtp_to.iter_mut().find(|(a, _)| *a == destination) {
             Some((_, n)) => {
                 *n += 1;
                 *n
             }
             None => {
-                self.rtp_to.push((t.destination, 1));
+                self.rtp_to.push((destination, 1));
                 1
             }
         };
-        self.lose.contains(&(t.destination, n))
+        self.lose.contains(&(destination, n))
     }
 
     fn leave(&mut self, who: usize) {
@@ -806,6 +812,32 @@ fn direct_send_seals_copies_that_subscribers_decrypt_with_correct_sender_reports
     assert!(
         direct * 10 >= forwarded * 9,
         "most copies are sealed directly: {direct} of {forwarded}"
+    );
+}
+
+#[test]
+fn direct_send_batches_a_frame_per_subscriber_into_segmented_sends() {
+    let mut net = Net::new_with(10, true);
+    net.sfu.set_gso_segments(16);
+    let publisher = net.join("roomA", true);
+    let subs = [net.join("roomA", false), net.join("roomA", false)];
+    net.run(2000);
+    let sent = publish_frames(&mut net, publisher, 20, 4);
+    net.run(300);
+    for sub in subs {
+        let got: Vec<&Vec<u8>> = net.clients[sub].rtp.iter().map(|(_, _, p)| p).collect();
+        assert_eq!(got.len(), sent.len(), "every packet arrives once");
+        assert!(
+            got.iter().zip(&sent).all(|(g, s)| *g == s),
+            "in order, byte for byte"
+        );
+    }
+    // Each 4-packet frame is held for its last packet, then leaves to each
+    // subscriber as one send (less the copies str0m sends for its reports).
+    assert!(
+        net.segmented_sends >= 2 * 20 - 4,
+        "frames left as segmented sends: {}",
+        net.segmented_sends
     );
 }
 
