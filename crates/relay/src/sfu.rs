@@ -46,6 +46,9 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 /// NACK that can still help a real-time stream, and each slot costs memory.
 const RTX_CACHE_PACKETS: usize = 128;
 const RTX_CACHE_AGE: Duration = Duration::from_millis(500);
+/// Most retransmissions per second for one forwarded stream (a 1.5 Mbit/s
+/// video stream is ~150 packets/s; more than that is a NACK flood).
+const RTX_PER_SECOND: u32 = 200;
 /// How often a direct-path stream sends a copy through str0m, whose sender
 /// reports (every 1 s for video) take their RTP-to-wallclock mapping from it.
 const SYNC_INTERVAL: Duration = Duration::from_millis(900);
@@ -203,6 +206,9 @@ struct Subscription {
     /// sequence number (direct send; RFC 4588).
     rtx: Option<(u32, u8)>,
     rtx_seq: u64,
+    /// Retransmissions in the current second, and when it began: a NACK
+    /// flood costs the relay at most `RTX_PER_SECOND` seals per stream.
+    rtx_window: (Instant, u32),
     /// Highest sequence number sent to this subscriber.
     last_out: u64,
     /// When a copy last went through str0m, which keeps its sender reports'
@@ -836,6 +842,7 @@ impl Sfu {
                 ssrc,
                 rtx: rtx_ssrc.zip(rtx_pt.map(|p| *p)),
                 rtx_seq: 0,
+                rtx_window: (now, 0),
                 last_out: 0,
                 via_str0m_at: None,
             });
@@ -990,7 +997,7 @@ impl Sfu {
             }
             Event::RawPacket(raw) => {
                 if let RawPacket::RtcpRx(Rtcp::Nack(nack)) = *raw {
-                    self.retransmit(key, &nack);
+                    self.retransmit(now, key, &nack);
                 }
             }
             _ => {}
@@ -1000,7 +1007,7 @@ impl Sfu {
     /// Answers a subscriber's NACK for copies sent on the direct path from the
     /// route's recent packets, on the stream's RTX SSRC (RFC 4588). str0m
     /// answers for the copies it sent itself (none are nackable then).
-    fn retransmit(&mut self, key: PeerKey, nack: &Nack) {
+    fn retransmit(&mut self, now: Instant, key: PeerKey, nack: &Nack) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -1031,6 +1038,12 @@ impl Sfu {
                     .map(|b| entry.pid.wrapping_add(b + 1)),
             );
             for seq16 in lost {
+                if now.saturating_duration_since(sub.rtx_window.0) >= Duration::from_secs(1) {
+                    sub.rtx_window = (now, 0);
+                }
+                if sub.rtx_window.1 >= RTX_PER_SECOND {
+                    break;
+                }
                 // The newest extended sequence number with these low 16 bits.
                 let back = (sub.last_out as u16).wrapping_sub(seq16) as u64;
                 let Some(out_seq) = sub.last_out.checked_sub(back) else {
@@ -1045,6 +1058,7 @@ impl Sfu {
                 let contents =
                     direct.seal(p.marker, rtx_pt, sub.rtx_seq, p.timestamp, rtx_ssrc, &body);
                 sub.rtx_seq += 1;
+                sub.rtx_window.1 += 1;
                 peer.direct_bytes += contents.len() as u64;
                 peer.direct_packets += 1;
                 peer.direct_out.push(Transmit::single(dest, contents));
@@ -1167,8 +1181,10 @@ impl Sfu {
                 }
                 sub.via_str0m_at = Some(now);
             }
-            // Direct-path peers answer NACKs themselves (`retransmit`).
-            let nackable = video && peer.direct.is_none();
+            // With direct send the relay answers every NACK itself
+            // (`retransmit`): str0m must never send on the RTX SSRC, whose
+            // sequence numbers (SRTP nonces) the relay then owns alone.
+            let nackable = video && !self.config.direct_send;
             let mut api = peer.rtc.direct_api();
             let Some(tx) = api.stream_tx_by_mid(sub.mid, None) else {
                 continue;
