@@ -813,6 +813,11 @@ fn direct_send_seals_copies_that_subscribers_decrypt_with_correct_sender_reports
         direct * 10 >= forwarded * 9,
         "most copies are sealed directly: {direct} of {forwarded}"
     );
+    assert_eq!(
+        counter(&net, "conclave_rtx_sent_total"),
+        0,
+        "nothing was lost, so nothing is retransmitted: copies arrive in order"
+    );
 }
 
 #[test]
