@@ -1004,9 +1004,11 @@ impl Sfu {
         }
     }
 
-    /// Answers a subscriber's NACK for copies sent on the direct path from the
-    /// route's recent packets, on the stream's RTX SSRC (RFC 4588). str0m
-    /// answers for the copies it sent itself (none are nackable then).
+    /// Answers a subscriber's NACK from the route's recent packets, on the
+    /// stream's RTX SSRC (RFC 4588). With direct send every NACK is answered
+    /// here: the copies str0m sends then are not nackable, so str0m never
+    /// sends on the RTX SSRC and the relay alone numbers it (its sequence
+    /// numbers are SRTP nonces).
     fn retransmit(&mut self, now: Instant, key: PeerKey, nack: &Nack) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
