@@ -430,6 +430,54 @@ mod tests {
         );
     }
 
+    /// The relay's seal against str0m's own SRTP for every profile: same
+    /// ciphertext for the same keying material, packet index (ROC > 0
+    /// included) and payload. (The headers differ — str0m always writes an
+    /// extension block — so the tags do; the routing tests check that str0m
+    /// accepts the relay's packets whole.)
+    #[test]
+    fn every_profile_encrypts_like_str0m() {
+        use str0m::_internal_test_exports::TestSrtp;
+        use str0m::crypto::dtls::KeyingMaterial;
+        use str0m::media::Pt;
+        use str0m::rtp::{ExtensionMap, RtpHeader, Ssrc};
+
+        for (profile, len) in [
+            (SrtpProfile::AES128_CM_SHA1_80, 60),
+            (SrtpProfile::AEAD_AES_128_GCM, 56),
+            (SrtpProfile::AEAD_AES_256_GCM, 88),
+        ] {
+            let material: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37) ^ 0x5c).collect();
+            let keys = Keys {
+                material: Zeroizing::new(material.clone()),
+                profile,
+                active: true,
+            };
+            let mut ours = SrtpSender::new(&keys).expect("known profile");
+            let mut theirs = TestSrtp::new(inner(), profile, &KeyingMaterial::new(&material));
+            let payload: Vec<u8> = (0..300u16).map(|i| (i * 7) as u8).collect();
+            for index in [5u64, 0x1_0005, 0x2_ffff] {
+                let header = RtpHeader {
+                    payload_type: Pt::from(96),
+                    sequence_number: index as u16,
+                    timestamp: 12345,
+                    ssrc: Ssrc::from(0xdead_beef),
+                    ..Default::default()
+                };
+                let reference = theirs.protect(header, index, &payload, &ExtensionMap::empty());
+                let sealed = ours.seal(false, 96, index, 12345, 0xdead_beef, &payload);
+                assert_eq!(sealed.len(), ours.sealed_len(payload.len()));
+                let h = reference.len() - sealed.len() + HEADER_LEN;
+                assert_eq!(
+                    sealed[HEADER_LEN..HEADER_LEN + payload.len()],
+                    reference[h..h + payload.len()],
+                    "{profile:?} index {index:#x}"
+                );
+                assert_eq!(&sealed[..4], &[0x80, 96, (index >> 8) as u8, index as u8]);
+            }
+        }
+    }
+
     #[test]
     fn keying_material_halves_follow_rfc5764() {
         let mat: Vec<u8> = (0u8..56).collect();
