@@ -89,11 +89,18 @@ thread_local! {
 /// Runs `build` (which must create exactly one `Rtc` with [`provider`]) so
 /// that the `Rtc`'s DTLS instance reports its keys to the returned slot.
 pub fn with_key_slot<T>(build: impl FnOnce() -> T) -> (T, Arc<KeySlot>) {
+    /// Clears the hand-off however `build` ends, so no later instance on
+    /// this thread reports to this slot.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            NEXT_SLOT.with(|s| s.borrow_mut().take());
+        }
+    }
     let slot = Arc::new(KeySlot::default());
     NEXT_SLOT.with(|s| *s.borrow_mut() = Some(slot.clone()));
-    let out = build();
-    NEXT_SLOT.with(|s| s.borrow_mut().take());
-    (out, slot)
+    let _clear = Clear;
+    (build(), slot)
 }
 
 fn inner() -> &'static CryptoProvider {
