@@ -1,12 +1,12 @@
 //! The relay's own SRTP sender for forwarded media ("direct send").
 //!
-//! str0m runs every peer's ICE, DTLS, RTCP and retransmission state; for each
-//! forwarded copy it would also build a packet record, queue it, pace it, cache
-//! it for retransmission and poll it out (DESIGN.md §3, docs/benchmarks.md
-//! "Where the time goes"). On the direct path the relay writes the 12-byte
-//! header itself and seals the copy with the peer's outbound SRTP session keys
-//! (RFC 3711 key derivation, RFC 7714 AEAD or AES-CM + HMAC-SHA1 protection),
-//! using str0m's own cipher provider for the AES work.
+//! str0m runs every peer's ICE, DTLS and RTCP; for each forwarded copy it
+//! would also build a packet record, queue it, pace it, cache it for
+//! retransmission and poll it out (docs/benchmarks.md, "Direct send"). On the
+//! direct path the relay writes the 12-byte header itself and seals the copy
+//! with the peer's outbound SRTP session keys (RFC 3711 key derivation,
+//! RFC 7714 AEAD or AES-CM + HMAC-SHA1 protection), using str0m's own cipher
+//! provider for the AES work; `Sfu::retransmit` answers NACKs for them.
 //!
 //! The keys are hop-by-hop SRTP keys between the relay and one browser, the
 //! same ones str0m already holds for that peer; the media stays sealed end to
