@@ -6,11 +6,15 @@
 //! The hot path, top to bottom (CONVENTIONS.md §2):
 //! datagram in → [`Sfu::handle_datagram`] finds the peer by source address →
 //! its `Rtc` (str0m, RTP mode) removes SRTP and yields an RTP packet →
-//! [`Sfu::forward`] looks up the route for (publisher, mid) → for each
-//! subscriber: rewrite payload type and sequence number, `write_rtp` into the
-//! subscriber's `Rtc` → [`Sfu::flush`] lets each touched `Rtc` emit its
-//! SRTP datagrams. The payload (already SFrame ciphertext once E2EE is on) is
-//! shared by reference and never read.
+//! `Sfu::forward` looks up the route for (publisher, mid) → for each
+//! subscriber: rewrite payload type and sequence number and seal the copy
+//! with the subscriber's SRTP key straight into that peer's next segmented
+//! send ([`crate::srtp`], "direct send"; or `write_rtp` into the subscriber's
+//! `Rtc` when direct send is off, before its keys exist, and for the copy
+//! every 0.9 s that keeps str0m's sender reports right) → [`Sfu::flush`]
+//! hands each touched peer's datagrams to the engine, running its `Rtc` only
+//! when that has work. The payload (already SFrame ciphertext once E2EE is
+//! on) is shared by reference and never read.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
