@@ -795,6 +795,13 @@ fn direct_send_seals_copies_that_subscribers_decrypt_with_correct_sender_reports
             seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
             "sequence stays contiguous: {seqs:?}"
         );
+        // Directly sealed copies carry no MID header extension: browsers
+        // demultiplex them by the SSRCs the relay's offers signal.
+        assert!(
+            c.sent.iter().any(|m| matches!(m, ServerMsg::Offer { sdp }
+                if sdp.contains("a=ssrc:") && sdp.contains("a=ssrc-group:FID"))),
+            "the relay's offers signal each forwarded stream's SSRC and its RTX SSRC"
+        );
         // str0m's sender reports map RTP time to wallclock from the copies it
         // sent; with most copies sealed directly the mapping must stay right
         // (within a second of the stream's own timestamps, not 0).
