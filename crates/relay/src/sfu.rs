@@ -279,10 +279,8 @@ struct Peer {
     key_slot: Option<Arc<KeySlot>>,
     /// The relay's own sealing of forwarded copies, once keys are known.
     direct: Option<SrtpSender>,
-    /// Sealed copies waiting for this peer's next release, and their count and size.
+    /// Sealed copies waiting for this peer's next release.
     direct_out: Vec<Transmit>,
-    direct_packets: u64,
-    direct_bytes: u64,
     /// Subscriber-side SSRC → mid of forwarded streams (NACKs, direct send).
     sending: HashMap<u32, Mid>,
 }
@@ -600,8 +598,6 @@ impl Sfu {
             key_slot,
             direct: None,
             direct_out: Vec::new(),
-            direct_packets: 0,
-            direct_bytes: 0,
             sending: HashMap::new(),
         };
         peer.send(ServerMsg::Joined {
@@ -1065,8 +1061,6 @@ impl Sfu {
                     direct.seal(p.marker, rtx_pt, sub.rtx_seq, p.timestamp, rtx_ssrc, &body);
                 sub.rtx_seq += 1;
                 sub.rtx_window.1 += 1;
-                peer.direct_bytes += contents.len() as u64;
-                peer.direct_packets += 1;
                 peer.direct_out.push(Transmit::single(dest, contents));
                 sent += 1;
             }
@@ -1175,8 +1169,6 @@ impl Sfu {
                         &pkt.payload,
                         buf,
                     );
-                    peer.direct_bytes += len as u64;
-                    peer.direct_packets += 1;
                     forwarded += 1;
                     direct_copies += 1;
                     if !peer.dirty {
@@ -1372,6 +1364,7 @@ impl Sfu {
             for sub in route.subscriptions {
                 if let Some(s) = self.peers.get_mut(&sub.subscriber) {
                     s.receiving.remove(&sub.mid);
+                    s.sending.remove(&sub.ssrc);
                     s.queued.push(Change::Unsubscribe(sub.mid));
                 }
             }
@@ -1479,11 +1472,10 @@ fn segment_buf(
 fn release(now: Instant, key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
     // Copies sealed on the direct path leave first: what str0m sends in the
     // same release (a frame's last packet now and then) was written after them.
-    if !peer.direct_out.is_empty() {
-        out.packets += peer.direct_packets;
-        out.bytes += std::mem::take(&mut peer.direct_bytes);
-        peer.direct_packets = 0;
-        out.transmits.append(&mut peer.direct_out);
+    for t in peer.direct_out.drain(..) {
+        out.packets += t.datagrams().count() as u64;
+        out.bytes += t.contents.len() as u64;
+        out.transmits.push(t);
     }
     if !std::mem::take(&mut peer.str0m_due) {
         return;

@@ -266,6 +266,35 @@ fn halves<const K: usize, const S: usize>(
     Some((key, salt))
 }
 
+/// One direction's master key and salt (RFC 3711 §4.3.1) with `K`-byte keys
+/// and `S`-byte salts.
+struct Master<const K: usize, const S: usize> {
+    srtp: &'static dyn SrtpProvider,
+    key: Zeroizing<[u8; K]>,
+    salt: [u8; S],
+}
+
+impl<const K: usize, const S: usize> Master<K, S> {
+    /// The outbound master of a peer's exported keys.
+    fn outbound(srtp: &'static dyn SrtpProvider, keys: &Keys) -> Option<Self> {
+        let (key, salt) = halves::<K, S>(&keys.material, keys.active)?;
+        Some(Master { srtp, key, salt })
+    }
+
+    fn derive(&self, label: u8, out: &mut [u8]) {
+        derive(self.srtp, &self.key[..], &self.salt, label, out);
+    }
+
+    /// The RTP session key and salt.
+    fn session(&self) -> (Zeroizing<[u8; K]>, [u8; S]) {
+        let mut key = Zeroizing::new([0u8; K]);
+        let mut salt = [0u8; S];
+        self.derive(LABEL_RTP_ENCRYPTION, &mut key[..]);
+        self.derive(LABEL_RTP_SALT, &mut salt);
+        (key, salt)
+    }
+}
+
 impl SrtpSender {
     /// The sender for a peer's exported keys, or `None` for a profile (or
     /// material) it does not know; that peer then stays on str0m's path.
@@ -274,35 +303,24 @@ impl SrtpSender {
         let srtp = crypto.srtp_provider;
         let seal = match keys.profile {
             SrtpProfile::AEAD_AES_128_GCM => {
-                let (mk, ms) = halves::<16, 12>(&keys.material, keys.active)?;
-                let mut key = Zeroizing::new([0u8; 16]);
-                let mut salt = [0u8; 12];
-                derive(srtp, &mk[..], &ms, LABEL_RTP_ENCRYPTION, &mut key[..]);
-                derive(srtp, &mk[..], &ms, LABEL_RTP_SALT, &mut salt);
+                let (key, salt) = Master::<16, 12>::outbound(srtp, keys)?.session();
                 Seal::Gcm128 {
                     salt,
                     cipher: srtp.aead_aes_128_gcm().create_cipher(*key, true),
                 }
             }
             SrtpProfile::AEAD_AES_256_GCM => {
-                let (mk, ms) = halves::<32, 12>(&keys.material, keys.active)?;
-                let mut key = Zeroizing::new([0u8; 32]);
-                let mut salt = [0u8; 12];
-                derive(srtp, &mk[..], &ms, LABEL_RTP_ENCRYPTION, &mut key[..]);
-                derive(srtp, &mk[..], &ms, LABEL_RTP_SALT, &mut salt);
+                let (key, salt) = Master::<32, 12>::outbound(srtp, keys)?.session();
                 Seal::Gcm256 {
                     salt,
                     cipher: srtp.aead_aes_256_gcm().create_cipher(*key, true),
                 }
             }
             SrtpProfile::AES128_CM_SHA1_80 => {
-                let (mk, ms) = halves::<16, 14>(&keys.material, keys.active)?;
-                let mut key = Zeroizing::new([0u8; 16]);
-                let mut salt = [0u8; 14];
+                let master = Master::<16, 14>::outbound(srtp, keys)?;
+                let (key, salt) = master.session();
                 let mut auth = [0u8; 20];
-                derive(srtp, &mk[..], &ms, LABEL_RTP_ENCRYPTION, &mut key[..]);
-                derive(srtp, &mk[..], &ms, LABEL_RTP_SALT, &mut salt);
-                derive(srtp, &mk[..], &ms, LABEL_RTP_AUTH, &mut auth);
+                master.derive(LABEL_RTP_AUTH, &mut auth);
                 Seal::Cm128 {
                     salt,
                     auth,

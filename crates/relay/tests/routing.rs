@@ -395,12 +395,7 @@ fn forwards_packets_unchanged(direct: bool) {
     let sent = net.publish_video(publisher, 50);
     net.run(200);
 
-    let got: Vec<&Vec<u8>> = net.clients[sub_a].rtp.iter().map(|(_, _, p)| p).collect();
-    assert_eq!(got.len(), sent.len(), "every packet arrives once");
-    assert!(
-        got.iter().zip(&sent).all(|(g, s)| *g == s),
-        "payloads are forwarded byte for byte"
-    );
+    assert_arrived_in_order(&net.clients[sub_a], &sent);
     let seqs: Vec<u16> = net.clients[sub_a].rtp.iter().map(|(_, s, _)| *s).collect();
     assert!(
         seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
@@ -766,6 +761,16 @@ fn publish_frames(net: &mut Net, who: usize, frames: u16, per_frame: u16) -> Vec
     sent
 }
 
+/// Every payload arrived once, in the order sent, byte for byte.
+fn assert_arrived_in_order(c: &Client, sent: &[Vec<u8>]) {
+    let got: Vec<&Vec<u8>> = c.rtp.iter().map(|(_, _, p)| p).collect();
+    assert_eq!(got.len(), sent.len(), "every packet arrives once");
+    assert!(
+        got.iter().zip(sent).all(|(g, s)| *g == s),
+        "payloads are forwarded in order, byte for byte"
+    );
+}
+
 fn counter(net: &Net, name: &str) -> u64 {
     net.metrics
         .render()
@@ -784,12 +789,7 @@ fn direct_send_seals_copies_that_subscribers_decrypt_with_correct_sender_reports
     net.run(300);
     for sub in subs {
         let c = &net.clients[sub];
-        let got: Vec<&Vec<u8>> = c.rtp.iter().map(|(_, _, p)| p).collect();
-        assert_eq!(got.len(), sent.len(), "every packet arrives once");
-        assert!(
-            got.iter().zip(&sent).all(|(g, s)| *g == s),
-            "payloads are forwarded byte for byte"
-        );
+        assert_arrived_in_order(c, &sent);
         let seqs: Vec<u16> = c.rtp.iter().map(|(_, s, _)| *s).collect();
         assert!(
             seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
@@ -837,12 +837,7 @@ fn direct_send_batches_a_frame_per_subscriber_into_segmented_sends() {
     let sent = publish_frames(&mut net, publisher, 20, 4);
     net.run(300);
     for sub in subs {
-        let got: Vec<&Vec<u8>> = net.clients[sub].rtp.iter().map(|(_, _, p)| p).collect();
-        assert_eq!(got.len(), sent.len(), "every packet arrives once");
-        assert!(
-            got.iter().zip(&sent).all(|(g, s)| *g == s),
-            "in order, byte for byte"
-        );
+        assert_arrived_in_order(&net.clients[sub], &sent);
     }
     // Each 4-packet frame is held for its last packet, then leaves to each
     // subscriber as one send (less the copies str0m sends for its reports).
