@@ -44,6 +44,9 @@ pub enum LinkError {
     /// The whole link is too long.
     #[error("the link is {0} bytes; the limit is 2048")]
     TooLong(usize),
+    /// The relay's address in the link is too long to leave room for the rest.
+    #[error("the relay address in the link is {0} bytes; the limit is 1781")]
+    BaseTooLong(usize),
 }
 
 /// A join request was refused.

@@ -27,6 +27,12 @@ pub const ROOM_ID_LEN: usize = 16;
 pub const MAX_LINK_NAME_LEN: usize = 64;
 /// Longest link accepted, in bytes.
 pub const MAX_LINK_LEN: usize = 2048;
+/// Longest relay address (`https://host[:port][/path]`) in a link, in bytes:
+/// with the room path, the secret and the longest name (percent-encoded,
+/// up to 3 bytes per byte) a link stays within [`MAX_LINK_LEN`], so every
+/// link written by [`RoomLink::to_url`] parses back.
+pub const MAX_LINK_BASE_LEN: usize =
+    MAX_LINK_LEN - ("/r/".len() + 22 + "#".len() + 43 + "&name=".len() + 3 * MAX_LINK_NAME_LEN);
 
 const LABEL_ROOM_ID: &[u8] = b"conclave room id";
 const LABEL_ADMIT: &[u8] = b"conclave admit";
@@ -259,6 +265,9 @@ impl fmt::Debug for RoomLink {
 }
 
 fn check_base(base: &str) -> Result<(), LinkError> {
+    if base.len() > MAX_LINK_BASE_LEN {
+        return Err(LinkError::BaseTooLong(base.len()));
+    }
     let rest = base
         .strip_prefix("https://")
         .or_else(|| base.strip_prefix("http://"))
@@ -323,6 +332,41 @@ mod tests {
         assert_eq!(
             RoomId::parse(&s.room_id().to_string()).unwrap(),
             s.room_id()
+        );
+    }
+
+    /// Found by fuzzing: a 2048-byte link whose name had raw control bytes
+    /// parsed, but its formatted form (the name percent-encoded) was longer
+    /// than the limit and did not parse back.
+    #[test]
+    fn the_longest_link_with_the_longest_encoded_name_parses_back() {
+        assert_eq!(
+            MAX_LINK_BASE_LEN, 1781,
+            "the error message names this limit"
+        );
+        let s = RoomSecret::generate();
+        let base = format!(
+            "https://{}",
+            "h".repeat(MAX_LINK_BASE_LEN - "https://".len())
+        );
+        let name = "\u{1}".repeat(MAX_LINK_NAME_LEN);
+        let link = RoomLink::new(&base, s.clone())
+            .unwrap()
+            .with_name(&name)
+            .unwrap();
+        let url = link.to_url();
+        assert_eq!(url.len(), MAX_LINK_LEN);
+        let back = RoomLink::parse(&url).expect("a formatted link parses");
+        assert_eq!(back.name(), Some(name.as_str()));
+        let longer = format!("{base}h");
+        assert_eq!(
+            RoomLink::new(&longer, s.clone()).unwrap_err(),
+            LinkError::BaseTooLong(MAX_LINK_BASE_LEN + 1)
+        );
+        let raw = format!("{longer}/r/{}#{}", s.room_id(), s.to_base64url().as_str());
+        assert_eq!(
+            RoomLink::parse(&raw).unwrap_err(),
+            LinkError::BaseTooLong(MAX_LINK_BASE_LEN + 1)
         );
     }
 
