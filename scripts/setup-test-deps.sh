@@ -1,24 +1,76 @@
 #!/usr/bin/env bash
-# Installs what the tests need, if missing. Idempotent.
+# Installs what the tests need, if missing. Idempotent. Run by scripts/test.sh
+# (the README's test command) and by each test step that needs a tool.
+#
+# Cargo tools are pinned to exact versions. `cargo install --locked` uses the
+# tool's own lock file; where that names a dependency version the package
+# registry this machine reaches does not have, the install fails, so we fall
+# back to a resolved install of the same pinned version (newest compatible
+# dependencies) and say so. scripts/check-fresh-setup.sh proves this path on
+# an empty tool directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+# The versions the tests need. wasm-bindgen-cli must equal the wasm-bindgen
+# that crates/wasm pins (Cargo.lock), or the bundle it writes will not match.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+[ -n "$WASM_BINDGEN_VERSION" ] || { echo "Cargo.lock names no wasm-bindgen version" >&2; exit 1; }
+CARGO_FUZZ_VERSION=0.13.2
+
+apt_updated=
+apt_install() { # PACKAGE... — one `apt-get update` per run
+  if [ -z "$apt_updated" ]; then
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+# cargo_tool CRATE VERSION BINARY WHY — installs CRATE at exactly VERSION
+# unless BINARY already reports that version.
+cargo_tool() {
+  local crate=$1 version=$2 bin=$3 why=$4
+  if [[ "$("$bin" --version 2>/dev/null)" == *" $version" ]]; then
+    return 0
+  fi
+  echo "installing $crate $version ($why)"
+  local log
+  log=$(mktemp)
+  if cargo install "$crate" --version "=$version" --locked --quiet >"$log" 2>&1; then
+    rm -f "$log"
+    return 0
+  fi
+  # The usual cause: the tool's lock file names a dependency version the
+  # registry here lacks ("failed to select a version"). Same pinned version,
+  # freshly resolved dependencies.
+  local why_locked
+  why_locked=$(grep -m1 -E '^error' "$log" || tail -n1 "$log")
+  echo "  the locked install failed (${why_locked:-no message}); installing $crate $version with freshly resolved dependencies instead"
+  if cargo install "$crate" --version "=$version" --quiet >"$log" 2>&1; then
+    rm -f "$log"
+    return 0
+  fi
+  cat "$log" >&2
+  rm -f "$log"
+  echo "cargo install $crate $version failed, locked and unlocked (output above); check the network to the package registry and the disk space, then run again" >&2
+  return 1
+}
+
 if ! command -v chromium >/dev/null 2>&1; then
   echo "installing Debian's chromium for the browser tests"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  apt_install chromium
 fi
 if ! command -v node >/dev/null 2>&1; then
   echo "installing Node.js for the browser test driver"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+  apt_install nodejs npm
 fi
 if ! command -v curl >/dev/null 2>&1; then
   echo "installing curl for the benchmark smoke test (reads the relay's /metrics)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl >/dev/null
+  apt_install curl
 fi
 if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
+  echo "installing the browser test driver's npm packages (tests/browser/package-lock.json)"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
@@ -27,7 +79,6 @@ rustup component list --installed 2>/dev/null | grep -q clippy || rustup compone
 # the exact version crates/wasm pins.
 rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' \
   || rustup target add wasm32-unknown-unknown
-if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]]; then
-  echo "installing wasm-bindgen-cli 0.2.130 for the browser's wasm bundle"
-  cargo install wasm-bindgen-cli --version 0.2.130 --locked
-fi
+cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen "the browser's wasm bundle"
+# The short fuzz run (scripts/test.d/fuzz.sh).
+cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION" cargo-fuzz "the short fuzz run"

@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # Runs every Conclave test. On a fresh Debian machine with Rust it installs what
 # the tests need first (Chromium from Debian's packages, npm packages for the
-# browser driver, the wasm32 target). This is the README's test command and
-# what CI runs (.ci/run).
+# browser driver, the wasm32 target, wasm-bindgen-cli, cargo-fuzz). This is the
+# README's test command and what CI runs (.ci/run). With CONCLAVE_FRESH_SETUP=1
+# it also proves that set-up works on a fresh machine
+# (scripts/check-fresh-setup.sh: every cargo tool installed into an empty
+# directory); CI sets it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
+# Each step's wall time goes into a summary printed at the end.
 t0=$(date +%s)
+steps=()
+step_name=
+step_t=$t0
+end_step() {
+  [ -n "$step_name" ] && steps+=("$(printf '%6ss  %s' $(( $(date +%s) - step_t )) "$step_name")")
+  step_t=$(date +%s)
+}
+step() {
+  end_step
+  step_name=$1
+  printf '\n== %s (%s)\n' "$1" "$(date +%T)"
+}
 
 step "setup: tools the tests need"
 # A full disk shows up much later as a linker "Bus error"; say it plainly now.
@@ -16,6 +31,10 @@ if [ "${free_kib:-0}" -lt $((4 * 1024 * 1024)) ]; then
   exit 1
 fi
 bash scripts/setup-test-deps.sh
+if [ "${CONCLAVE_FRESH_SETUP:-0}" = 1 ]; then
+  step "setup on a fresh machine (CONCLAVE_FRESH_SETUP=1)"
+  bash scripts/check-fresh-setup.sh
+fi
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -30,4 +49,7 @@ for s in scripts/test.d/*.sh; do
   bash "$s"
 done
 
+end_step
+printf '\ntime per step:\n'
+printf '%s\n' "${steps[@]}"
 printf '\nall tests passed in %ss\n' "$(( $(date +%s) - t0 ))"

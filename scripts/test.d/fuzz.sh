@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Short fuzz runs of every parser of untrusted bytes (CONVENTIONS.md §5):
+# Short fuzz runs of every parser of untrusted bytes (docs/conventions.md §5):
 # room links, join requests, SFrame frames, everything a member receives
 # (Member::handle), the relay's delivery-service envelopes, and the relay's
 # signaling parser (conclave_proto::ClientMsg::parse). Targets live in fuzz/
@@ -13,7 +13,7 @@
 # fail a run. Each target runs FUZZ_SECONDS (default 20) seconds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+command -v cargo-fuzz >/dev/null 2>&1 || bash scripts/setup-test-deps.sh
 export RUSTC_BOOTSTRAP=1
 secs=${FUZZ_SECONDS:-20}
 cd fuzz

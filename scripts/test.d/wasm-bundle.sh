@@ -7,9 +7,8 @@
 # scripts/build-wasm.sh and commit the result.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]]; then
-  bash scripts/setup-test-deps.sh
-fi
+# setup-test-deps.sh installs the wasm-bindgen-cli that Cargo.lock pins, if missing.
+bash scripts/setup-test-deps.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if ! bash scripts/build-wasm.sh "$tmp" >"$tmp/build.log" 2>&1; then

@@ -3,7 +3,7 @@
 //! A joiner sends its MLS KeyPackage with
 //! `proof = HMAC-SHA256(admit_key, "conclave join v1" ‖ room_id ‖ SHA-256(KeyPackage) ‖ nonce ‖ time)`.
 //! `admit_key` comes from the room secret, which the relay never sees, so the
-//! relay cannot make a proof for a KeyPackage of its own (DESIGN.md §1, "slip
+//! relay cannot make a proof for a KeyPackage of its own (docs/design.md §1, "slip
 //! in a ghost participant"; §4 "Rules that keep the relay honest"). Members
 //! refuse proofs for another room, proofs whose time is more than
 //! [`MAX_CLOCK_SKEW_MS`] away from their clock, and nonces they have already

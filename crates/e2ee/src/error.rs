@@ -145,7 +145,7 @@ pub enum GroupError {
 }
 
 /// A media frame could not be encrypted or decrypted. Receivers drop the frame
-/// in every case: nothing unauthenticated is ever rendered (DESIGN.md §1,
+/// in every case: nothing unauthenticated is ever rendered (docs/design.md §1,
 /// "inject media or downgrade encryption").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {

@@ -3,7 +3,7 @@
 //! The MLS credential carries only the public key (RFC 9420 §5.3, a
 //! `BasicCredential` whose identity is the 32-byte key), because KeyPackages
 //! are visible to the relay: no name, e-mail or account ever goes into one
-//! (DESIGN.md §1, "hand out names, emails, accounts"). Display names travel
+//! (docs/design.md §1, "hand out names, emails, accounts"). Display names travel
 //! later as MLS application messages, end to end.
 
 use std::fmt;
@@ -20,7 +20,7 @@ use crate::error::IdentityError;
 /// members can recognise the device.
 ///
 /// The secret zeroizes on drop and is never printed: `Debug` shows only the
-/// public fingerprint (DESIGN.md §1, "keep history": nothing leaks via logs).
+/// public fingerprint (docs/design.md §1, "keep history": nothing leaks via logs).
 pub struct Identity {
     key: SigningKey,
 }

@@ -8,7 +8,7 @@
 //!   bits needed for the group's leaves, and context 0. Only members of the
 //!   epoch can derive its keys: a removed member cannot decrypt frames sent
 //!   after the remove, and a joiner cannot decrypt frames sent before it
-//!   joined (DESIGN.md §1, "watch or listen to a call").
+//!   joined (docs/design.md §1, "watch or listen to a call").
 //! - A codec-aware **clear prefix** stays readable for the relay and the
 //!   browser's packetizer (VP8: 10 bytes on key frames, 1 on delta frames;
 //!   Opus and raw: none). It is authenticated as SFrame AAD together with its
@@ -16,12 +16,12 @@
 //!   read a different prefix length, fails authentication.
 //! - Receivers drop anything that does not authenticate, replays (a 128-frame
 //!   window per sender), and frames from unknown epochs or senders, each with
-//!   its own [`FrameError`] (DESIGN.md §1, "inject media or downgrade
+//!   its own [`FrameError`] (docs/design.md §1, "inject media or downgrade
 //!   encryption"). There is no plaintext pass-through.
 //! - Epoch switches lose no frames: receivers keep the previous epoch's keys
 //!   for at most [`PREVIOUS_EPOCH_GRACE_MS`]; senders switch when told.
 //! - Optional audio padding to fixed buckets ([`AUDIO_BUCKETS`]) hides frame
-//!   sizes that follow speech (DESIGN.md §1, "read who is speaking").
+//!   sizes that follow speech (docs/design.md §1, "read who is speaking").
 //!
 //! Wire format of an encrypted frame: `clear prefix ‖ SFrame header ‖
 //! ciphertext ‖ tag`. The plaintext under AES-GCM is the frame after the
@@ -330,7 +330,7 @@ impl FrameSender {
     }
 
     /// Switches to a new epoch's key (call it once members have the new
-    /// epoch, DESIGN.md §4 step 4). The counter restarts: the key is new.
+    /// epoch, docs/design.md §4 step 4). The counter restarts: the key is new.
     pub fn switch_epoch(&mut self, epoch: &MediaEpoch) -> Result<(), FrameError> {
         *self = FrameSender::new(epoch)?;
         Ok(())

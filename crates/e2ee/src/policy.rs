@@ -3,13 +3,13 @@
 //! It rides in a private-use group-context extension (type
 //! [`POLICY_EXTENSION_TYPE`], RFC 9420 §13.3 private range), which every
 //! member's capabilities must list and which no commit may change: members
-//! refuse any GroupContextExtensions proposal (DESIGN.md §1, "inject media or
+//! refuse any GroupContextExtensions proposal (docs/design.md §1, "inject media or
 //! downgrade encryption": "E2EE required" cannot be switched off later).
 //!
 //! It also carries the **group binding**, `HMAC(admit_key, "conclave group
 //! binding v1" ‖ group_id)`. A joiner checks it in the Welcome: a group the
 //! relay made itself cannot carry it, because the relay lacks the room secret
-//! (DESIGN.md §4, "a Welcome not produced by a member is refused"). The group
+//! (docs/design.md §4, "a Welcome not produced by a member is refused"). The group
 //! context is only ever sent encrypted (PrivateMessages, Welcome), so the
 //! relay never sees the binding to copy it.
 
@@ -42,7 +42,7 @@ pub struct RoomPolicy {
     /// Only hosts may remove others (anyone may always leave).
     pub hosts_only_remove: bool,
     /// Pad audio frames to fixed size buckets so relay-visible sizes do not
-    /// follow speech (DESIGN.md §1, "read who is speaking").
+    /// follow speech (docs/design.md §1, "read who is speaking").
     pub audio_padding: bool,
 }
 

@@ -4,7 +4,7 @@
 //! every member of an epoch computes identically and nobody else can: equal
 //! codes mean the same group state, hence the same roster. A relay that forks
 //! the group (delivers different commits to different members) or slips in a
-//! ghost produces different codes (DESIGN.md §1, "slip in a ghost
+//! ghost produces different codes (docs/design.md §1, "slip in a ghost
 //! participant"; §4 step 5). The code changes every epoch.
 //!
 //! Format: 30 decimal digits in six groups of five — about 100 bits, as in

@@ -4,7 +4,7 @@
 //! (larger than delta frames), the rest random bytes ("encrypted-looking": the
 //! relay must not care). Only the VP8 frame header that depacketizers and
 //! SFUs read to spot key frames stays meaningful (3 bytes, 10 on key frames,
-//! as SFrame leaves them in clear, DESIGN.md §4.3). Right after it sit a send
+//! as SFrame leaves them in clear, docs/design.md §4 step 3). Right after it sit a send
 //! timestamp (CLOCK_MONOTONIC ns, comparable across processes on one machine)
 //! and the frame number, so a subscriber measures one-way latency and delivery.
 //!

@@ -447,7 +447,7 @@ impl SendNow for SocketSender {
                     Ok(()) => i += n,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) => {
-                        // Errors name no address: logs never carry IPs (CONVENTIONS.md §7).
+                        // Errors name no address: logs never carry IPs (docs/conventions.md §7).
                         debug!("media send failed: {e}");
                         i += n;
                     }
@@ -470,7 +470,7 @@ async fn send(socket: &UdpSocket, state: &UdpSocketState, transmit: &quinn_udp::
                     return;
                 }
             }
-            // Errors name no address: logs never carry IPs (CONVENTIONS.md §7).
+            // Errors name no address: logs never carry IPs (docs/conventions.md §7).
             Err(e) => return debug!("media send failed: {e}"),
         }
     }

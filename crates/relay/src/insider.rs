@@ -1,6 +1,6 @@
 //! `--insider-view DIR`: writes down exactly what the relay's operator can
 //! see, so anyone can audit that it is only ciphertext and routing data
-//! (DESIGN.md §4 "Everything the relay learns … `--insider-view` shows exactly
+//! (docs/design.md §4 "Everything the relay learns … `--insider-view` shows exactly
 //! that"). Off by default; when on, it is the only thing the relay writes
 //! besides its config.
 //!

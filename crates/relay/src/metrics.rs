@@ -1,5 +1,5 @@
 //! Prometheus counters. They count things; they never carry a label that
-//! names a participant, a room or an address (CONVENTIONS.md §7).
+//! names a participant, a room or an address (docs/conventions.md §7).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -1,6 +1,6 @@
 //! TLS for the relay's one HTTPS port: a certificate from files, or a
 //! self-signed one made at start (kept in memory only — the relay writes
-//! nothing to disk, DESIGN.md §1 "keep history").
+//! nothing to disk, docs/design.md §1 "keep history").
 
 use std::net::IpAddr;
 use std::path::Path;

@@ -19,6 +19,17 @@ pub const INDEX: Asset = Asset {
     body: include_bytes!("../assets/index.html"),
 };
 
+/// The names of every file [`asset`] serves below `/assets/`, so tools can
+/// list what the relay serves (e.g. `conclave verify` compares each with this
+/// build's copy). The page itself ([`INDEX`]) is served at `/` and `/r/…`.
+pub const ASSET_NAMES: &[&str] = &[
+    "app.js",
+    "style.css",
+    "e2ee-worker.js",
+    "conclave_wasm.js",
+    "conclave_wasm_bg.wasm",
+];
+
 /// Static files below `/assets/`, by file name.
 pub fn asset(name: &str) -> Option<Asset> {
     let (content_type, body): (&str, &[u8]) = match name {
@@ -64,5 +75,8 @@ mod tests {
         assert_eq!(&wasm.body[..4], b"\0asm");
         assert!(super::asset("../Cargo.toml").is_none());
         assert!(!super::INDEX.body.is_empty());
+        for name in super::ASSET_NAMES {
+            assert!(super::asset(name).is_some(), "{name} is listed but not served");
+        }
     }
 }
