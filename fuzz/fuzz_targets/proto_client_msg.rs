@@ -1,7 +1,10 @@
 //! The relay's signaling parsers on any text: `ClientMsg::parse` (every
-//! WebSocket frame) and `RoomId::parse` (the URL path). No panic; whatever
-//! parses serializes and parses back to the same value.
+//! WebSocket frame), `RoomId::parse` (the URL path) and the founder-token
+//! check every join goes through (`verify_founder_token`). No panic;
+//! whatever parses serializes and parses back to the same value; a founder
+//! token that parses has one spelling, and opens exactly the room it names.
 #![no_main]
+use conclave_e2ee::founder::{verify_founder_token, FounderToken};
 use conclave_proto::{ClientMsg, RoomId};
 use libfuzzer_sys::fuzz_target;
 
@@ -15,8 +18,25 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = ClientMsg::parse(text) {
         let back = serde_json_roundtrip(&msg);
         assert_eq!(back, msg);
+        if let ClientMsg::Join { founder, .. } = &msg {
+            check_founder(founder);
+        }
     }
+    check_founder(text);
 });
+
+/// What the relay does with a join's founder token, on any text.
+fn check_founder(text: &str) {
+    if let Ok(token) = FounderToken::parse(text) {
+        assert_eq!(token.to_base64url(), text, "one spelling per token");
+        assert!(verify_founder_token(&token.room_id(), text));
+        let room = RoomId::parse(&token.room_id()).expect("a token's room id is a valid room id");
+        assert!(verify_founder_token(room.as_str(), text));
+    } else {
+        // The room id is not the point here: nothing malformed opens any room.
+        assert!(!verify_founder_token("hS0C2R2zJoxkngYCbAKWXQ", text));
+    }
+}
 
 fn serde_json_roundtrip(msg: &ClientMsg) -> ClientMsg {
     let text = format!("{}", Json(msg));

@@ -36,6 +36,13 @@ fn main() {
         "mismatch",
         b"https://h/r/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     );
+    // A link made before protocol 2: the first room-id derivation in the path.
+    let old = format!(
+        "https://relay.example:8443/r/{}#{}",
+        secret.room_id_v1(),
+        secret.to_base64url().as_str()
+    );
+    write(dir, "link_parse", "protocol1_room_id", old.as_bytes());
 
     // join_request (valid for the fuzz target's room secret [7; 32])
     let mut joiner = Joiner::new(Identity::generate(), &secret);
@@ -80,6 +87,7 @@ fn main() {
     let mut alice =
         Member::create(Identity::generate(), &secret, RoomPolicy::default()).expect("group");
     let mut ds = DeliveryService::new();
+    ds.add_member(0u8);
     let mut bob_j = Joiner::new(Identity::generate(), &secret);
     let join_env = bob_j.join_envelope(NOW).expect("join");
     ds.handle(&1u8, &join_env).expect("ds");
@@ -131,13 +139,52 @@ fn main() {
         write(dir, "delivery_envelope", name, &seed);
     }
 
+    // welcome_accept: the first byte picks the mode (see the target). The
+    // real Welcomes are for a joiner of this run, so the target's own joiner
+    // cannot open them (they exercise parsing and the key lookup); mode 1
+    // edits the Welcome the target makes for its joiner at start-up.
+    let mut seed = vec![0u8];
+    seed.extend_from_slice(&out[2].bytes);
+    write(dir, "welcome_accept", "real_welcome_envelope", &seed);
+    let Ok(Envelope::Welcome { welcome: bare, .. }) = Envelope::decode(&out[2].bytes) else {
+        panic!("a Welcome envelope")
+    };
+    let mut seed = vec![0u8];
+    seed.extend_from_slice(&bare);
+    write(dir, "welcome_accept", "real_welcome_bare", &seed);
+    let mut seed = vec![0u8];
+    seed.extend_from_slice(&commit);
+    write(dir, "welcome_accept", "not_a_welcome", &seed);
+    write(dir, "welcome_accept", "target_welcome", &[1]);
+    for (name, at) in [
+        ("target_welcome_ticket_flip", 2u16),
+        ("target_welcome_header_flip", 40),
+        ("target_welcome_body_flip", 400),
+    ] {
+        let [hi, lo] = at.to_be_bytes();
+        write(dir, "welcome_accept", name, &[1, hi, lo, 0x01]);
+    }
+    write(
+        dir,
+        "welcome_accept",
+        "target_welcome_cut",
+        &[2, 0x01, 0x00],
+    );
+
     // proto_client_msg
+    let join = format!(
+        r#"{{"type":"join","protocol":2,"founder":"{}"}}"#,
+        secret.founder_token().to_base64url()
+    );
+    write(dir, "proto_client_msg", "join", join.as_bytes());
+    let token = secret.founder_token().to_base64url();
+    write(dir, "proto_client_msg", "founder_token", token.as_bytes());
     for (name, text) in [
-        ("join", r#"{"type":"join","protocol":1}"#),
+        ("join_protocol1", r#"{"type":"join","protocol":1}"#),
         ("offer", r#"{"type":"offer","sdp":"v=0\r\n"}"#),
         ("answer", r#"{"type":"answer","sdp":"v=0\r\n"}"#),
         ("media", r#"{"type":"media","audio":true,"video":false}"#),
-        ("broadcast", r#"{"type":"broadcast","data":"AQID"}"#),
+        ("mls", r#"{"type":"mls","data":"AQEAAAAAAAAAAAAAAAAAAAA="}"#),
         ("leave", r#"{"type":"leave"}"#),
     ] {
         write(dir, "proto_client_msg", name, text.as_bytes());

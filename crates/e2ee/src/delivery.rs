@@ -16,23 +16,41 @@
 //! references, and the envelope keeps the relay's parser tiny (it is fuzzed).
 //! The envelope is not trusted by members: a client that lies in it only
 //! misroutes its own message, because members check epochs, senders and
-//! signatures inside MLS (DESIGN.md §1, "slip in a ghost participant").
+//! signatures inside MLS (docs/design.md §1, "slip in a ghost participant").
 //!
 //! What the relay learns from it (listed for "what the operator can see"):
 //! message kinds and sizes, the epoch counter, and which connection a Welcome
 //! goes to. Never who adds or removes whom: commits are MLS PrivateMessages.
 //!
-//! Rules, each tested below:
-//! - the first commit for an epoch wins; later commits for that epoch (or an
-//!   older one) are refused to their sender with [`Envelope::Rejected`]
-//!   ("stale epoch"), so the sender drops its pending commit and processes
-//!   the winner instead;
-//! - an accepted commit goes to every other connection, [`Envelope::Accepted`]
-//!   goes back to its sender (who then merges its pending commit), and its
-//!   Welcome goes only to the connections whose join requests carried the
-//!   named tickets;
-//! - proposals for a stale epoch are refused the same way; application
-//!   messages and join requests are forwarded to every other connection;
+//! Rules, each tested below. Together they mean the service cannot be
+//! steered by a connection that merely knows the room id (docs/design.md §1,
+//! "slip in a ghost participant"; the relay's own check that every
+//! connection was made from the link is [`crate::founder`]):
+//! - only connections that hold the group (the room's founder and joiners a
+//!   Welcome was routed to) may send commits, proposals and application
+//!   messages ([`DeliveryError::NotAMember`]); when every one of them has
+//!   left, the next connection to send one holds the group;
+//! - a join request goes only to those members ([`Recipients::Members`]),
+//!   never to every connection in the room: someone waiting to be let in does
+//!   not see others' tickets or KeyPackages;
+//! - a join ticket is first-come: a join request whose ticket is already
+//!   pending for another connection is refused to its sender
+//!   ([`DeliveryError::TicketTaken`]) and the ticket stays with the first
+//!   connection, so replaying a request cannot redirect its Welcome (the
+//!   same connection may re-send its own);
+//! - once the service knows the group's epoch, only commits and proposals
+//!   for exactly that epoch are accepted: an older one (it lost the race) or
+//!   a newer one (an epoch jump, which would make every honest commit look
+//!   stale) is refused to its sender with [`Envelope::Rejected`], which
+//!   names the current epoch, so the sender drops it and processes the
+//!   winner instead. While the epoch is unknown (a new room, or after a
+//!   relay restart: nothing survives, docs/design.md §1 "keep history") the first
+//!   member commit sets it;
+//! - the first commit for the current epoch wins: it goes to every other
+//!   connection, [`Envelope::Accepted`] goes back to its sender (who then
+//!   merges its pending commit), and its Welcome goes only to the
+//!   connections whose join requests carried the named tickets;
+//! - application messages go to every other connection;
 //! - clients may not send the service's own replies (Welcome, Accepted,
 //!   Rejected).
 //!
@@ -79,7 +97,7 @@ impl fmt::Display for Epoch {
 
 /// A random 16-byte label a joiner puts on its join request so the relay can
 /// route the Welcome back to it. It is the join proof's nonce, so it carries
-/// no identity (DESIGN.md §1, "hand out names").
+/// no identity (docs/design.md §1, "hand out names").
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct JoinTicket(pub [u8; 16]);
 
@@ -200,6 +218,11 @@ pub enum DeliveryError {
     /// not hold the group.
     #[error("only members of the call may send commits, proposals and application messages; send a join request and wait for the Welcome")]
     NotAMember,
+    /// A join request whose ticket another connection's request already
+    /// holds: tickets are first-come, so a re-sent request cannot redirect
+    /// the Welcome.
+    #[error("this join ticket is already pending for another connection; make a new join request (it carries a fresh ticket)")]
+    TicketTaken,
 }
 
 struct Reader<'a> {
@@ -379,6 +402,9 @@ impl Envelope {
 pub enum Recipients<P> {
     /// Every connection in the room except this one (the sender).
     AllExcept(P),
+    /// Exactly these connections: the members of the group (those that hold
+    /// it), without the sender. May be empty: nobody holds the group yet.
+    Members(Vec<P>),
     /// Exactly this connection.
     One(P),
 }
@@ -398,7 +424,7 @@ pub struct Outgoing<P> {
 #[derive(Debug)]
 pub struct DeliveryService<P> {
     /// The epoch the group is in, once a commit has been seen. Starts unknown:
-    /// after a relay restart nothing survives (DESIGN.md §1, "keep history").
+    /// after a relay restart nothing survives (docs/design.md §1, "keep history").
     epoch: Option<u64>,
     tickets: BTreeMap<JoinTicket, P>,
     ticket_order: VecDeque<JoinTicket>,
@@ -456,19 +482,38 @@ impl<P: Clone + Eq> DeliveryService<P> {
         self.ticket_order.retain(|t| tickets.contains_key(t));
     }
 
-    fn remember_ticket(&mut self, ticket: JoinTicket, peer: P) {
-        if self.tickets.insert(ticket, peer).is_none() {
-            self.ticket_order.push_back(ticket);
+    /// The members a join request from `from` goes to.
+    fn members_except(&self, from: &P) -> Vec<P> {
+        self.members
+            .iter()
+            .filter(|m| *m != from)
+            .cloned()
+            .collect()
+    }
+
+    /// Records that `peer` waits for a Welcome under `ticket`. First come:
+    /// a ticket pending for another connection is not re-pointed.
+    fn remember_ticket(&mut self, ticket: JoinTicket, peer: P) -> Result<(), DeliveryError> {
+        match self.tickets.get(&ticket) {
+            Some(holder) if *holder != peer => return Err(DeliveryError::TicketTaken),
+            Some(_) => return Ok(()),
+            None => {}
         }
+        self.tickets.insert(ticket, peer);
+        self.ticket_order.push_back(ticket);
         while self.ticket_order.len() > MAX_PENDING_TICKETS {
             if let Some(old) = self.ticket_order.pop_front() {
                 self.tickets.remove(&old);
             }
         }
+        Ok(())
     }
 
-    fn is_stale(&self, epoch: Epoch) -> bool {
-        matches!(self.epoch, Some(current) if epoch.0 < current)
+    /// Whether a commit or proposal made in `epoch` must be refused: the
+    /// service knows the group's epoch and this is not it (older: it lost the
+    /// race; newer: an epoch jump).
+    fn is_not_current(&self, epoch: Epoch) -> bool {
+        matches!(self.epoch, Some(current) if epoch.0 != current)
     }
 
     fn rejected(&self, from: &P, epoch: Epoch) -> Outgoing<P> {
@@ -503,9 +548,9 @@ impl<P: Clone + Eq> DeliveryService<P> {
         let mut out = Vec::new();
         match env {
             Envelope::JoinRequest { ticket, .. } => {
-                self.remember_ticket(ticket, from.clone());
+                self.remember_ticket(ticket, from.clone())?;
                 out.push(Outgoing {
-                    to: Recipients::AllExcept(from.clone()),
+                    to: Recipients::Members(self.members_except(from)),
                     bytes: bytes.to_vec(),
                 });
             }
@@ -514,12 +559,12 @@ impl<P: Clone + Eq> DeliveryService<P> {
                 commit,
                 welcome,
             } => {
-                if self.is_stale(epoch) {
+                if self.is_not_current(epoch) {
                     out.push(self.rejected(from, epoch));
                     return Ok(out);
                 }
-                // First commit for this epoch (or a later one, if the service
-                // missed history): it wins.
+                // First commit for the current epoch (or, while the epoch is
+                // unknown, for any): it wins.
                 self.epoch = Some(epoch.0.saturating_add(1));
                 out.push(Outgoing {
                     to: Recipients::AllExcept(from.clone()),
@@ -555,7 +600,7 @@ impl<P: Clone + Eq> DeliveryService<P> {
                 }
             }
             Envelope::Proposal { epoch, .. } => {
-                if self.is_stale(epoch) {
+                if self.is_not_current(epoch) {
                     out.push(self.rejected(from, epoch));
                 } else {
                     out.push(Outgoing {
@@ -580,10 +625,10 @@ impl<P: Clone + Eq> DeliveryService<P> {
 mod tests {
     use super::*;
 
-    fn with_members(members: &[u32]) -> DeliveryService<u32> {
+    fn with_members<P: Clone + Eq>(members: &[P]) -> DeliveryService<P> {
         let mut ds = DeliveryService::new();
         for m in members {
-            ds.add_member(*m);
+            ds.add_member(m.clone());
         }
         ds
     }
@@ -727,7 +772,9 @@ mod tests {
         );
         assert_eq!(ds.epoch(), Some(Epoch(6)));
 
-        for (peer, epoch) in [(2u32, 5u64), (3, 4)] {
+        // Late for epoch 5, older, and epoch jumps: all refused, naming the
+        // current epoch; none moves it.
+        for (peer, epoch) in [(2u32, 5u64), (3, 4), (2, 7), (3, u64::MAX)] {
             let out = ds.handle(&peer, &commit(epoch, &[])).unwrap();
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].to, Recipients::One(peer));
@@ -755,11 +802,12 @@ mod tests {
             request: vec![1, 2, 3],
         }
         .encode();
+        ds.add_member("alice");
         let out = ds.handle(&"joiner", &join).unwrap();
         assert_eq!(
             out,
             vec![Outgoing {
-                to: Recipients::AllExcept("joiner"),
+                to: Recipients::Members(vec!["alice"]),
                 bytes: join
             }]
         );
@@ -812,6 +860,20 @@ mod tests {
         };
         let out = ds.handle(&2, &stale.encode()).unwrap();
         assert_eq!(out[0].to, Recipients::One(2));
+        let ahead = Envelope::Proposal {
+            epoch: Epoch(9),
+            proposal: vec![1],
+        };
+        let out = ds.handle(&2, &ahead.encode()).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, Recipients::One(2));
+        assert_eq!(
+            Envelope::decode(&out[0].bytes).unwrap(),
+            Envelope::Rejected {
+                epoch: Epoch(9),
+                current: Epoch(4)
+            }
+        );
         let fresh = Envelope::Proposal {
             epoch: Epoch(4),
             proposal: vec![1],
@@ -824,6 +886,94 @@ mod tests {
         };
         let out = ds.handle(&2, &app.encode()).unwrap();
         assert_eq!(out[0].to, Recipients::AllExcept(2));
+    }
+
+    #[test]
+    fn the_first_member_commit_sets_an_unknown_epoch() {
+        // A new room, or a relay that restarted while the group was at
+        // epoch 41: nothing survived, so the first member commit says where
+        // the group is.
+        let mut ds = with_members(&[1, 2]);
+        assert_eq!(ds.epoch(), None);
+        let proposal = Envelope::Proposal {
+            epoch: Epoch(41),
+            proposal: vec![1],
+        };
+        let out = ds.handle(&2, &proposal.encode()).unwrap();
+        assert_eq!(out[0].to, Recipients::AllExcept(2), "forwarded");
+        assert_eq!(ds.epoch(), None, "a proposal does not set the epoch");
+        let out = ds.handle(&1, &commit(41, &[])).unwrap();
+        assert_eq!(out.len(), 2, "accepted");
+        assert_eq!(ds.epoch(), Some(Epoch(42)));
+        // From now on only epoch 42 is accepted.
+        for e in [41, 43, 1000] {
+            let out = ds.handle(&2, &commit(e, &[])).unwrap();
+            assert_eq!(out.len(), 1, "epoch {e} refused");
+        }
+        assert_eq!(ds.handle(&2, &commit(42, &[])).unwrap().len(), 2);
+    }
+
+    fn join_request(ticket: [u8; 16]) -> Vec<u8> {
+        Envelope::JoinRequest {
+            ticket: JoinTicket(ticket),
+            request: vec![0x4B; 8],
+        }
+        .encode()
+    }
+
+    #[test]
+    fn join_requests_reach_only_members() {
+        // Alice founded the room and admitted Bob; Carol waits to be let in.
+        let mut ds = with_members(&["alice"]);
+        ds.handle(&"bob", &join_request([1; 16])).unwrap();
+        ds.handle(&"alice", &commit(0, &[[1; 16]])).unwrap();
+        let out = ds.handle(&"carol", &join_request([2; 16])).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, Recipients::Members(vec!["alice", "bob"]));
+        // Dave, also waiting, never sees Carol's request (its ticket and
+        // KeyPackage), and Carol never sees his.
+        let out = ds.handle(&"dave", &join_request([3; 16])).unwrap();
+        assert_eq!(out[0].to, Recipients::Members(vec!["alice", "bob"]));
+        // A member's own join request does not come back to it.
+        let out = ds.handle(&"bob", &join_request([4; 16])).unwrap();
+        assert_eq!(out[0].to, Recipients::Members(vec!["alice"]));
+        // Nobody holds the group: a join request reaches no one.
+        ds.peer_left(&"alice");
+        ds.peer_left(&"bob");
+        let out = ds.handle(&"carol", &join_request([5; 16])).unwrap();
+        assert_eq!(out[0].to, Recipients::Members(vec![]));
+    }
+
+    #[test]
+    fn join_tickets_are_first_come() {
+        let mut ds = with_members(&["alice"]);
+        let ticket = [6u8; 16];
+        ds.handle(&"bob", &join_request(ticket)).unwrap();
+        // Mallory replays Bob's request (or makes one with his ticket): refused,
+        // and the ticket still points at Bob.
+        assert_eq!(
+            ds.handle(&"mallory", &join_request(ticket)),
+            Err(DeliveryError::TicketTaken)
+        );
+        assert!(DeliveryError::TicketTaken
+            .to_string()
+            .contains("new join request"));
+        // Bob may re-send his own request: forwarded again, nothing changes.
+        let out = ds.handle(&"bob", &join_request(ticket)).unwrap();
+        assert_eq!(out[0].to, Recipients::Members(vec!["alice"]));
+        assert_eq!(ds.tickets.len(), 1);
+        assert_eq!(ds.ticket_order.len(), 1);
+        // The Welcome goes to Bob, not Mallory, who stays outside.
+        let out = ds.handle(&"alice", &commit(0, &[ticket])).unwrap();
+        assert_eq!(out[2].to, Recipients::One("bob"));
+        assert!(ds.is_member(&"bob"));
+        assert!(!ds.is_member(&"mallory"));
+        // Once Bob's ticket is used up, or Bob left, it is free again (a
+        // member would refuse the replayed proof itself: AdmissionGuard).
+        assert!(ds.handle(&"mallory", &join_request(ticket)).is_ok());
+        ds.handle(&"carol", &join_request([7; 16])).unwrap();
+        ds.peer_left(&"carol");
+        assert!(ds.handle(&"mallory", &join_request([7; 16])).is_ok());
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! - Every handshake and application message is an MLS **PrivateMessage**
 //!   (pure-ciphertext wire format), so the relay cannot read who adds or
 //!   removes whom; incoming PublicMessages are refused, which also switches
-//!   off external commits and external proposers (DESIGN.md §4).
+//!   off external commits and external proposers (docs/design.md §4).
 //! - Adds are **path-less** (`add_members_without_update`): commits that only
 //!   add stay small.
 //! - The room policy is fixed in the group context ([`crate::policy`]).
 //! - Every commit that adds people carries the joiners' admission proofs in
 //!   its authenticated data, and **every** member checks them before applying
 //!   the commit; a member that receives an Add without a valid proof refuses
-//!   the commit (DESIGN.md §1, "slip in a ghost participant").
+//!   the commit (docs/design.md §1, "slip in a ghost participant").
 //! - The roster is the group's leaves ([`Member::roster`]), never a server
 //!   list.
 //!
@@ -24,6 +24,7 @@ use std::fmt;
 
 use openmls::prelude::*;
 use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::storage::StorageProvider as _;
 use openmls_traits::OpenMlsProvider;
 use tls_codec::{Deserialize as _, Serialize as _};
 
@@ -255,6 +256,38 @@ impl Joiner {
         if welcome.ciphersuite() != CIPHERSUITE {
             return Err(GroupError::BadWelcome("wrong MLS ciphersuite"));
         }
+        // openmls deletes the KeyPackage a Welcome names as soon as it finds
+        // it, before anything in the Welcome is checked. The relay knows our
+        // KeyPackage (it is in the join request), so a Welcome it made — or a
+        // damaged copy of the real one — would use up our keys and strand us
+        // (found by the welcome_accept fuzz target). Keep our bundles and put
+        // them back if this Welcome is refused.
+        let ours: Vec<(KeyPackageRef, KeyPackageBundle)> = welcome
+            .secrets()
+            .iter()
+            .filter_map(|s| {
+                let r = s.new_member();
+                self.provider
+                    .storage()
+                    .key_package::<KeyPackageRef, KeyPackageBundle>(&r)
+                    .ok()
+                    .flatten()
+                    .map(|b| (r, b))
+            })
+            .collect();
+        let joined = self.join_from(welcome);
+        if joined.is_err() {
+            for (r, b) in &ours {
+                self.provider
+                    .storage()
+                    .write_key_package(r, b)
+                    .map_err(mls("KeyPackage restore"))?;
+            }
+        }
+        joined
+    }
+
+    fn join_from(&mut self, welcome: Welcome) -> Result<Member, GroupError> {
         let staged = StagedWelcome::new_from_welcome(&self.provider, &join_config(), welcome, None)
             .map_err(mls("Welcome processing"))?;
         let ctx = staged.group_context();
@@ -394,7 +427,7 @@ impl Member {
     }
 
     /// The roster: the group's leaves and their device keys, in leaf order.
-    /// This, not anything the relay says, is who is in the call (DESIGN.md §1,
+    /// This, not anything the relay says, is who is in the call (docs/design.md §1,
     /// "slip in a ghost participant").
     pub fn roster(&self) -> Vec<RosterEntry> {
         self.group
@@ -761,7 +794,7 @@ impl Member {
     }
 
     /// The checks every member makes on someone else's commit before applying
-    /// it (DESIGN.md §4, "Rules that keep the relay honest").
+    /// it (docs/design.md §4, "Rules that keep the relay honest").
     fn validate_commit(
         &self,
         staged: &StagedCommit,

@@ -2,18 +2,19 @@
 //!
 //! Conclave's end-to-end encryption core: everything that holds or uses a key
 //! lives here, so that whoever runs the relay cannot watch a call, slip in a
-//! ghost participant, or hand out the meeting password (DESIGN.md §1). Every
+//! ghost participant, or hand out the meeting password (docs/design.md §1). Every
 //! client — the browser via wasm32, the native SDK, bots — uses this one
-//! crate; the relay links only its key-less [`delivery`] module (build with
-//! `default-features = false`).
+//! crate; the relay links only its key-less [`delivery`] and [`founder`]
+//! modules (build with `default-features = false`).
 //!
 //! It is **sans-I/O**: no sockets, no threads, no clock. Bytes go in and out;
 //! time is an argument in milliseconds since the Unix epoch.
 //!
-//! | module | what | DESIGN.md §1 row |
+//! | module | what | docs/design.md §1 row |
 //! |---|---|---|
 //! | [`identity`] | Ed25519 device keys; credentials carry only the public key | hand out names |
-//! | [`link`] | room secret S, `room_id`, `admit_key`, links | hand out the meeting password |
+//! | [`link`] | room secret S, `founder_token`, `room_id`, `admit_key`, links | hand out the meeting password |
+//! | [`founder`] | the relay's check that a join was made from the link (key-less) | slip in a ghost (no founding a room from its id alone) |
 //! | [`admission`] | join requests with HMAC proofs; stale/replay refusal | slip in a ghost |
 //! | [`group`] | MLS (RFC 9420) group, ciphersuite 0x0003, PrivateMessages only | slip in a ghost, inject/downgrade |
 //! | [`policy`] | room policy fixed in the group context | inject/downgrade |
@@ -25,7 +26,7 @@
 //! render (return) a media frame that did not authenticate, or accept a
 //! PublicMessage, an external commit or a policy change.
 //!
-//! Out of scope (DESIGN.md §1): a malicious member, endpoint compromise,
+//! Out of scope (docs/design.md §1): a malicious member, endpoint compromise,
 //! global traffic analysis, and a relay that simply refuses service.
 //!
 //! # Example: create → admit → encrypt → decrypt
@@ -38,11 +39,17 @@
 //! };
 //! let now = 1_700_000_000_000u64; // ms; the caller's clock
 //!
-//! // Alice creates a room and shares the link (the relay only sees room_id).
+//! // Alice creates a room and shares the link (the relay only sees room_id,
+//! // and the founder token each join shows, which must hash to it).
 //! let secret = RoomSecret::generate();
 //! let link = RoomLink::new("https://relay.example", secret.clone()).unwrap();
 //! let mut alice = Member::create(Identity::generate(), &secret, RoomPolicy::default()).unwrap();
+//! assert!(conclave_e2ee::founder::verify_founder_token(
+//!     &link.room_id().to_string(),
+//!     &link.founder_token().to_base64url(),
+//! ));
 //! let mut relay = DeliveryService::new();
+//! relay.add_member("alice"); // the room's first connection holds the group
 //!
 //! // Bob opens the link and asks to join.
 //! let link = RoomLink::parse(&link.to_url()).unwrap();
@@ -71,6 +78,7 @@
 #![warn(missing_docs)]
 
 pub mod delivery;
+pub mod founder;
 
 #[cfg(feature = "group")]
 pub mod admission;

@@ -3,14 +3,22 @@
 //! A room is created from a 32-byte random secret S. Everything else is
 //! derived one-way from it with HKDF-SHA256 (RFC 5869) and fixed labels:
 //!
-//! - `room_id = HKDF(S, "conclave room id")`, 16 bytes, shown as 22
-//!   base64url characters: the only thing the relay learns;
+//! - `founder_token = HKDF(S, "conclave founder token")`, 32 bytes: shown to
+//!   the relay in every `join`, so it can check that the connection was made
+//!   from the link ([`crate::founder`]);
+//! - `room_id = SHA-256("conclave room id v2" ‖ founder_token)`, first 16
+//!   bytes, shown as 22 base64url characters: the room's name at the relay,
+//!   one-way from the token and so from S;
 //! - `admit_key = HKDF(S, "conclave admit")`, 32 bytes: proves to members
 //!   that a joiner knows S ([`crate::admission`]).
 //!
 //! The link is `https://HOST/r/<room_id>#<S-base64url>[&name=…]`. Browsers
-//! never send the fragment to the server, so the relay sees `room_id` and
-//! never S (DESIGN.md §1, "hand out the meeting password").
+//! never send the fragment to the server, so the relay sees `room_id` and the
+//! founder token, never S (docs/design.md §1, "hand out the meeting password").
+//!
+//! Links made before signaling protocol 2 carry the first room id,
+//! `HKDF(S, "conclave room id")` ([`RoomSecret::room_id_v1`]); they still
+//! parse, and name the room by its current id ([`RoomLink::room_id`]).
 
 use std::fmt;
 
@@ -20,9 +28,10 @@ use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::LinkError;
+use crate::founder::{FounderToken, FOUNDER_TOKEN_LEN};
 
 /// Bytes of a room id.
-pub const ROOM_ID_LEN: usize = 16;
+pub const ROOM_ID_LEN: usize = crate::founder::ROOM_ID_LEN;
 /// Longest display-name hint accepted in a link, in bytes.
 pub const MAX_LINK_NAME_LEN: usize = 64;
 /// Longest link accepted, in bytes.
@@ -34,7 +43,9 @@ pub const MAX_LINK_LEN: usize = 2048;
 pub const MAX_LINK_BASE_LEN: usize =
     MAX_LINK_LEN - ("/r/".len() + 22 + "#".len() + 43 + "&name=".len() + 3 * MAX_LINK_NAME_LEN);
 
-const LABEL_ROOM_ID: &[u8] = b"conclave room id";
+/// The first room-id derivation (links made before protocol 2).
+const LABEL_ROOM_ID_V1: &[u8] = b"conclave room id";
+const LABEL_FOUNDER: &[u8] = b"conclave founder token";
 const LABEL_ADMIT: &[u8] = b"conclave admit";
 
 fn derive<const N: usize>(secret: &[u8; 32], label: &[u8]) -> [u8; N] {
@@ -70,9 +81,30 @@ impl RoomSecret {
         &self.0
     }
 
-    /// The relay-visible room id, derived one-way from the secret.
+    /// The token a client shows the relay in each `join`: it proves the
+    /// connection was made from the link without giving the relay S, the
+    /// admit key or anything else derived from S.
+    pub fn founder_token(&self) -> FounderToken {
+        FounderToken::from_bytes(derive::<FOUNDER_TOKEN_LEN>(&self.0, LABEL_FOUNDER))
+    }
+
+    /// The relay-visible room id: a hash of the founder token, so one-way
+    /// from the secret, and checkable by the relay against the token.
     pub fn room_id(&self) -> RoomId {
-        RoomId(derive::<ROOM_ID_LEN>(&self.0, LABEL_ROOM_ID))
+        RoomId(self.founder_token().room_id_bytes())
+    }
+
+    /// The room id links carried before signaling protocol 2. Accepted by
+    /// [`RoomLink::parse`] so old links keep working; never used to connect
+    /// (the relay cannot check it against a founder token).
+    pub fn room_id_v1(&self) -> RoomId {
+        RoomId(derive::<ROOM_ID_LEN>(&self.0, LABEL_ROOM_ID_V1))
+    }
+
+    /// Whether `room_id` names this secret's room: its current id, or the id
+    /// an older link carried ([`RoomSecret::room_id_v1`]).
+    pub fn names_room(&self, room_id: &RoomId) -> bool {
+        *room_id == self.room_id() || *room_id == self.room_id_v1()
     }
 
     /// The key join proofs are made with.
@@ -103,7 +135,7 @@ impl fmt::Debug for RoomSecret {
     }
 }
 
-/// The key members check join proofs with (DESIGN.md §1, "slip in a ghost
+/// The key members check join proofs with (docs/design.md §1, "slip in a ghost
 /// participant"). Zeroized on drop; `Debug` never shows it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct AdmitKey(pub(crate) [u8; 32]);
@@ -191,9 +223,16 @@ impl RoomLink {
         &self.secret
     }
 
-    /// The room id (derived from the secret).
+    /// The room id (derived from the secret): the current one, even if the
+    /// parsed link carried the first one.
     pub fn room_id(&self) -> RoomId {
         self.secret.room_id()
+    }
+
+    /// The founder token to show the relay when joining
+    /// ([`RoomSecret::founder_token`]).
+    pub fn founder_token(&self) -> FounderToken {
+        self.secret.founder_token()
     }
 
     /// The room's display-name hint, if the link has one.
@@ -217,8 +256,11 @@ impl RoomLink {
         Zeroizing::new(s)
     }
 
-    /// Parses a link, checking that the room id in the path is the one the
-    /// secret derives (a link whose halves do not match was edited).
+    /// Parses a link, checking that the room id in the path is one the
+    /// secret derives (a link whose halves do not match was edited). The
+    /// path may carry the current room id or, in a link made before
+    /// protocol 2, the first one ([`RoomSecret::room_id_v1`]); either way
+    /// [`RoomLink::room_id`] and [`RoomLink::to_url`] use the current one.
     /// Unknown `key=value` fragment parameters are ignored, so later versions
     /// can add some.
     pub fn parse(link: &str) -> Result<Self, LinkError> {
@@ -242,7 +284,7 @@ impl RoomLink {
                 name = Some(decoded);
             }
         }
-        if secret.room_id() != room_id {
+        if !secret.names_room(&room_id) {
             return Err(LinkError::RoomMismatch);
         }
         Ok(RoomLink {
@@ -322,16 +364,81 @@ fn percent_decode(s: &str) -> Result<String, LinkError> {
 mod tests {
     use super::*;
 
+    /// Fixed vectors, computed independently (Python: hmac/hashlib HKDF
+    /// with an all-zero salt, then SHA-256): a change of label or order
+    /// breaks every existing link, so it must show up here.
     #[test]
     fn derivations_are_fixed_and_one_way_labelled() {
+        let vectors = [
+            (
+                [7u8; 32],
+                "IGmHxkTbbTo_FX9WAN9NBQ",
+                "U5V2eH0IL_8ixeZHowy7eMXOwAC8CgR9AlziDXL-v2o",
+                "hS0C2R2zJoxkngYCbAKWXQ",
+                "a484526269bae78f45fdef98cdb6a97ecf4a655adcba89bd048196c5e2f478bd",
+            ),
+            (
+                std::array::from_fn(|i| i as u8),
+                "avKi9QPRx7BHV4D6fBi4dg",
+                "L2wrrgs3gF7nn2iTY0KPxcxsdIzfnvS8J421hmUV_rg",
+                "cXeQ47KRCrbzZE-ASrPFxA",
+                "4ffd009bee704bd2fbb46de805f56612151fba8bbb4873f526d518b989427d6c",
+            ),
+        ];
+        for (secret, v1, token, v2, admit) in vectors {
+            let s = RoomSecret::from_bytes(secret);
+            assert_eq!(s.room_id_v1().to_string(), v1);
+            assert_eq!(s.founder_token().to_base64url(), token);
+            assert_eq!(s.room_id().to_string(), v2);
+            let hex: String = s.admit_key().0.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, admit);
+            // The relay's check, from the token alone.
+            assert!(crate::founder::verify_founder_token(v2, token));
+            assert!(!crate::founder::verify_founder_token(v1, token));
+        }
         let s = RoomSecret::from_bytes([7; 32]);
-        assert_eq!(s.room_id(), RoomSecret::from_bytes([7; 32]).room_id());
         assert_ne!(s.room_id(), RoomSecret::from_bytes([8; 32]).room_id());
-        assert_ne!(&s.admit_key().0[..ROOM_ID_LEN], &s.room_id().0[..]);
-        assert_eq!(s.room_id().to_string().len(), 22);
+        assert_ne!(&s.admit_key().0[..], &s.founder_token().as_bytes()[..]);
         assert_eq!(
             RoomId::parse(&s.room_id().to_string()).unwrap(),
             s.room_id()
+        );
+    }
+
+    #[test]
+    fn old_links_parse_and_name_the_current_room() {
+        let s = RoomSecret::from_bytes([7; 32]);
+        let old = format!(
+            "https://h/r/{}#{}&name=x",
+            s.room_id_v1(),
+            s.to_base64url().as_str()
+        );
+        let link = RoomLink::parse(&old).expect("a link from before protocol 2 parses");
+        assert_eq!(link.room_id(), s.room_id());
+        assert_eq!(link.room_id().to_string(), "hS0C2R2zJoxkngYCbAKWXQ");
+        assert_eq!(link.founder_token(), s.founder_token());
+        assert_eq!(
+            link.to_url().as_str(),
+            format!(
+                "https://h/r/{}#{}&name=x",
+                s.room_id(),
+                s.to_base64url().as_str()
+            )
+        );
+        assert!(s.names_room(&s.room_id_v1()));
+        assert!(s.names_room(&s.room_id()));
+        let other = RoomSecret::from_bytes([8; 32]);
+        assert!(!s.names_room(&other.room_id()));
+        assert!(!s.names_room(&other.room_id_v1()));
+        // An old link's room id with another secret is still an edited link.
+        let edited = format!(
+            "https://h/r/{}#{}",
+            other.room_id_v1(),
+            s.to_base64url().as_str()
+        );
+        assert_eq!(
+            RoomLink::parse(&edited).unwrap_err(),
+            LinkError::RoomMismatch
         );
     }
 
@@ -400,6 +507,7 @@ mod tests {
             format!("{s:?}"),
             format!("{link:?}"),
             format!("{:?}", s.admit_key()),
+            format!("{:?}", s.founder_token()),
         ] {
             assert!(!text.contains(enc.as_str()), "{text}");
             assert!(!text.to_lowercase().contains("abab"), "{text}");

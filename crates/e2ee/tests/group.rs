@@ -24,9 +24,12 @@ impl Room {
     fn new(policy: RoomPolicy, creator: Identity) -> Room {
         let secret = RoomSecret::generate();
         let alice = Member::create(creator, &secret, policy).unwrap();
+        // As the relay does for a room's first connection: it holds the group.
+        let mut ds = DeliveryService::new();
+        ds.add_member(0);
         Room {
             secret,
-            ds: DeliveryService::new(),
+            ds,
             members: vec![(0, alice)],
         }
     }
@@ -47,6 +50,11 @@ impl Room {
                         events.push((*id, m.handle(&out.bytes).unwrap()));
                     }
                 }
+                Recipients::Members(to) => {
+                    for (id, m) in self.members.iter_mut().filter(|(id, _)| to.contains(id)) {
+                        events.push((*id, m.handle(&out.bytes).unwrap()));
+                    }
+                }
                 Recipients::One(p) => match self.members.iter_mut().find(|(id, _)| *id == p) {
                     Some((id, m)) => events.push((*id, m.handle(&out.bytes).unwrap())),
                     None => others.push((p, out.bytes)),
@@ -60,13 +68,17 @@ impl Room {
     fn join(&mut self, by: u32, joiner_id: u32) -> Vec<(u32, Event)> {
         let mut joiner = Joiner::new(Identity::generate(), &self.secret);
         let env = joiner.join_envelope(NOW).unwrap();
-        let request = self
-            .ds
-            .handle(&joiner_id, &env)
-            .unwrap()
-            .pop()
-            .unwrap()
-            .bytes;
+        let routed = self.ds.handle(&joiner_id, &env).unwrap().pop().unwrap();
+        // The request reaches the members, the admitting one among them, and
+        // no one else.
+        let Recipients::Members(to) = &routed.to else {
+            panic!("a join request goes to the members, not {:?}", routed.to)
+        };
+        assert!(to.contains(&by), "member {by} sees the request");
+        assert!(to
+            .iter()
+            .all(|c| self.members.iter().any(|(id, _)| id == c)));
+        let request = routed.bytes;
         let Event::JoinRequested(req) = self.member(by).handle(&request).unwrap() else {
             panic!("expected a join request")
         };
@@ -301,6 +313,68 @@ fn welcome_from_a_group_the_relay_made_is_refused() {
         bob.accept_welcome(&welcome),
         Err(GroupError::BadWelcome(_))
     ));
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/welcome_accept.rs): the relay sees a
+/// joiner's KeyPackage (in its join request) and the real Welcome. If a fake
+/// Welcome naming that KeyPackage — a group the relay made, or a damaged copy
+/// of the real one — used up the joiner's KeyPackage keys, the real Welcome
+/// would then fail and the joiner be stuck outside while its leaf sits in
+/// the group. `Joiner::accept_welcome` promises a refused Welcome leaves the
+/// joiner usable.
+#[test]
+fn a_refused_welcome_leaves_the_joiner_able_to_take_the_real_one() {
+    let mut room = Room::new(RoomPolicy::default(), Identity::generate());
+    let mut bob = Joiner::new(Identity::generate(), &room.secret);
+    let bob_request = bob.join_request(NOW).unwrap();
+
+    // 1. A group the relay made, welcoming Bob's own KeyPackage.
+    let fake_secret = RoomSecret::generate();
+    let mut fake =
+        Member::create(Identity::generate(), &fake_secret, RoomPolicy::default()).unwrap();
+    let req = JoinRequest::create(
+        &fake_secret.admit_key(),
+        &fake_secret.room_id(),
+        bob_request.key_package.clone(),
+        NOW,
+    );
+    let v = fake.check_join_request(&req, NOW).unwrap();
+    let Envelope::Commit {
+        welcome: Some(fake_welcome),
+        ..
+    } = Envelope::decode(&fake.admit(&[v]).unwrap()).unwrap()
+    else {
+        panic!()
+    };
+    assert!(matches!(
+        bob.accept_welcome(&fake_welcome.welcome),
+        Err(GroupError::BadWelcome(_))
+    ));
+
+    // 2. The real admission; the relay first sends Bob a damaged copy of
+    // the real Welcome (last byte: inside the encrypted GroupInfo).
+    let env = Envelope::JoinRequest {
+        ticket: bob_request.ticket(),
+        request: bob_request.encode(),
+    }
+    .encode();
+    let (events, _) = room.route(1, &env);
+    let Some((_, Event::JoinRequested(req))) = events.into_iter().next() else {
+        panic!("Alice sees Bob's request")
+    };
+    let v = room.member(0).check_join_request(&req, NOW).unwrap();
+    let commit = room.member(0).admit(&[v]).unwrap();
+    let (_, others) = room.route(0, &commit);
+    let (_, real) = others.into_iter().next().expect("the Welcome for Bob");
+    let mut damaged = real.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    assert!(bob.accept_welcome(&damaged).is_err());
+
+    // 3. The real Welcome still works: Bob is in Alice's group.
+    let bob = bob
+        .accept_welcome(&real)
+        .expect("the real Welcome, after refused fakes");
+    assert_eq!(bob.safety_code(), room.member(0).safety_code());
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 use crate::engine::{new_peer, publisher_offer, Handle, Role};
 use anyhow::{anyhow, bail, Context, Result};
+use conclave_e2ee::founder::FounderToken;
 use conclave_proto::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
@@ -17,17 +18,26 @@ type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 pub struct Conclave {
     /// `host:port` of the relay.
     pub addr: String,
+    /// The room id: the one `founder` opens.
     pub room: String,
+    /// The founder token every join shows (base64url); the relay refuses a
+    /// join whose token does not hash to the room id.
+    pub founder: String,
 }
 
 impl Conclave {
-    /// Parses `https://HOST:PORT/` (the relay's `open:` line).
-    pub fn new(url: &str, room: String) -> Result<Self> {
+    /// Parses `https://HOST:PORT/` (the relay's `open:` line); the peers join
+    /// the room `founder` opens.
+    pub fn new(url: &str, founder: FounderToken) -> Result<Self> {
         let rest = url
             .strip_prefix("https://")
             .ok_or_else(|| anyhow!("relay URL must start with https://: {url}"))?;
         let addr = rest.split('/').next().unwrap_or_default().to_string();
-        Ok(Conclave { addr, room })
+        Ok(Conclave {
+            addr,
+            room: founder.room_id(),
+            founder: founder.to_base64url(),
+        })
     }
 
     fn connect(&self) -> Result<WebSocket<Tls>> {
@@ -92,6 +102,7 @@ impl Conclave {
             &mut ws,
             &ClientMsg::Join {
                 protocol: PROTOCOL_VERSION,
+                founder: self.founder.clone(),
             },
         )?;
         match recv(&mut ws)? {

@@ -9,6 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use conclave_e2ee::founder::FounderToken;
 use conclave_load::measure::{self, Plan};
 use conclave_load::report;
 use conclave_load::shape::Shape;
@@ -64,9 +65,11 @@ struct RunArgs {
     /// Local address for every peer socket (127.0.1.1 inside the bench namespace).
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
-    /// Conclave room id (default: a random one).
+    /// Conclave founder token (43 base64url characters) of the room to load:
+    /// every join shows it, and the room is the one it opens (default: a
+    /// random token, so a fresh room).
     #[arg(long)]
-    room: Option<String>,
+    founder_token: Option<String>,
     /// Janus VideoRoom room number (as configured by bench/run.sh).
     #[arg(long, default_value_t = 1234)]
     janus_room: u64,
@@ -117,11 +120,11 @@ fn main() -> Result<()> {
 }
 
 fn run(a: RunArgs) -> Result<()> {
-    let room = a
-        .room
-        .clone()
-        .unwrap_or_else(|| format!("bench-{:08x}", rand::random::<u32>()));
-    let target = measure::target(&a.target, &a.url, room, a.janus_room)?;
+    let founder = match &a.founder_token {
+        Some(t) => FounderToken::parse(t).context("--founder-token")?,
+        None => FounderToken::from_bytes(rand::random()),
+    };
+    let target = measure::target(&a.target, &a.url, founder, a.janus_room)?;
     let plan = Plan {
         label: a.label.clone().unwrap_or_else(|| a.target.clone()),
         subs: a.subs,

@@ -8,6 +8,7 @@ use crate::procstat;
 use crate::report::Point;
 use crate::shape::Shape;
 use anyhow::{anyhow, bail, Result};
+use conclave_e2ee::founder::FounderToken;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -266,9 +267,9 @@ fn subscribe(target: &Target, eng: &Handle, bind: IpAddr, i: usize) -> Result<()
 }
 
 /// Parses the `--url` of a target.
-pub fn target(kind: &str, url: &str, room: String, janus_room: u64) -> Result<Target> {
+pub fn target(kind: &str, url: &str, founder: FounderToken, janus_room: u64) -> Result<Target> {
     Ok(match kind {
-        "conclave" => Target::Conclave(Conclave::new(url, room)?),
+        "conclave" => Target::Conclave(Conclave::new(url, founder)?),
         "janus" => Target::Janus(Janus::new(url, janus_room)?),
         "udp" | "udp-gcm" => {
             let a = url

@@ -5,19 +5,24 @@
 //! `snake_case`. The protocol is versioned by [`PROTOCOL_VERSION`]; a client
 //! opens with [`ClientMsg::Join`] carrying the version it speaks, and the relay
 //! refuses versions it does not know with [`ErrorCode::UnsupportedVersion`].
+//! The join also carries the room's founder token (derived from the link's
+//! secret; `conclave_e2ee::founder`): the relay refuses a join whose token
+//! does not hash to the room id in the URL with
+//! [`ErrorCode::BadFounderToken`], so knowing a room id alone does not get
+//! anyone into the room.
 //!
 //! The relay learns only what routing needs: an opaque room id, opaque
 //! participant ids it assigns itself, SDP (codecs, ICE and DTLS parameters), and
 //! mute flags. Anything a client wants to tell the other participants — names
 //! above all — rides inside MLS application messages in [`ClientMsg::Mls`],
-//! encrypted for the group (DESIGN.md §1: "hand out names": there are none at
+//! encrypted for the group (docs/design.md §1: "hand out names": there are none at
 //! the relay). There is deliberately no plaintext side channel between clients.
 //!
 //! # Conversation
 //!
 //! ```text
 //! client                               relay
-//!   Join {protocol: 1}          ──▶
+//!   Join {protocol: 2, founder} ──▶
 //!                               ◀──  Joined {participant, peers}
 //!   Offer {sdp}  (sendonly mic+cam) ─▶
 //!                               ◀──  Answer {sdp}
@@ -35,16 +40,24 @@
 //!
 //! ```
 //! use conclave_proto::{ClientMsg, PROTOCOL_VERSION};
-//! let msg = ClientMsg::parse(r#"{"type":"join","protocol":1}"#).unwrap();
-//! assert_eq!(msg, ClientMsg::Join { protocol: PROTOCOL_VERSION });
+//! let text = r#"{"type":"join","protocol":2,"founder":"U5V2eH0IL_8ixeZHowy7eMXOwAC8CgR9AlziDXL-v2o"}"#;
+//! let msg = ClientMsg::parse(text).unwrap();
+//! assert_eq!(
+//!     msg,
+//!     ClientMsg::Join {
+//!         protocol: PROTOCOL_VERSION,
+//!         founder: "U5V2eH0IL_8ixeZHowy7eMXOwAC8CgR9AlziDXL-v2o".into(),
+//!     }
+//! );
 //! assert!(ClientMsg::parse(r#"{"type":"join"}"#).is_err());
 //! ```
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The signaling protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The signaling protocol version this crate speaks. 2: `join` carries the
+/// founder token, and room ids are derived from it.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Longest room id accepted in a link or WebSocket path.
 pub const MAX_ROOM_ID_LEN: usize = 64;
@@ -131,6 +144,13 @@ pub enum ClientMsg {
     Join {
         /// Must equal [`PROTOCOL_VERSION`].
         protocol: u32,
+        /// The room's founder token, base64url without padding (43
+        /// characters): proof that this connection was made from the link.
+        /// The relay checks that it hashes to the room id in the URL and
+        /// keeps nothing of it. Missing in protocol 1 (an old page's join
+        /// still parses, so the relay can answer with the version error).
+        #[serde(default)]
+        founder: String,
     },
     /// The client's one offer, publishing its microphone and camera.
     Offer {
@@ -275,6 +295,9 @@ pub enum ErrorCode {
     MediaLost,
     /// The relay failed; not the client's fault.
     Internal,
+    /// The join's founder token does not belong to the room in the URL: the
+    /// link was incomplete or altered. Open the full link.
+    BadFounderToken,
 }
 
 impl ErrorCode {
@@ -289,6 +312,7 @@ impl ErrorCode {
                 | ErrorCode::ShuttingDown
                 | ErrorCode::MediaLost
                 | ErrorCode::Internal
+                | ErrorCode::BadFounderToken
         )
     }
 }
@@ -314,7 +338,14 @@ mod tests {
     #[test]
     fn client_messages_round_trip() {
         let msgs = [
-            ClientMsg::Join { protocol: 1 },
+            ClientMsg::Join {
+                protocol: 2,
+                founder: "U5V2eH0IL_8ixeZHowy7eMXOwAC8CgR9AlziDXL-v2o".into(),
+            },
+            ClientMsg::Join {
+                protocol: 2,
+                founder: String::new(),
+            },
             ClientMsg::Offer {
                 sdp: "v=0\r\n".into(),
             },
@@ -351,7 +382,9 @@ mod tests {
             r#"{"type":"join"}"#,
             r#"{"type":"join","protocol":"1"}"#,
             r#"{"type":"join","protocol":-1}"#,
-            r#"{"type":"join","protocol":1,"extra":true}"#,
+            r#"{"type":"join","protocol":2,"founder":"x","extra":true}"#,
+            r#"{"type":"join","protocol":2,"founder":null}"#,
+            r#"{"type":"join","protocol":2,"founder":7}"#,
             r#"{"type":"offer"}"#,
             r#"{"type":"media","audio":1,"video":true}"#,
             r#"{"type":"broadcast","data":"x"}"#,
@@ -362,6 +395,33 @@ mod tests {
             let err = ClientMsg::parse(bad).expect_err(bad);
             assert!(err.to_string().starts_with("malformed message"), "{err}");
         }
+    }
+
+    /// An old cached page sends protocol 1 without a founder token: its join
+    /// still parses, so the relay can tell it to reload (the version error)
+    /// rather than call its message malformed.
+    #[test]
+    fn an_old_join_parses_so_it_gets_the_version_error() {
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"join","protocol":1}"#).unwrap(),
+            ClientMsg::Join {
+                protocol: 1,
+                founder: String::new()
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_founder_token_is_fatal_and_named() {
+        assert!(ErrorCode::BadFounderToken.is_fatal());
+        let m = ServerMsg::Error {
+            code: ErrorCode::BadFounderToken,
+            message: "x".into(),
+        };
+        assert_eq!(
+            m.to_text(),
+            r#"{"type":"error","code":"bad_founder_token","message":"x"}"#
+        );
     }
 
     #[test]

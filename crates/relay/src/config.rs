@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::origin::Origin;
+
 /// Default HTTPS (and media) address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 
@@ -73,6 +75,22 @@ pub struct ServeArgs {
     /// ciphertext and routing data.
     #[arg(long, env = "CONCLAVE_INSIDER_VIEW", value_name = "DIR")]
     pub insider_view: Option<PathBuf>,
+
+    /// Another web origin whose pages may open signaling WebSockets on this
+    /// relay, e.g. `https://meet.example.org` for a site that embeds calls.
+    /// Repeat the flag for more (comma-separated in the environment). The
+    /// relay's own pages, pages on the user's own machine (`conclave open`:
+    /// `http://127.0.0.1:*`, `http://localhost:*`, `http://[::1]:*`) and
+    /// native clients are always allowed; any other web site gets 403.
+    /// Behind a reverse proxy that does not pass the browser's Host header
+    /// on, list the relay's public `https://name` here too.
+    #[arg(
+        long = "allow-origin",
+        env = "CONCLAVE_ALLOW_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allow_origin: Vec<String>,
 }
 
 /// The same settings as read from the `--config` TOML file.
@@ -90,6 +108,7 @@ struct FileConfig {
     media_threads: Option<usize>,
     direct_send: Option<bool>,
     insider_view: Option<PathBuf>,
+    allow_origin: Option<Vec<String>>,
 }
 
 /// Fully resolved relay settings.
@@ -115,6 +134,9 @@ pub struct Config {
     pub direct_send: bool,
     /// Where `--insider-view` writes, if on.
     pub insider_view: Option<PathBuf>,
+    /// Web origins allowed to open signaling WebSockets besides the relay's
+    /// own and loopback pages (`crate::origin`).
+    pub allow_origins: Vec<Origin>,
 }
 
 impl Default for Config {
@@ -130,6 +152,7 @@ impl Default for Config {
             media_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             direct_send: true,
             insider_view: None,
+            allow_origins: Vec::new(),
         }
     }
 }
@@ -172,6 +195,11 @@ impl Config {
                 .or(file.direct_send)
                 .unwrap_or(d.direct_send),
             insider_view: args.insider_view.clone().or(file.insider_view),
+            allow_origins: if args.allow_origin.is_empty() {
+                parse_origins(&file.allow_origin.unwrap_or_default())?
+            } else {
+                parse_origins(&args.allow_origin)?
+            },
         };
         cfg.validate()?;
         Ok(cfg)
@@ -197,6 +225,24 @@ impl Config {
     pub fn advertised_ip(&self) -> IpAddr {
         self.public_ip.unwrap_or(self.listen.ip())
     }
+}
+
+/// Parses `--allow-origin` values; a trailing `/` is forgiven (copied from
+/// an address bar), anything else beyond `scheme://host[:port]` is not.
+fn parse_origins(values: &[String]) -> anyhow::Result<Vec<Origin>> {
+    values
+        .iter()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            Origin::parse(v.strip_suffix('/').unwrap_or(v)).with_context(|| {
+                format!(
+                    "allow_origin {v:?} is not a web origin: write scheme://host[:port], \
+                     e.g. https://meet.example.org"
+                )
+            })
+        })
+        .collect()
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -242,6 +288,42 @@ mod tests {
         let file: FileConfig =
             toml::from_str(include_str!("../../../deploy/conclave.example.toml")).unwrap();
         assert!(file.public_ip.is_some() && file.cert.is_some());
+        parse_origins(&file.allow_origin.unwrap_or_default()).unwrap();
+    }
+
+    #[test]
+    fn allowed_origins_come_from_flags_or_file() {
+        let dir = std::env::temp_dir().join(format!("conclave-origins-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "allow_origin = [\"https://a.example\"]\n").unwrap();
+        let mut args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let cfg = Config::resolve(&args).unwrap();
+        assert_eq!(
+            cfg.allow_origins,
+            [Origin::parse("https://a.example").unwrap()]
+        );
+
+        args.allow_origin = vec![
+            "https://B.example:443/".into(),
+            "http://c.example:8080".into(),
+        ];
+        let cfg = Config::resolve(&args).unwrap();
+        assert_eq!(
+            cfg.allow_origins,
+            [
+                Origin::parse("https://b.example").unwrap(),
+                Origin::parse("http://c.example:8080").unwrap()
+            ]
+        );
+
+        args.allow_origin = vec!["https://b.example/path".into()];
+        let err = Config::resolve(&args).unwrap_err();
+        assert!(format!("{err:#}").contains("not a web origin"), "{err:#}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

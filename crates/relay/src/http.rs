@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -20,6 +20,7 @@ use tracing::debug;
 use crate::engine::Shards;
 use crate::insider::SignalingLog;
 use crate::metrics::Metrics;
+use crate::origin::{Origin, OriginPolicy};
 use crate::sfu::{new_participant_id, Command};
 use crate::signaling::{Gate, Refusal};
 
@@ -34,15 +35,14 @@ pub struct AppState {
     pub max_message_bytes: usize,
     /// `--insider-view` signaling log, if on.
     pub insider: Option<Arc<SignalingLog>>,
+    /// Which web pages may open signaling WebSockets (`--allow-origin`).
+    pub origins: Arc<OriginPolicy>,
 }
 
 /// The relay's HTTP routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/r/{room}", get(index))
+    let routes = client_routes()
         .route("/r/{room}/ws", get(websocket))
-        .route("/assets/{name}", get(asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(|| async {
@@ -50,34 +50,64 @@ pub fn router(state: AppState) -> Router {
                 StatusCode::NOT_FOUND,
                 "not found: open / to start a meeting\n",
             )
-        })
-        .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
+        });
+    with_security_headers(routes, HeaderValue::from_static(RELAY_CSP)).with_state(state)
 }
 
-/// Headers on every response: no referrer (a link's fragment and path stay
-/// in the tab), no framing, scripts only from this origin.
-async fn security_headers(mut res: Response) -> Response {
-    let h = res.headers_mut();
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+/// The browser client's own routes: the page at `/` and `/r/<room-id>`, and
+/// its files at `/assets/<name>` (`conclave_web`). The relay and
+/// `conclave open` (which serves the user's own copy on loopback) serve
+/// exactly these, GET only.
+pub fn client_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(index))
+        .route("/r/{room}", get(index))
+        .route("/assets/{name}", get(asset))
+}
+
+/// The relay's page policy: scripts, styles, workers and connections only
+/// from the relay itself.
+const RELAY_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     worker-src 'self' blob:; connect-src 'self'; media-src 'self' blob: mediastream:; \
+     img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'";
+
+/// The Content-Security-Policy for the client page when the relay it talks
+/// to is somewhere else (`conclave open`): the relay's, with that relay's
+/// https and WebSocket origins added to `connect-src`. Everything else,
+/// scripts and wasm above all, still comes only from the page's own origin.
+pub fn remote_relay_csp(relay: &Origin) -> HeaderValue {
+    let csp = RELAY_CSP.replace(
+        "connect-src 'self';",
+        &format!("connect-src 'self' {relay} {};", relay.websocket()),
     );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; \
-             connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; \
-             style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        ),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    // An `Origin` holds only host and port characters, never `;`, spaces or
+    // control bytes, so it cannot add a directive or break the header.
+    HeaderValue::from_str(&csp).expect("an Origin is a valid header value")
+}
+
+/// Adds the headers every response of `router` carries: no referrer (a
+/// link's fragment and path stay in the tab), no MIME sniffing, no framing,
+/// no caching, and `csp` ([`remote_relay_csp`], or the relay's own).
+pub fn with_security_headers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    csp: HeaderValue,
+) -> Router<S> {
+    router.layer(axum::middleware::map_response(move |mut res: Response| {
+        let h = res.headers_mut();
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        std::future::ready(res)
+    }))
 }
 
 fn serve(asset: conclave_web::Asset) -> Response {
@@ -107,7 +137,18 @@ async fn websocket(
     ws: WebSocketUpgrade,
     Path(room): Path<String>,
     State(state): State<AppState>,
+    headers: HeaderMap,
 ) -> Response {
+    // Before anything else: a page from a web site the relay does not know
+    // gets no socket at all (crate::origin).
+    match state.origins.check_headers(&headers) {
+        Ok(why) => debug!(?why, "signaling origin allowed"),
+        Err(refused) => {
+            Metrics::add(&state.metrics.signaling_errors, 1);
+            debug!("refused a signaling WebSocket from a foreign origin");
+            return (StatusCode::FORBIDDEN, format!("{refused}\n")).into_response();
+        }
+    }
     // The transport limit sits above the protocol limit so that an oversized
     // message gets a clear error reply instead of a dropped connection.
     let hard_limit = state.max_message_bytes.saturating_mul(4);
@@ -158,11 +199,12 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
                 };
                 tap.record("in", text.as_str());
                 match gate.check(Instant::now(), text.as_str()) {
-                    Ok(ClientMsg::Join { .. }) => {
+                    Ok(ClientMsg::Join { founder, .. }) => {
                         joined = true;
                         state.shards.send(shard, Command::Join {
                             participant: participant.clone(),
                             room: room.clone(),
+                            founder,
                             events: events_tx.clone(),
                         });
                     }
@@ -234,4 +276,24 @@ impl Tap {
 
 async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
     socket.send(Message::Text(msg.to_text().into())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_relay_is_added_to_connect_src_and_nothing_else() {
+        let relay = Origin::parse("https://relay.example:8443").unwrap();
+        let csp = remote_relay_csp(&relay);
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.contains("connect-src 'self' https://relay.example:8443 wss://relay.example:8443;"),
+            "{csp}"
+        );
+        assert_eq!(
+            csp.replace(" https://relay.example:8443 wss://relay.example:8443", ""),
+            RELAY_CSP
+        );
+    }
 }

@@ -2,11 +2,12 @@
 //! encrypted calls. It serves the web client and signaling over one HTTPS
 //! port and forwards every participant's RTP packets to the others over one
 //! UDP port, without reading their payloads. It holds no keys, names or
-//! secrets and writes nothing to disk (DESIGN.md §1).
+//! secrets and writes nothing to disk (docs/design.md §1).
 //!
 //! Layout: [`config`] (flags, env, TOML) → [`serve`] binds the sockets and
 //! starts [`engine`] (media threads, one per core, around the sans-I/O [`sfu`] core) and
-//! [`http`] (page, metrics, signaling WebSockets checked by [`signaling`]).
+//! [`http`] (page, metrics, signaling WebSockets opened only by pages
+//! [`origin`] allows, their messages checked by [`signaling`]).
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod http;
 pub mod insider;
 pub mod metrics;
+pub mod origin;
 pub mod sfu;
 pub mod signaling;
 pub mod srtp;
@@ -88,6 +90,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         metrics,
         max_message_bytes: config.max_message_bytes,
         insider: signaling_log,
+        origins: Arc::new(origin::OriginPolicy::new(config.allow_origins.clone())),
     });
 
     let base = format!("https://{}/", SocketAddr::new(public_ip, https.port()));

@@ -3,7 +3,7 @@
 //! with every datagram to send collected in [`Sfu::transmits`]. The media
 //! engine ([`crate::engine`]) owns the socket and the clock around it.
 //!
-//! The hot path, top to bottom (CONVENTIONS.md §2):
+//! The hot path, top to bottom (docs/conventions.md §2):
 //! datagram in → [`Sfu::handle_datagram`] finds the peer by source address →
 //! its `Rtc` (str0m, RTP mode) removes SRTP and yields an RTP packet →
 //! `Sfu::forward` looks up the route for (publisher, mid) → for each
@@ -76,6 +76,9 @@ pub enum Command {
         participant: ParticipantId,
         /// The room from the URL.
         room: RoomId,
+        /// The founder token from the client's `join` (base64url): it must
+        /// hash to `room` ([`conclave_e2ee::founder`]). Checked, then dropped.
+        founder: String,
         /// Where to send replies and room events.
         events: EventSender,
     },
@@ -303,7 +306,7 @@ impl Peer {
 #[derive(Default)]
 struct Room {
     peers: Vec<PeerKey>,
-    /// Orders the room's MLS commits without any key (DESIGN.md §4 "Change").
+    /// Orders the room's MLS commits without any key (docs/design.md §4 "Change").
     delivery: DeliveryService<PeerKey>,
 }
 
@@ -393,8 +396,9 @@ impl Sfu {
             Command::Join {
                 participant,
                 room,
+                founder,
                 events,
-            } => self.join(now, participant, room, events),
+            } => self.join(now, participant, room, &founder, events),
             Command::Signal { participant, msg } => {
                 let Some(key) = PeerKey::parse(&participant).filter(|k| self.peers.contains_key(k))
                 else {
@@ -483,6 +487,7 @@ impl Sfu {
         now: Instant,
         participant: ParticipantId,
         room_id: RoomId,
+        founder: &str,
         events: EventSender,
     ) {
         let refuse = |code: ErrorCode, message: String| {
@@ -491,6 +496,17 @@ impl Sfu {
         let Some(key) = PeerKey::parse(&participant) else {
             return refuse(ErrorCode::Internal, "bad participant id".into());
         };
+        // Before anything else, so a connection that knows only the room id
+        // learns nothing (not even whether the room exists or is full) and
+        // cannot found an empty room: the founder holds the MLS group at the
+        // delivery service until it admits others.
+        if !conclave_e2ee::founder::verify_founder_token(room_id.as_str(), founder) {
+            Metrics::add(&self.metrics.signaling_errors, 1);
+            return refuse(
+                ErrorCode::BadFounderToken,
+                "this meeting link is incomplete or was altered: the room it names does not match its secret. Open the full link (including the part after #) again, or ask for a new one".into(),
+            );
+        }
         match self.rooms.get(&room_id) {
             // Counted across all shards: the limit is per relay.
             None if self
@@ -532,7 +548,7 @@ impl Sfu {
                 .enable_opus(true, false)
                 .enable_vp8(true)
                 // No audio-level header: who speaks is not the relay's business
-                // (DESIGN.md §1 "read who is speaking").
+                // (docs/design.md §1 "read who is speaking").
                 .clear_extension_map()
                 .set_extension(2, Extension::AbsoluteSendTime)
                 .set_extension(3, Extension::TransportSequenceNumber)
@@ -571,7 +587,8 @@ impl Sfu {
             .collect();
         if room.peers.is_empty() {
             // The first connection of a room creates its MLS group: it alone
-            // may send group messages until it admits others.
+            // may send group messages until it admits others. It showed the
+            // founder token, so it opened the link.
             room.delivery.add_member(key);
         }
         room.peers.push(key);
@@ -673,6 +690,12 @@ impl Sfu {
             };
             match o.to {
                 Recipients::AllExcept(except) => self.room_broadcast(&room_id, except, msg),
+                // A join request: only connections that hold the group.
+                Recipients::Members(to) => {
+                    for p in to.iter().filter_map(|k| self.peers.get(k)) {
+                        p.send(msg.clone());
+                    }
+                }
                 Recipients::One(to) => {
                     if let Some(p) = self.peers.get(&to) {
                         p.send(msg);

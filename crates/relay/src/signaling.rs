@@ -1,7 +1,10 @@
 //! Per-connection checks on what a client sends, before anything reaches the
-//! engine: size, syntax, order and rate. Sans-I/O: the WebSocket task in
-//! [`crate::http`] feeds it text and the time, and sends back what it refuses.
-//! A refusal goes to that client only; the room never sees bad input.
+//! engine: size, syntax, order, rate and protocol version. Sans-I/O: the
+//! WebSocket task in [`crate::http`] feeds it text and the time, and sends
+//! back what it refuses. A refusal goes to that client only; the room never
+//! sees bad input. (The join's founder token is checked against the room by
+//! the engine, [`crate::sfu`], which knows the room: before a room is made
+//! or a peer is seen.)
 
 use std::time::{Duration, Instant};
 
@@ -77,7 +80,7 @@ impl Gate {
         let msg = ClientMsg::parse(text)
             .map_err(|e| Refusal::new(ErrorCode::BadMessage, e.to_string()))?;
         match (&msg, self.joined) {
-            (ClientMsg::Join { protocol }, false) => {
+            (ClientMsg::Join { protocol, .. }, false) => {
                 if *protocol != PROTOCOL_VERSION {
                     return Err(Refusal::new(
                         ErrorCode::UnsupportedVersion,
@@ -115,9 +118,12 @@ impl Gate {
 mod tests {
     use super::*;
 
+    const JOIN: &str =
+        r#"{"type":"join","protocol":2,"founder":"U5V2eH0IL_8ixeZHowy7eMXOwAC8CgR9AlziDXL-v2o"}"#;
+
     fn joined_gate(now: Instant) -> Gate {
         let mut g = Gate::new(1024, now);
-        g.check(now, r#"{"type":"join","protocol":1}"#).unwrap();
+        g.check(now, JOIN).unwrap();
         g
     }
 
@@ -127,8 +133,8 @@ mod tests {
         let mut g = Gate::new(1024, now);
         let e = g.check(now, r#"{"type":"offer","sdp":"v=0"}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::OutOfOrder);
-        g.check(now, r#"{"type":"join","protocol":1}"#).unwrap();
-        let e = g.check(now, r#"{"type":"join","protocol":1}"#).unwrap_err();
+        g.check(now, JOIN).unwrap();
+        let e = g.check(now, JOIN).unwrap_err();
         assert_eq!(e.code, ErrorCode::OutOfOrder);
         assert!(g.check(now, r#"{"type":"offer","sdp":"v=0"}"#).is_ok());
     }
@@ -143,6 +149,12 @@ mod tests {
         assert_eq!(e.code, ErrorCode::UnsupportedVersion);
         assert!(e.code.is_fatal());
         assert!(e.message.contains("99"));
+        // An old cached page (protocol 1, no founder token) is told to
+        // reload, not that its message is malformed.
+        let mut g = Gate::new(1024, now);
+        let e = g.check(now, r#"{"type":"join","protocol":1}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+        assert!(e.message.contains("reload"), "{}", e.message);
     }
 
     #[test]

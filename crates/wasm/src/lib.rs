@@ -2,12 +2,12 @@
 //!
 //! The browser's view of [`conclave_e2ee`]: the same Rust code that native
 //! clients use, compiled to `wasm32-unknown-unknown` and wrapped with
-//! `wasm-bindgen` (DESIGN.md §2, "browser E2EE … calling the same Rust E2EE
+//! `wasm-bindgen` (docs/design.md §2, "browser E2EE … calling the same Rust E2EE
 //! crate compiled to wasm32"). The web client (crates/web/assets) loads the
 //! bundle `scripts/build-wasm.sh` makes twice:
 //!
-//! - on the **page**, which holds the MLS group: [`RoomKey`] (the link and its
-//!   secret) and [`Call`] (joiner → member state machine, admission, commits,
+//! - on the **page**, which holds the MLS group: [`RoomKey`] (the link, its
+//!   secret, and the founder token each `join` shows the relay) and [`Call`] (joiner → member state machine, admission, commits,
 //!   application messages, roster, safety code, media-key export);
 //! - in the **media worker**, which runs `RTCRtpScriptTransform` on every
 //!   sender and receiver: [`FrameEncryptor`] and [`FrameDecryptor`] (SFrame).
@@ -34,8 +34,8 @@ use std::collections::BTreeMap;
 use conclave_e2ee::delivery::{Envelope, Epoch};
 use conclave_e2ee::media::{Codec, FrameReceiver, FrameSender, MediaEpoch};
 use conclave_e2ee::{
-    Event, Identity, JoinRequest, Joiner, LeafIndex, Member, RoomLink, RoomPolicy, RoomSecret,
-    VerifiedJoin,
+    Event, Identity, JoinRequest, Joiner, LeafIndex, Member, RoomId, RoomLink, RoomPolicy,
+    RoomSecret, VerifiedJoin,
 };
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -114,16 +114,30 @@ impl RoomKey {
         })
     }
 
-    /// The relay-visible room id (22 base64url characters).
+    /// The relay-visible room id (22 base64url characters): the one to
+    /// connect to (`/r/<room-id>/ws`), even when the link carried an older one.
     #[wasm_bindgen(js_name = roomId)]
     pub fn room_id(&self) -> String {
         self.secret.room_id().to_string()
     }
 
-    /// Whether `room_id` is the one this secret derives.
+    /// Whether `room_id` (a link's path) names this secret's room: its current
+    /// id ([`RoomKey::room_id`]) or the id links carried before signaling
+    /// protocol 2. For an old link, connect to [`RoomKey::room_id`]: the
+    /// relay checks the founder token against that one only.
     #[wasm_bindgen(js_name = matchesRoom)]
     pub fn matches_room(&self, room_id: &str) -> bool {
-        self.room_id() == room_id
+        RoomId::parse(room_id).is_ok_and(|id| self.secret.names_room(&id))
+    }
+
+    /// The founder token (43 base64url characters) every `join` message
+    /// carries: the relay checks that it hashes to the room id, so only
+    /// someone who opened the link can enter the room. It is not the secret:
+    /// the relay cannot derive the secret, the admit key or any media key
+    /// from it.
+    #[wasm_bindgen(js_name = founderToken)]
+    pub fn founder_token(&self) -> String {
+        self.secret.founder_token().to_base64url()
     }
 
     /// The secret as it appears in the link fragment.
@@ -793,6 +807,7 @@ mod tests {
                 conclave_e2ee::delivery::Recipients::AllExcept(x) => {
                     (0..calls.len()).filter(|i| *i != x).collect()
                 }
+                conclave_e2ee::delivery::Recipients::Members(m) => m,
                 conclave_e2ee::delivery::Recipients::One(x) => vec![x],
             };
             for i in to {
@@ -812,6 +827,36 @@ mod tests {
         let other = RoomKey::generate();
         let forged = format!("https://relay.example/r/{}#{}", other.room_id(), k.secret());
         assert!(RoomKey::parse_link(&forged).is_err());
+        assert!(!k.matches_room(&other.room_id()));
+        assert!(!k.matches_room("not a room id"));
+    }
+
+    #[test]
+    fn founder_token_opens_the_room_and_old_links_still_match() {
+        // Room secret [7; 32]: the vectors in conclave-e2ee's link.rs.
+        let k = RoomKey::from_secret("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc").unwrap();
+        assert_eq!(
+            k.founder_token(),
+            "U5V2eH0IL_8ixeZHowy7eMXOwAC8CgR9AlziDXL-v2o"
+        );
+        assert_eq!(k.room_id(), "hS0C2R2zJoxkngYCbAKWXQ");
+        assert!(conclave_e2ee::founder::verify_founder_token(
+            &k.room_id(),
+            &k.founder_token()
+        ));
+        // A link made before protocol 2 carries the first room id: it still
+        // matches, and the page connects to the current one.
+        assert!(k.matches_room("IGmHxkTbbTo_FX9WAN9NBQ"));
+        assert!(k.matches_room("hS0C2R2zJoxkngYCbAKWXQ"));
+        let old = RoomKey::parse_link(
+            "https://relay.example/r/IGmHxkTbbTo_FX9WAN9NBQ#BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+        )
+        .unwrap();
+        assert_eq!(old.room_id(), "hS0C2R2zJoxkngYCbAKWXQ");
+        assert!(old
+            .link("https://relay.example")
+            .unwrap()
+            .contains("/r/hS0C2R2zJoxkngYCbAKWXQ#"));
     }
 
     #[test]
@@ -820,6 +865,7 @@ mod tests {
         let mut ds = DeliveryService::new();
         let mut calls = vec![Call::new(&key), Call::new(&key), Call::new(&key)];
         calls[0].create(false).unwrap();
+        ds.add_member(0); // as the relay does for the room's first connection
 
         // 1 joins: 0 checks and admits.
         let req = calls[1].join_request(NOW).unwrap();

@@ -495,6 +495,26 @@ export class RoomKey {
         wasm.__wbg_roomkey_free(ptr, 0);
     }
     /**
+     * The founder token (43 base64url characters) every `join` message
+     * carries: the relay checks that it hashes to the room id, so only
+     * someone who opened the link can enter the room. It is not the secret:
+     * the relay cannot derive the secret, the admit key or any media key
+     * from it.
+     * @returns {string}
+     */
+    founderToken() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            const ret = wasm.roomkey_founderToken(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
      * The secret from a link fragment (43 base64url characters).
      * @param {string} secret
      * @returns {RoomKey}
@@ -543,7 +563,10 @@ export class RoomKey {
         }
     }
     /**
-     * Whether `room_id` is the one this secret derives.
+     * Whether `room_id` (a link's path) names this secret's room: its current
+     * id ([`RoomKey::room_id`]) or the id links carried before signaling
+     * protocol 2. For an old link, connect to [`RoomKey::room_id`]: the
+     * relay checks the founder token against that one only.
      * @param {string} room_id
      * @returns {boolean}
      */
@@ -569,7 +592,8 @@ export class RoomKey {
         return RoomKey.__wrap(ret[0]);
     }
     /**
-     * The relay-visible room id (22 base64url characters).
+     * The relay-visible room id (22 base64url characters): the one to
+     * connect to (`/r/<room-id>/ws`), even when the link carried an older one.
      * @returns {string}
      */
     roomId() {

@@ -1,5 +1,5 @@
 // Conclave's media worker: end-to-end encryption of every frame this tab sends
-// and receives (DESIGN.md §4 step 3), with the same Rust code as every other
+// and receives (docs/design.md §4 step 3), with the same Rust code as every other
 // client (crates/wasm, its own wasm instance in this worker).
 //
 // The page installs an RTCRtpScriptTransform on every sender (when the

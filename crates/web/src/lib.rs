@@ -24,6 +24,12 @@ pub const INDEX: Asset = Asset {
 /// build's copy). The page itself ([`INDEX`]) is served at `/` and `/r/…`.
 pub const ASSET_NAMES: &[&str] = &[
     "app.js",
+    "link.js",
+    "relay.js",
+    "media.js",
+    "membership.js",
+    "ui.js",
+    "hook.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -33,9 +39,35 @@ pub const ASSET_NAMES: &[&str] = &[
 /// Static files below `/assets/`, by file name.
 pub fn asset(name: &str) -> Option<Asset> {
     let (content_type, body): (&str, &[u8]) = match name {
+        // The page's modules (native ES modules, no build step): app.js is
+        // the entry that imports the others.
         "app.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/app.js"),
+        ),
+        "link.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/link.js"),
+        ),
+        "relay.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/relay.js"),
+        ),
+        "media.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/media.js"),
+        ),
+        "membership.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/membership.js"),
+        ),
+        "ui.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/ui.js"),
+        ),
+        "hook.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/hook.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",
@@ -76,7 +108,27 @@ mod tests {
         assert!(super::asset("../Cargo.toml").is_none());
         assert!(!super::INDEX.body.is_empty());
         for name in super::ASSET_NAMES {
-            assert!(super::asset(name).is_some(), "{name} is listed but not served");
+            assert!(
+                super::asset(name).is_some(),
+                "{name} is listed but not served"
+            );
+        }
+    }
+
+    /// A module the page imports but the relay does not serve breaks the
+    /// page: every file in assets/ is served (or is the page itself).
+    #[test]
+    fn every_asset_file_is_served() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name == "index.html" {
+                continue;
+            }
+            assert!(
+                super::ASSET_NAMES.contains(&name.as_str()),
+                "assets/{name} is not listed in ASSET_NAMES (nor served by asset())"
+            );
         }
     }
 }

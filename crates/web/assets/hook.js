@@ -1,0 +1,122 @@
+// @ts-check
+// `window.conclave`: a small read-mostly hook for tests (tests/browser/run.mjs,
+// tests/browser/measure.mjs) and curious users: the page's state, our
+// participant id, peers, per-participant receive statistics, and the E2EE
+// state (roster, epoch, safety code, refused attempts, decrypt failures). Its
+// shape is what the browser tests rely on; change it with them.
+
+/** @typedef {import('./app.js').Session} Session */
+/** @typedef {import('./app.js').Peer} Peer */
+
+/**
+ * Installs `window.conclave`.
+ * @param {object} deps
+ * @param {{state: string, roomId: string | null, debug: boolean, session: Session | null,
+ *   errors: {code: string, message: string}[]}} deps.page
+ * @param {() => void} deps.join
+ * @param {() => void} deps.leave
+ * @param {(kind: 'audio' | 'video') => void} deps.toggle
+ * @param {(s: Session | null) => boolean} deps.e2eeActive
+ * @param {(s: Session, peer: Peer) => string | null} deps.decryptProblem
+ * @param {(s: Session, from: string, data: string) => void} deps.injectMls
+ */
+export function installHook({ page, join, leave, toggle, e2eeActive, decryptProblem, injectMls }) {
+  /** @param {Session} s @param {'stats' | 'samples'} type */
+  const ask = (s, type) => s.media.ask(type);
+  /** @type {any} */ (window).conclave = {
+    get state() { return page.state; },
+    get room() { return page.roomId; },
+    get me() { return page.session ? page.session.me : null; },
+    get name() { return page.session ? page.session.name : null; },
+    get errors() { return page.errors.slice(); },
+    get connectionState() { return page.session && page.session.media.pc ? page.session.media.pc.connectionState : null; },
+    peers() {
+      const s = page.session;
+      if (!s || s.over) return [];
+      return [...s.peers.values()].map((p) => ({
+        participant: p.participant,
+        name: p.name,
+        audio: p.audio,
+        video: p.video,
+        tracks: p.stream ? p.stream.getTracks().filter((t) => t.readyState === 'live').map((t) => t.kind).sort() : [],
+      }));
+    },
+    /** Receive statistics per remote participant (see Media.receiveStats). */
+    async stats() {
+      const s = page.session;
+      if (!s || s.over) return [];
+      return s.media.receiveStats((participant) => s.peers.has(participant));
+    },
+    /** Every receiver and whom its track currently belongs to. */
+    remoteTracks() {
+      const s = page.session;
+      if (!s || s.over) return [];
+      return s.media.remoteTracks();
+    },
+    /** The current local and remote session descriptions (diagnostics). */
+    sdp() { return page.session ? page.session.media.sdp() : null; },
+    /** The safety code members compare aloud ("" before joining). */
+    safetyCode() { const s = page.session; return s && s.m.state === 'member' ? s.m.safetyCode : ''; },
+    /** The MLS group's leaves with the names and relay ids from their profiles. */
+    roster() {
+      const s = page.session;
+      if (!s) return [];
+      return s.m.members().map(({ leaf, self, name, participant }) => ({ leaf, self, name, participant }));
+    },
+    epoch() { const s = page.session; return s && s.m.state === 'member' ? s.m.epoch : null; },
+    /** 'connecting' | 'waiting' | 'member' | 'out' */
+    e2eeState() { const s = page.session; return s ? s.m.state : null; },
+    /** True only while we encrypt what we send and decrypt what we receive. */
+    e2ee() { return e2eeActive(page.session); },
+    /** Attempts members refused: [{what: 'join'|'commit'|'welcome'|…, reason, at}]. */
+    refusedAttempts() { const s = page.session; return s ? s.m.refused.slice() : []; },
+    /** Received frames dropped because they did not decrypt: {audio, video, byParticipant}. */
+    decryptFailures() {
+      const s = page.session;
+      const st = s && s.media.stats;
+      const byParticipant = s ? s.media.failuresByParticipant() : {};
+      return { audio: st ? st.failed.audio : 0, video: st ? st.failed.video : 0, byParticipant };
+    },
+    /** Why each remote tile shows no media, by participant ("" when fine). */
+    tileProblems() {
+      const s = page.session;
+      if (!s) return {};
+      return Object.fromEntries([...s.peers.values()].map((p) => [p.participant, decryptProblem(s, p) || '']));
+    },
+    /** The worker's counters: frames and milliseconds spent encrypting and decrypting per kind. */
+    async transformStats() { const s = page.session; const r = s && await ask(s, 'stats'); return r ? r.stats : null; },
+    /** With `&debug=1` only: the last plaintext frames our sender transform saw. */
+    async plaintextSamples() { const s = page.session; const r = s && await ask(s, 'samples'); return r ? r.samples : null; },
+    /** Milestones of this stay, in ms since the page opened: relayJoined,
+     * published, joinRequest, created|welcomed, firstDecrypt. */
+    async timeline() {
+      const s = page.session;
+      if (!s) return null;
+      const r = await ask(s, 'stats');
+      const at = r && r.stats.firstDecryptAt.video;
+      return { ...s.marks, ...(at ? { firstDecrypt: Math.round(at - performance.timeOrigin) } : {}) };
+    },
+    /** Milliseconds from opening this page to the first decrypted remote video frame. */
+    async firstDecryptMs() {
+      const s = page.session;
+      const r = s && await ask(s, 'stats');
+      const at = r && r.stats.firstDecryptAt.video;
+      return at ? at - performance.timeOrigin : null;
+    },
+    join: () => join(),
+    leave: () => leave(),
+    toggleAudio: () => toggle('audio'),
+    toggleVideo: () => toggle('video'),
+    /** With `&debug=1` only: hands `data` (base64 envelope) to this page's MLS
+     * handling as if the relay had sent it — for tests of a relay that forges
+     * commits and Welcomes. */
+    injectMls(/** @type {string} */ data, from = 'relay') {
+      const s = page.session;
+      if (!page.debug || !s || s.over) return false;
+      injectMls(s, from, data);
+      return true;
+    },
+    /** Sends a raw text frame on the signaling socket (tests of the relay's input checks). */
+    sendRaw(/** @type {string} */ text) { if (page.session && page.session.relay) page.session.relay.sendRaw(text); },
+  };
+}

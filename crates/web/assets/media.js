@@ -1,0 +1,350 @@
+// @ts-check
+// This tab's media (docs/design.md §4 step 3): camera and microphone, the one
+// RTCPeerConnection to the relay, and the worker that SFrame-encrypts every
+// frame we send and decrypts every frame we receive (e2ee-worker.js, wired in
+// through RTCRtpScriptTransform on every sender and receiver). We offer our
+// tracks once (sendonly) and answer every renegotiation offer the relay makes
+// as other participants' tracks come and go; the relay sets each forwarded
+// stream's msid to its publisher's participant id, which is how a track finds
+// its owner. Also the receive statistics the test hook reports.
+//
+// The worker gets this epoch's keys from the MLS group (membership.js decides,
+// app.js hands them over) and reports per receiver whether frames decrypt.
+
+/**
+ * Per-receiver decryption status from the worker.
+ * @typedef {{ok: number, failed: number, lastError?: string, sender?: number, epoch?: number}} RxStatus
+ */
+/**
+ * The worker's counters (see e2ee-worker.js).
+ * @typedef {{epoch: number, encrypted: {audio: number, video: number}, decrypted: {audio: number, video: number},
+ *   failed: {audio: number, video: number}, firstDecryptAt: {video?: number}}} WorkerStats
+ */
+
+/** Waiting longer than this for a worker reply gives null. */
+const WORKER_REPLY_MS = 2000;
+/** The worker gets this long to forget its keys before it is terminated. */
+const WORKER_STOP_MS = 1000;
+
+export class Media {
+  /**
+   * Starts the media worker.
+   * @param {object} opts
+   * @param {boolean} opts.debug `&debug=1`: the worker keeps plaintext samples for tests
+   * @param {(rx: Record<string, RxStatus>) => void} opts.onRx the worker's per-receiver status changed
+   * @param {(message: string) => void} opts.onFailure the worker cannot encrypt: the call cannot go on
+   */
+  constructor({ debug, onRx, onFailure }) {
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** @type {MediaStream | null} our camera and microphone */
+    this.local = null;
+    /** @type {Map<string, string>} receiver track id -> participant id (latest ontrack) */
+    this.owners = new Map();
+    /** @type {Map<string, string>} transceiver mid -> participant id */
+    this.midOwners = new Map();
+    /** @type {Map<string, MediaStream>} participant id -> their stream, kept after they leave */
+    this.streams = new Map();
+    /** @type {Record<string, RxStatus>} receiver (mid) -> worker status */
+    this.rx = {};
+    /** @type {WorkerStats | null} */
+    this.stats = null;
+    /** The epoch whose keys the worker has. */
+    this.workerEpoch = -1;
+    this.closed = false;
+    /** @type {Map<number, (reply: any) => void>} worker request id -> resolve */
+    this.replies = new Map();
+    this.nextReply = 1;
+    this.worker = new Worker('/assets/e2ee-worker.js', { type: 'module' });
+    if (debug) this.worker.postMessage({ type: 'debug' });
+    this.worker.onmessage = (ev) => {
+      const m = ev.data;
+      if (m.type === 'rx') {
+        this.rx = m.rx;
+        onRx(this.rx);
+      } else if (m.type === 'error') {
+        onFailure(`End-to-end encryption is not available: ${m.message}`);
+      } else if (m.id && this.replies.has(m.id)) {
+        const reply = this.replies.get(m.id);
+        this.replies.delete(m.id);
+        if (reply) reply(m);
+      }
+    };
+    this.worker.onerror = (ev) => onFailure(`The media encryption worker failed: ${ev.message || 'unknown error'}`);
+  }
+
+  /**
+   * Hands this epoch's keys to the worker.
+   * @param {Uint8Array} bytes `Call.mediaEpoch()`
+   * @param {number} epoch
+   * @param {number} switchAfterMs when our sender moves to the new key
+   */
+  setKeys(bytes, epoch, switchAfterMs) {
+    this.worker.postMessage({ type: 'epoch', bytes, switchAfterMs });
+    this.workerEpoch = epoch;
+  }
+
+  /** The worker forgets every key (our group is gone). */
+  stopKeys() {
+    this.worker.postMessage({ type: 'stop' });
+    this.workerEpoch = -1;
+  }
+
+  /**
+   * Asks the worker something; null when it does not answer in time.
+   * @param {'stats' | 'samples'} type
+   * @returns {Promise<any>}
+   */
+  ask(type) {
+    if (this.closed) return Promise.resolve(null);
+    const id = this.nextReply++;
+    return Promise.race([
+      new Promise((resolve) => { this.replies.set(id, resolve); this.worker.postMessage({ type, id }); }),
+      new Promise((resolve) => setTimeout(() => resolve(null), WORKER_REPLY_MS)),
+    ]);
+  }
+
+  /** Fetches the worker's counters into `stats`; true when they came. */
+  async refreshStats() {
+    const r = await this.ask('stats');
+    if (r) this.stats = r.stats;
+    return !!r;
+  }
+
+  /** Opens camera and microphone; false when the call ended meanwhile. */
+  async openCamera() {
+    try {
+      this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    } catch (e) {
+      const err = /** @type {DOMException} */ (e);
+      throw new Error(`cannot use camera and microphone (${err.name}: ${err.message}); allow them and rejoin`);
+    }
+    if (this.closed) { this.local.getTracks().forEach((t) => t.stop()); return false; }
+    return true;
+  }
+
+  /**
+   * Creates the peer connection with our tracks, each through the worker's
+   * encryption from the start.
+   * @param {object} on
+   * @param {(participant: string, stream: MediaStream, track: MediaStreamTrack) => void} on.track a remote track arrived
+   * @param {(state: RTCPeerConnectionState) => void} on.connectionState
+   */
+  connect(on) {
+    if (typeof RTCRtpScriptTransform === 'undefined') {
+      throw new Error('this browser cannot encrypt media end to end (no RTCRtpScriptTransform); use a current Chromium, Chrome, Firefox or Safari');
+    }
+    const local = /** @type {MediaStream} */ (this.local);
+    // Only VP8 and Opus are protected (the relay negotiates nothing else).
+    const pc = new RTCPeerConnection();
+    this.pc = pc;
+    for (const track of [...local.getAudioTracks(), ...local.getVideoTracks()]) {
+      const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [local] });
+      // Now, not later: a transform set on a live sender passes no frames.
+      tr.sender.transform = new RTCRtpScriptTransform(this.worker, { side: 'send', kind: track.kind });
+    }
+    pc.ontrack = (ev) => this.onTrack(ev, on.track);
+    pc.onconnectionstatechange = () => on.connectionState(pc.connectionState);
+  }
+
+  /** Our one offer (sendonly); returns its SDP for the relay. */
+  async offer() {
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    await pc.setLocalDescription(await pc.createOffer());
+    // The relay is ICE-lite and learns our address from our connectivity checks,
+    // so the offer needs no candidates and we do not wait for gathering.
+    return /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+  }
+
+  /**
+   * Applies the relay's answer to our offer.
+   * @param {string} sdp
+   */
+  async applyAnswer(sdp) {
+    await this.applyRemote('answer', sdp);
+  }
+
+  /**
+   * Applies a renegotiation offer of the relay; returns our answer's SDP.
+   * @param {string} sdp
+   */
+  async answer(sdp) {
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    await this.applyRemote('offer', sdp);
+    this.transformReceivers();
+    await pc.setLocalDescription(await pc.createAnswer());
+    return /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+  }
+
+  /**
+   * @param {'offer' | 'answer'} type
+   * @param {string} sdp
+   */
+  async applyRemote(type, sdp) {
+    try {
+      await /** @type {RTCPeerConnection} */ (this.pc).setRemoteDescription({ type, sdp });
+    } catch (e) {
+      const err = /** @type {DOMException} */ (e);
+      console.error(`the relay's ${type} was refused by this browser:\n${sdp}`);
+      throw new Error(`the relay's ${type} does not fit this browser (${err.message})`);
+    }
+  }
+
+  /** Puts every receiver through the worker's decryption (once each). */
+  transformReceivers() {
+    if (!this.pc) return;
+    for (const t of this.pc.getTransceivers()) {
+      const r = t.receiver;
+      // Our own sendonly transceivers receive nothing.
+      if (r.transform || t.mid == null || t.sender.track) continue;
+      r.transform = new RTCRtpScriptTransform(this.worker, { side: 'recv', kind: r.track.kind, id: t.mid });
+    }
+  }
+
+  /**
+   * @param {RTCTrackEvent} ev
+   * @param {(participant: string, stream: MediaStream, track: MediaStreamTrack) => void} onTrack
+   */
+  onTrack(ev, onTrack) {
+    this.transformReceivers();
+    const stream = ev.streams[0];
+    if (!stream) return; // the relay always sets msid = participant id
+    const participant = stream.id;
+    this.owners.set(ev.track.id, participant);
+    if (ev.transceiver.mid != null) this.midOwners.set(ev.transceiver.mid, participant);
+    this.streams.set(participant, stream);
+    onTrack(participant, stream, ev.track);
+  }
+
+  /**
+   * Turns our microphone or camera on or off; returns what is on now.
+   * @param {'audio' | 'video'} kind
+   */
+  toggle(kind) {
+    const local = /** @type {MediaStream} */ (this.local);
+    const tracks = kind === 'audio' ? local.getAudioTracks() : local.getVideoTracks();
+    const on = !tracks.every((t) => t.enabled);
+    tracks.forEach((t) => { t.enabled = on; });
+    return this.sending();
+  }
+
+  /** Whether our microphone and camera are on. */
+  sending() {
+    const local = /** @type {MediaStream} */ (this.local);
+    return {
+      audio: local.getAudioTracks().every((t) => t.enabled),
+      video: local.getVideoTracks().every((t) => t.enabled),
+    };
+  }
+
+  /**
+   * Why we cannot show this participant's media, or null.
+   * @param {string} participant
+   * @param {boolean} member whether we are in the encrypted call
+   * @returns {string | null}
+   */
+  decryptProblem(participant, member) {
+    const mids = [...this.midOwners.entries()].filter(([, p]) => p === participant).map(([mid]) => mid);
+    const rx = mids.map((m) => this.rx[m]).filter((r) => r && (r.ok > 0 || r.failed > 0));
+    if (!rx.length || rx.some((r) => r.ok > 0 && !r.lastError)) return null;
+    const err = rx.map((r) => r.lastError).find(Boolean) || '';
+    if (!member || /no media keys/.test(err)) return 'can\'t decrypt: we are not in the encrypted call (yet)';
+    if (/not a member|unknown or expired epoch|authentication/.test(err)) return 'can\'t decrypt: not from a member of this call';
+    return `can't decrypt: ${err}`;
+  }
+
+  /**
+   * Frames dropped because they did not decrypt, per participant (or `mid N`
+   * for a receiver nobody owns).
+   * @returns {Record<string, number>}
+   */
+  failuresByParticipant() {
+    /** @type {Record<string, number>} */
+    const byParticipant = {};
+    for (const [mid, rx] of Object.entries(this.rx)) {
+      const p = this.midOwners.get(mid) || `mid ${mid}`;
+      byParticipant[p] = (byParticipant[p] || 0) + rx.failed;
+    }
+    return byParticipant;
+  }
+
+  /**
+   * Receive statistics per remote participant, from pc.getStats(): inbound-rtp
+   * reports mapped to participants through the transceiver (mid) or receiver
+   * track that carried them. Where an m-line was reused, the newest SSRC wins.
+   * @param {(participant: string) => boolean} here whether a participant is still in the room
+   */
+  async receiveStats(here) {
+    if (!this.pc || this.closed) return [];
+    const report = await this.pc.getStats();
+    /** @type {Map<string, {participant: string, video: Record<string, unknown> | null, audio: Record<string, unknown> | null}>} */
+    const byPeer = new Map();
+    for (const r of report.values()) {
+      if (r.type !== 'inbound-rtp') continue;
+      const participant = (r.mid != null && this.midOwners.get(r.mid)) || this.owners.get(r.trackIdentifier);
+      if (!participant || !here(participant)) continue;
+      /** @type {'audio' | 'video'} */
+      const kind = r.kind || r.mediaType;
+      if (kind !== 'audio' && kind !== 'video') continue;
+      const entry = byPeer.get(participant) || { participant, video: null, audio: null };
+      const prev = /** @type {any} */ (entry[kind]);
+      if (prev && (prev.lastPacketReceivedTimestamp || 0) >= (r.lastPacketReceivedTimestamp || 0)) continue;
+      entry[kind] = kind === 'video'
+        ? pick(r, ['ssrc', 'mid', 'packetsReceived', 'packetsLost', 'bytesReceived', 'framesReceived',
+          'framesDecoded', 'keyFramesDecoded', 'framesDropped', 'frameWidth', 'frameHeight', 'pliCount',
+          'nackCount', 'lastPacketReceivedTimestamp'])
+        : pick(r, ['ssrc', 'mid', 'packetsReceived', 'packetsLost', 'bytesReceived', 'totalSamplesReceived',
+          'concealedSamples', 'audioLevel', 'totalAudioEnergy', 'lastPacketReceivedTimestamp']);
+      byPeer.set(participant, entry);
+    }
+    return [...byPeer.values()];
+  }
+
+  /** Every receiver and whom its track currently belongs to. */
+  remoteTracks() {
+    if (!this.pc || this.closed) return [];
+    return this.pc.getTransceivers()
+      .filter((t) => t.mid != null && this.owners.has(t.receiver.track.id))
+      .map((t) => {
+        const track = t.receiver.track;
+        const participant = (t.mid != null && this.midOwners.get(t.mid)) || this.owners.get(track.id) || null;
+        const stream = participant && this.streams.get(participant);
+        return {
+          participant,
+          kind: track.kind,
+          mid: t.mid,
+          direction: t.currentDirection,
+          readyState: track.readyState,
+          muted: track.muted,
+          inStream: !!(stream && stream.getTracks().includes(track)),
+        };
+      });
+  }
+
+  /** The current local and remote session descriptions (diagnostics). */
+  sdp() {
+    const pc = this.pc;
+    return pc ? { local: pc.localDescription && pc.localDescription.sdp, remote: pc.remoteDescription && pc.remoteDescription.sdp } : null;
+  }
+
+  /** Ends everything: keys forgotten, worker ended, camera off. */
+  close() {
+    this.closed = true;
+    const worker = this.worker;
+    worker.postMessage({ type: 'stop' });
+    setTimeout(() => worker.terminate(), WORKER_STOP_MS);
+    if (this.pc) this.pc.close();
+    if (this.local) this.local.getTracks().forEach((t) => t.stop());
+  }
+}
+
+/**
+ * @param {any} obj
+ * @param {string[]} keys
+ */
+function pick(obj, keys) {
+  /** @type {Record<string, unknown>} */
+  const out = {};
+  for (const k of keys) if (obj[k] !== undefined) out[k] = obj[k];
+  return out;
+}

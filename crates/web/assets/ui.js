@@ -1,0 +1,234 @@
+// @ts-check
+// Everything the page draws (index.html holds the elements): which part of the
+// page shows, the status line, errors, the call's event list, the video tiles,
+// the E2EE panel (lock, safety code, epoch, roster from the MLS group) and a
+// host's admit/deny requests. Functions take plain values and hold no call
+// state. Names and messages come from other people: they go in through
+// textContent, never innerHTML.
+
+/** @typedef {'idle' | 'joining' | 'joined' | 'left' | 'error'} PageState */
+
+/** At most this many lines in the event list. */
+const MAX_EVENTS = 50;
+
+/**
+ * The element with this id (index.html has every one we ask for).
+ * @param {string} id
+ * @returns {any}
+ */
+export const $ = (id) => document.getElementById(id);
+
+/**
+ * A new `tag` element with an optional class and text.
+ * @param {string} tag
+ * @param {string} [className]
+ * @param {string} [text]
+ * @returns {HTMLElement}
+ */
+export function el(tag, className = '', text = '') {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text) e.textContent = text;
+  return e;
+}
+
+/**
+ * Shows the part of the room page that fits `state`.
+ * @param {PageState} state
+ * @param {boolean} hadCall whether we were in (or joining) a call
+ */
+export function showState(state, hadCall) {
+  document.body.dataset.state = state;
+  $('join-form').hidden = state !== 'idle';
+  // After leaving, or losing a call we were in, offer to (re)join.
+  $('left').hidden = !(state === 'left' || (state === 'error' && hadCall));
+  $('left-text').textContent = state === 'left' ? 'You left the meeting.' : 'You are not in the meeting.';
+  $('call').hidden = !(state === 'joining' || state === 'joined');
+}
+
+/** @param {string} text */
+export function showStatus(text) {
+  $('status').textContent = text;
+}
+
+/**
+ * @param {string} code
+ * @param {string} message
+ */
+export function showError(code, message) {
+  const box = $('error');
+  box.textContent = message;
+  box.dataset.code = code;
+  box.hidden = false;
+}
+
+export function clearError() {
+  $('error').hidden = true;
+  $('error').textContent = '';
+}
+
+/**
+ * A line in the call's event list, for everyone to see (joins, leaves,
+ * refused attempts).
+ * @param {string} text
+ * @param {string} [kind] 'info' or 'warn'
+ */
+export function note(text, kind = 'info') {
+  const li = el('li', kind, `${new Date().toLocaleTimeString()} ${text}`);
+  $('events').prepend(li);
+  while ($('events').children.length > MAX_EVENTS) $('events').lastChild.remove();
+  console.info(`call: ${text}`);
+}
+
+/** Empties the video grid. */
+export function clearGrid() {
+  $('grid').replaceChildren();
+}
+
+/** Empties the event list. */
+export function clearEvents() {
+  $('events').replaceChildren();
+}
+
+/** An empty video tile, not yet in the grid. */
+function makeTile() {
+  const tile = el('div', 'tile');
+  const video = /** @type {HTMLVideoElement} */ (el('video'));
+  video.autoplay = true;
+  video.playsInline = true;
+  const label = el('div', 'label');
+  label.append(el('span', 'name'), el('span', 'badge mic-off', 'mic off'), el('span', 'badge cam-off', 'camera off'));
+  const why = el('div', 'why');
+  why.hidden = true;
+  tile.append(video, label, why);
+  return tile;
+}
+
+/**
+ * A tile for a remote participant, appended to the grid.
+ * @param {string} participant
+ */
+export function addTile(participant) {
+  const tile = makeTile();
+  tile.dataset.participant = participant;
+  $('grid').append(tile);
+  return tile;
+}
+
+/** @param {HTMLElement} tile */
+export function removeTile(tile) {
+  /** @type {HTMLVideoElement} */ (tile.querySelector('video')).srcObject = null;
+  tile.remove();
+}
+
+/**
+ * Draws a remote participant's tile.
+ * @param {HTMLElement} tile
+ * @param {{name: string, problem: string | null, audio: boolean, video: boolean, stream: MediaStream | null}} view
+ */
+export function renderTile(tile, view) {
+  // textContent, never innerHTML: names come from other people.
+  /** @type {HTMLElement} */ (tile.querySelector('.name')).textContent = view.name;
+  const why = /** @type {HTMLElement} */ (tile.querySelector('.why'));
+  why.textContent = view.problem || '';
+  why.hidden = !view.problem;
+  tile.classList.toggle('undecryptable', !!view.problem);
+  /** @type {HTMLElement} */ (tile.querySelector('.mic-off')).hidden = view.audio;
+  /** @type {HTMLElement} */ (tile.querySelector('.cam-off')).hidden = view.video;
+  tile.classList.toggle('video-off', !view.video);
+  const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
+  if (view.stream && video.srcObject !== view.stream) {
+    video.srcObject = view.stream;
+    play(video);
+  }
+}
+
+/**
+ * Starts playback; where the browser blocks sound without a click, plays
+ * muted and unmutes on the next click anywhere.
+ * @param {HTMLVideoElement} video
+ */
+function play(video) {
+  video.play().catch(() => {
+    video.muted = true;
+    video.play().catch(() => {});
+    document.addEventListener('click', () => { video.muted = false; }, { once: true });
+  });
+}
+
+/**
+ * Our own tile, first in the grid; never plays our microphone back.
+ * @param {string | null} me our participant id
+ * @param {string} name
+ * @param {MediaStream} stream
+ */
+export function addSelfTile(me, name, stream) {
+  const tile = makeTile();
+  tile.classList.add('self');
+  if (me !== null) tile.dataset.participant = me;
+  const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
+  video.muted = true; // never play our own microphone back
+  video.srcObject = stream;
+  play(video);
+  /** @type {HTMLElement} */ (tile.querySelector('.name')).textContent = `${name} (you)`;
+  $('grid').prepend(tile);
+  return tile;
+}
+
+/**
+ * Our tile's badges and the mute buttons.
+ * @param {HTMLElement} tile
+ * @param {{audio: boolean, video: boolean}} on what we send
+ */
+export function renderSelf(tile, { audio, video }) {
+  /** @type {HTMLElement} */ (tile.querySelector('.mic-off')).hidden = audio;
+  /** @type {HTMLElement} */ (tile.querySelector('.cam-off')).hidden = video;
+  tile.classList.toggle('video-off', !video);
+  $('toggle-audio').textContent = audio ? 'Mute mic' : 'Unmute mic';
+  $('toggle-audio').setAttribute('aria-pressed', String(!audio));
+  $('toggle-video').textContent = video ? 'Stop camera' : 'Start camera';
+  $('toggle-video').setAttribute('aria-pressed', String(!video));
+}
+
+/**
+ * The E2EE panel.
+ * @param {object} view
+ * @param {boolean} view.active we encrypt what we send and decrypt what we receive, now
+ * @param {'connecting' | 'waiting' | 'member' | 'out'} view.state
+ * @param {string} view.safetyCode
+ * @param {number} view.epoch
+ * @param {{leaf: number, self: boolean, host: boolean, name: string | null}[]} view.members the MLS group
+ */
+export function renderE2ee({ active, state, safetyCode, epoch, members }) {
+  $('e2ee').hidden = false;
+  $('e2ee-on').hidden = !active;
+  $('e2ee-off').hidden = active;
+  $('e2ee-off').textContent = state === 'waiting' ? 'waiting to be admitted by a member…'
+    : state === 'member' ? 'setting up encryption…' : 'not encrypted: not in the call';
+  $('safety-code').textContent = state === 'member' ? safetyCode : '—';
+  $('epoch').textContent = state === 'member' ? String(epoch) : '—';
+  $('roster').replaceChildren(...(state === 'member' ? members : []).map((m) => {
+    const li = el('li');
+    li.dataset.leaf = String(m.leaf);
+    li.textContent = m.self ? `${m.name} (you)` : m.name ?? '(no name yet)';
+    if (m.host) li.textContent += ' · host';
+    return li;
+  }));
+}
+
+/**
+ * A host's question about one checked joiner; each button answers once.
+ * @param {string} ticket
+ * @param {{admit: () => void, deny: () => void}} on
+ */
+export function askHost(ticket, on) {
+  const li = el('li', 'request');
+  li.dataset.ticket = ticket;
+  const text = el('span', '', 'Someone with the link asks to join. ');
+  const admit = el('button', 'primary', 'Admit');
+  const deny = el('button', '', 'Deny');
+  admit.onclick = () => { li.remove(); on.admit(); };
+  deny.onclick = () => { li.remove(); on.deny(); };
+  li.append(text, admit, deny);
+  $('requests').append(li);
+}

@@ -1,0 +1,312 @@
+// A fake of the wasm `Call` (crates/wasm) and of the relay's MLS delivery
+// service, small enough to read, for unit tests of the page's membership
+// decisions (crates/web/assets/membership.js) with simulated time. It keeps
+// what the decisions depend on: who is in the group, epochs, checked join
+// requests and their tickets, one pending commit at a time, first commit per
+// epoch wins, Welcomes routed by ticket, messages a group cannot read from
+// another group. It does no cryptography: the real wasm is exercised by
+// crates/wasm's tests and the browser tests (tests/browser/run.mjs).
+//
+// Envelopes are JSON in bytes:
+//   {t:'join', ticket, identity, good}        a join request (good: proof checks)
+//   {t:'commit', group, epoch, roster, added, removed, welcomes}
+//   {t:'accepted', epoch} / {t:'rejected', current}   the service to a committer
+//   {t:'welcome', group, ticket, epoch, roster, leaf, policy}
+//   {t:'app', group, sender, text}            an application message
+//
+// `Net` plays the relay: it connects tabs (each a Membership with its own
+// FakeCall), tells them who is present, carries out their actions and
+// delivers what they send, in order.
+
+import { Membership } from '../../crates/web/assets/membership.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/** @param {object} obj */
+export const envelope = (obj) => encoder.encode(JSON.stringify(obj));
+/** @param {Uint8Array} bytes */
+export const open = (bytes) => JSON.parse(decoder.decode(bytes));
+
+let identities = 0;
+let tickets = 0;
+
+/** The surface of the wasm `Call` that membership.js uses. */
+export class FakeCall {
+  /** @param {{goodSecret?: boolean}} [opts] goodSecret false: our join proofs do not check */
+  constructor({ goodSecret = true } = {}) {
+    this.identity = `id${++identities}`;
+    this.goodSecret = goodSecret;
+    this.state = 'joining'; // joining | member | gone
+    this.freed = false;
+    this.ticket = null;
+    this.group = null;
+    this.epochN = 0;
+    this.rosterRows = [];
+    this.leaf = -1;
+    this.pol = null;
+    this.pending = new Map(); // ticket -> {identity, seen}
+    this.commit = null; // our commit awaiting the service's verdict
+  }
+
+  alive() {
+    if (this.freed) throw new Error('null pointer passed to rust');
+  }
+
+  member() {
+    this.alive();
+    if (this.state !== 'member') throw new Error('not a member of the call');
+  }
+
+  create(hostApproval) {
+    this.alive();
+    if (this.state !== 'joining') throw new Error('this device is already in the call');
+    this.state = 'member';
+    this.group = `group of ${this.identity}`;
+    this.leaf = 0;
+    this.rosterRows = [{ leaf: 0, identity: this.identity, host: hostApproval }];
+    this.pol = { hostApproval, hosts: hostApproval ? [this.identity] : [] };
+  }
+
+  joinRequest() {
+    this.alive();
+    if (this.state !== 'joining') throw new Error('only a device waiting to join sends join requests');
+    this.ticket = `t${++tickets}`;
+    return envelope({ t: 'join', ticket: this.ticket, identity: this.identity, good: this.goodSecret });
+  }
+
+  handle(bytes, now) {
+    this.alive();
+    const env = open(bytes);
+    const out = (o) => JSON.stringify(o);
+    if (this.state === 'gone') return out({ kind: 'ignored' });
+    if (this.state === 'joining') {
+      if (env.t !== 'welcome') return out({ kind: 'ignored' });
+      if (env.ticket !== this.ticket) return out({ kind: 'refused', what: 'welcome', reason: 'not an invitation for us' });
+      Object.assign(this, { state: 'member', group: env.group, epochN: env.epoch, rosterRows: env.roster, leaf: env.leaf, pol: env.policy });
+      return out({ kind: 'welcomed', epoch: env.epoch, leaf: env.leaf });
+    }
+    switch (env.t) {
+      case 'join': {
+        if (!env.good) return out({ kind: 'join_request', ticket: env.ticket, ok: false, reason: 'the join proof was not made with this meeting\'s link', host_decides: false });
+        if (this.pol.hostApproval && !this.pol.hosts.includes(this.identity)) {
+          return out({ kind: 'join_request', ticket: env.ticket, ok: true, host_decides: true });
+        }
+        this.pending.set(env.ticket, { identity: env.identity, seen: now });
+        return out({ kind: 'join_request', ticket: env.ticket, ok: true, host_decides: false, identity: env.identity });
+      }
+      case 'commit':
+        if (env.group !== this.group || env.epoch !== this.epochN) return out({ kind: 'refused', what: 'commit', reason: 'not a commit of this group\'s epoch' });
+        return out(this.apply(env));
+      case 'accepted': {
+        const c = this.commit;
+        this.commit = null;
+        return out(c ? this.apply(c) : { kind: 'ignored' });
+      }
+      case 'rejected':
+        this.commit = null;
+        return out({ kind: 'rejected', current: env.current });
+      case 'app':
+        if (env.group !== this.group) return out({ kind: 'refused', what: 'message', reason: 'cannot decrypt' });
+        return out({ kind: 'application', sender: env.sender, text: env.text });
+      default:
+        return out({ kind: 'refused', what: 'envelope', reason: 'unknown envelope' });
+    }
+  }
+
+  /** Applies a commit of this epoch: the MLS event the wasm reports. */
+  apply(c) {
+    if (c.removed.includes(this.leaf)) {
+      this.state = 'gone';
+      return { kind: 'removed' };
+    }
+    this.epochN = c.epoch + 1;
+    this.rosterRows = c.roster;
+    const inGroup = c.roster.map((r) => r.identity);
+    const admitted = [...this.pending].filter(([, p]) => inGroup.includes(p.identity)).map(([t]) => t);
+    for (const t of admitted) this.pending.delete(t);
+    return { kind: 'epoch', epoch: this.epochN, added: c.added, removed: c.removed, admitted };
+  }
+
+  /** Our commit: the next roster, the joiners' Welcomes. */
+  makeCommit({ add = [], remove = [] }) {
+    this.member();
+    const roster = this.rosterRows.filter((r) => !remove.includes(r.leaf)).map((r) => ({ ...r }));
+    const added = [];
+    const welcomes = [];
+    for (const j of add) {
+      // MLS puts a new member in the leftmost free leaf.
+      let leaf = 0;
+      while (roster.some((r) => r.leaf === leaf)) leaf++;
+      roster.push({ leaf, identity: j.identity, host: false });
+      roster.sort((a, b) => a.leaf - b.leaf);
+      added.push(leaf);
+      welcomes.push({ ticket: j.ticket, leaf });
+    }
+    this.commit = { t: 'commit', group: this.group, epoch: this.epochN, roster, added, removed: remove, welcomes, policy: this.pol };
+    return envelope(this.commit);
+  }
+
+  pendingJoins() {
+    return [...this.pending].sort((a, b) => a[1].seen - b[1].seen).map(([t]) => t);
+  }
+
+  dropJoin(ticket) {
+    this.alive();
+    this.pending.delete(ticket);
+  }
+
+  admit(tickets) {
+    const add = tickets.filter((t) => this.pending.has(t)).map((t) => ({ ticket: t, identity: this.pending.get(t).identity }));
+    if (!add.length) throw new Error('no checked join request with those tickets');
+    return this.makeCommit({ add });
+  }
+
+  remove(leaves) { return this.makeCommit({ remove: leaves }); }
+
+  selfUpdate() { return this.makeCommit({}); }
+
+  hasPendingCommit() { return this.state === 'member' && !!this.commit; }
+
+  send(text) {
+    this.member();
+    return envelope({ t: 'app', group: this.group, sender: this.leaf, text });
+  }
+
+  epoch() { return this.state === 'member' ? this.epochN : 0; }
+
+  ownLeaf() { return this.state === 'member' ? this.leaf : -1; }
+
+  roster() { return JSON.stringify(this.state === 'member' ? this.rosterRows : []); }
+
+  policy() {
+    if (this.state !== 'member') return 'null';
+    return JSON.stringify({ hostApproval: this.pol.hostApproval, amHost: this.pol.hosts.includes(this.identity), e2eeRequired: true });
+  }
+
+  safetyCode() {
+    return this.state === 'member' ? `${this.group}/${this.epochN}/${this.rosterRows.map((r) => r.identity).join(',')}` : '';
+  }
+
+  mediaEpoch() {
+    this.member();
+    return envelope({ epoch: this.epochN });
+  }
+
+  free() {
+    this.alive();
+    this.freed = true;
+  }
+}
+
+/** One browser tab: its Membership and everything it was asked to do. */
+export class Tab {
+  constructor(name, participant, { goodSecret = true, rekeyMs } = {}) {
+    this.name = name;
+    this.participant = participant;
+    this.calls = [];
+    this.m = new Membership({
+      newCall: () => { const c = new FakeCall({ goodSecret }); this.calls.push(c); return c; },
+      name,
+      ...(rekeyMs ? { rekeyMs } : {}),
+    });
+    this.actions = []; // every action, in order
+    this.notes = [];
+    this.failure = null;
+    this.asks = []; // tickets a host was asked about
+    this.keys = []; // {epoch, switchAfterMs} handed to the worker
+  }
+
+  get call() { return this.m.call; }
+
+  /** The names in this tab's roster, as it would show them. */
+  names() {
+    return this.m.members().map((r) => (r.self ? `${r.name} (you)` : r.name ?? '(no name yet)'));
+  }
+}
+
+/** The relay: presence, and a delivery service that orders commits. */
+export class Net {
+  constructor() {
+    this.tabs = [];
+    this.queue = [];
+    this.epoch = 0; // the delivery service's count
+    this.commits = []; // accepted commits: {by, added, removed}
+    this.hung = new Set(); // tabs that neither send nor receive (a stuck tab)
+    this.dropWelcomes = false;
+  }
+
+  /** A tab connects; `alone` when the relay's `joined` lists nobody. */
+  connect(tab, now, { alone = this.tabs.length === 0, hostApproval = false } = {}) {
+    tab.m.connected(tab.participant);
+    for (const other of this.tabs) {
+      tab.m.peerPresent(other.participant);
+      other.m.peerPresent(tab.participant);
+    }
+    this.tabs.push(tab);
+    this.run(tab, tab.m.start(now, { alone, hostApproval }));
+    return tab;
+  }
+
+  /** The relay's peer_left, to everyone still here. */
+  leave(tab, now) {
+    this.tabs = this.tabs.filter((t) => t !== tab);
+    for (const other of this.tabs) this.run(other, other.m.peerLeft(tab.participant, now));
+  }
+
+  /** Carries out a tab's actions the way app.js does. */
+  run(tab, actions) {
+    for (const a of actions) {
+      tab.actions.push(a);
+      if (a.type === 'send') this.queue.push({ from: tab, bytes: a.bytes });
+      if (a.type === 'note') tab.notes.push(a.text);
+      if (a.type === 'keys') tab.keys.push({ epoch: a.epoch, switchAfterMs: a.switchAfterMs });
+      if (a.type === 'ask_host') tab.asks.push(a.ticket);
+      if (a.type === 'fail') { tab.failure = a; tab.m.close(); }
+    }
+  }
+
+  /** @param {Tab} to */
+  deliver(to, from, env, now) {
+    if (this.hung.has(to) || to.failure) return;
+    this.run(to, to.m.handleMls(from.participant, envelope(env), now));
+  }
+
+  /** Delivers everything sent so far (and what that makes them send). */
+  flush(now) {
+    while (this.queue.length) {
+      const { from, bytes } = this.queue.shift();
+      if (this.hung.has(from)) continue;
+      const env = open(bytes);
+      const others = this.tabs.filter((t) => t !== from);
+      if (env.t === 'commit') {
+        if (env.epoch !== this.epoch) {
+          this.deliver(from, from, { t: 'rejected', current: this.epoch }, now);
+          continue;
+        }
+        this.epoch += 1;
+        this.commits.push({ by: from.name, added: env.added, removed: env.removed });
+        this.deliver(from, from, { t: 'accepted', epoch: env.epoch }, now);
+        for (const t of others) this.deliver(t, from, env, now);
+        if (this.dropWelcomes) continue;
+        for (const w of env.welcomes) {
+          const joiner = this.tabs.find((t) => t.call.ticket === w.ticket);
+          const welcome = { t: 'welcome', group: env.group, ticket: w.ticket, epoch: env.epoch + 1, roster: env.roster, leaf: w.leaf, policy: env.policy };
+          if (joiner) this.deliver(joiner, from, welcome, now);
+        }
+      } else {
+        for (const t of others) this.deliver(t, from, env, now);
+      }
+    }
+  }
+
+  /** Every tab's once-a-second timer, then delivery. */
+  tick(now) {
+    for (const t of this.tabs) if (!this.hung.has(t) && !t.failure) this.run(t, t.m.handleTimeout(now));
+    this.flush(now);
+  }
+
+  /** Ticks every second from `from` to `to` (inclusive). */
+  ticks(from, to) {
+    for (let now = from; now <= to; now += 1000) this.tick(now);
+  }
+}

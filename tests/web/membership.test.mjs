@@ -1,0 +1,283 @@
+// Unit tests of the browser client's membership decisions
+// (crates/web/assets/membership.js), outside the browser: `node --test
+// tests/web/` (scripts/test.d/web-unit.sh). Several tabs, each a Membership
+// with a fake of the wasm Call, talk through a fake relay (fake-room.mjs);
+// time is simulated, in milliseconds. Each test states what a user of the
+// call would see.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADMIT_TIMEOUT_MS, ORPHAN_MS, REKEY_MS, SWITCH_DELAY_MS, TAKEOVER_MS } from '../../crates/web/assets/membership.js';
+import { Net, Tab, envelope } from './fake-room.mjs';
+
+/** Tabs named `names` join one after another, 5 s apart; the first creates
+ * the room. Returns them at the time the last one got in. */
+function callOf(names) {
+  const net = new Net();
+  const tabs = names.map((name, i) => new Tab(name, `p${i + 1}`));
+  let now = 0;
+  for (const tab of tabs) {
+    net.connect(tab, now);
+    net.flush(now);
+    now += 5000;
+  }
+  return { net, tabs, now };
+}
+
+/** The commits the delivery service accepted that added someone. */
+const addCommits = (net) => net.commits.filter((c) => c.added.length);
+
+test('the first tab in an empty room starts the group alone, and its keys go to the worker', () => {
+  const net = new Net();
+  const a = net.connect(new Tab('Alice', 'p1'), 0);
+  net.flush(0);
+  assert.equal(a.m.state, 'member');
+  assert.equal(a.m.epoch, 0);
+  assert.deepEqual(a.names(), ['Alice (you)']);
+  assert.deepEqual(a.keys, [{ epoch: 0, switchAfterMs: SWITCH_DELAY_MS }]);
+  assert.ok(a.actions.some((x) => x.type === 'member' && x.how === 'created'));
+  assert.ok(a.notes.some((n) => /You started the meeting/.test(n)));
+});
+
+test('everyone in a call sees the same roster, with names only from MLS profiles', () => {
+  const { tabs: [a, b, c] } = callOf(['Alice', 'Bob', 'Carol']);
+  assert.deepEqual(a.names(), ['Alice (you)', 'Bob', 'Carol']);
+  assert.deepEqual(b.names(), ['Alice', 'Bob (you)', 'Carol']);
+  assert.deepEqual(c.names(), ['Alice', 'Bob', 'Carol (you)']);
+  assert.equal(new Set([a, b, c].map((t) => t.m.safetyCode)).size, 1);
+  assert.deepEqual(c.m.members().map((r) => r.participant), ['p1', 'p2', 'p3']);
+  // Those already there hear of each newcomer; the newcomer is not told that
+  // the people it found there "joined".
+  assert.ok(a.notes.includes('Carol joined'));
+  assert.ok(!c.notes.some((n) => / joined$/.test(n)));
+});
+
+test('a joiner whose proof checks is admitted by exactly one member: the first in line', () => {
+  const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  const before = addCommits(net).length;
+  const d = net.connect(new Tab('Dave', 'p4'), now);
+  net.flush(now);
+  assert.equal(d.m.state, 'member');
+  const adds = addCommits(net).slice(before);
+  assert.deepEqual(adds, [{ by: 'Alice', added: [3], removed: [] }]);
+  // Later, the others' takeover delays pass: nobody admits Dave again.
+  net.ticks(now + 1000, now + 4 * TAKEOVER_MS);
+  assert.equal(addCommits(net).length, before + 1);
+  for (const t of [b, c]) assert.ok(!t.actions.some((x) => x.type === 'send' && /"added":\[3\]/.test(new TextDecoder().decode(x.bytes))));
+  assert.deepEqual(d.names(), ['Alice', 'Bob', 'Carol', 'Dave (you)']);
+  assert.equal(new Set([a, b, c, d].map((t) => t.m.safetyCode)).size, 1);
+});
+
+test('when the first in line does nothing, the next takes over after TAKEOVER_MS, and only it', () => {
+  const { net, tabs: [a], now } = callOf(['Alice', 'Bob', 'Carol']);
+  net.hung.add(a); // Alice's tab is stuck (still in the room, says nothing)
+  const before = net.commits.length;
+  const d = net.connect(new Tab('Dave', 'p4'), now);
+  net.flush(now);
+  net.tick(now + TAKEOVER_MS - 1000);
+  assert.equal(net.commits.length, before, 'Bob acted before his turn');
+  assert.equal(d.m.state, 'waiting');
+  net.tick(now + TAKEOVER_MS);
+  assert.deepEqual(net.commits.slice(before), [{ by: 'Bob', added: [3], removed: [] }]);
+  assert.equal(d.m.state, 'member');
+  net.ticks(now + TAKEOVER_MS + 1000, now + 3 * TAKEOVER_MS);
+  assert.equal(addCommits(net).length, 3, 'Carol admitted Dave a second time');
+});
+
+test('a refused join is reported to every member, and the joiner gives up after ADMIT_TIMEOUT_MS', () => {
+  const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
+  const before = net.commits.length;
+  const m = net.connect(new Tab('Mallory', 'p3', { goodSecret: false }), now);
+  net.flush(now);
+  for (const t of [a, b]) {
+    assert.deepEqual(t.m.refused.map((r) => r.what), ['join']);
+    assert.ok(t.notes.some((n) => /Someone tried to join without the right link/.test(n)));
+    assert.ok(t.actions.some((x) => x.type === 'note' && x.kind === 'warn'));
+  }
+  net.ticks(now + 1000, now + ADMIT_TIMEOUT_MS - 1000);
+  assert.equal(m.failure, null);
+  assert.equal(m.m.state, 'waiting');
+  net.tick(now + ADMIT_TIMEOUT_MS);
+  assert.equal(m.failure?.code, 'not_admitted');
+  assert.match(m.failure.message, /Nobody in this meeting let you in within 20 seconds/);
+  assert.equal(m.m.state, 'out');
+  assert.equal(net.commits.length, before, 'someone was let in without the link');
+});
+
+test('someone who leaves is removed at once by the first member still here, with keys switched at once', () => {
+  const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  const before = net.commits.length;
+  net.leave(a, now);
+  net.flush(now);
+  assert.deepEqual(net.commits.slice(before), [{ by: 'Bob', added: [], removed: [0] }]);
+  for (const t of [b, c]) {
+    assert.ok(t.notes.includes('Alice left the call; new keys'));
+    assert.deepEqual(t.keys.at(-1), { epoch: 3, switchAfterMs: 0 });
+  }
+  assert.deepEqual(c.names(), ['Bob', 'Carol (you)']);
+  net.ticks(now + 1000, now + 3 * TAKEOVER_MS);
+  assert.equal(net.commits.length, before + 1);
+});
+
+test('a leaf that never says who it is is removed after ORPHAN_MS, not before', () => {
+  const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
+  net.dropWelcomes = true; // the joiner never gets in, though the group added it
+  const c = net.connect(new Tab('Carol', 'p3'), now);
+  net.flush(now);
+  assert.equal(a.m.roster.length, 3);
+  assert.deepEqual(b.names(), ['Alice', 'Bob (you)', '(no name yet)']);
+  const before = net.commits.length;
+  net.ticks(now + 1000, now + ORPHAN_MS);
+  assert.equal(net.commits.length, before, 'removed before ORPHAN_MS');
+  net.tick(now + ORPHAN_MS + 1);
+  assert.deepEqual(net.commits.slice(before), [{ by: 'Alice', added: [], removed: [2] }]);
+  assert.deepEqual(b.names(), ['Alice', 'Bob (you)']);
+  // The joiner, never let in, gives up on its own.
+  net.tick(now + ADMIT_TIMEOUT_MS);
+  assert.equal(c.failure?.code, 'not_admitted');
+});
+
+test('the group rekeys after REKEY_MS, once, by the first in line', () => {
+  const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
+  const since = now - 5000; // Bob was let in then: the last epoch change
+  const before = net.commits.length;
+  net.ticks(now, since + REKEY_MS - 1000);
+  assert.equal(net.commits.length, before, 'rekeyed early');
+  net.tick(since + REKEY_MS);
+  assert.deepEqual(net.commits.slice(before), [{ by: 'Alice', added: [], removed: [] }]);
+  for (const t of [a, b]) assert.deepEqual(t.keys.at(-1), { epoch: 2, switchAfterMs: SWITCH_DELAY_MS });
+  net.ticks(since + REKEY_MS + 1000, since + REKEY_MS + 2 * TAKEOVER_MS);
+  assert.equal(net.commits.length, before + 1, 'Bob rekeyed too');
+  assert.equal(a.m.safetyCode, b.m.safetyCode);
+});
+
+test('a shorter rekey interval (the tests\' rekey_s) is honoured', () => {
+  const net = new Net();
+  const a = net.connect(new Tab('Alice', 'p1', { rekeyMs: 5000 }), 0);
+  net.flush(0);
+  net.ticks(1000, 4000);
+  assert.equal(net.commits.length, 0);
+  net.tick(5000);
+  assert.equal(net.commits.length, 1);
+  assert.equal(a.m.epoch, 1);
+});
+
+test('host approval: only the host is asked, once; nobody commits until the host admits', () => {
+  const net = new Net();
+  const h = net.connect(new Tab('Heron', 'p1'), 0, { hostApproval: true });
+  net.flush(0);
+  const g = net.connect(new Tab('Gecko', 'p2'), 5000);
+  net.flush(5000);
+  assert.equal(h.asks.length, 1);
+  net.ticks(6000, 15000);
+  assert.equal(h.asks.length, 1, 'the host was asked twice');
+  assert.equal(net.commits.length, 0);
+  assert.equal(g.m.state, 'waiting');
+  net.run(h, h.m.admit(h.asks[0]));
+  net.flush(15500);
+  assert.equal(g.m.state, 'member');
+  assert.deepEqual(g.names(), ['Heron', 'Gecko (you)']);
+  assert.deepEqual(g.m.members().map((r) => r.host), [true, false]);
+
+  // A second guest: the member who is not a host never admits; the host denies.
+  const l = net.connect(new Tab('Lemur', 'p3'), 20000);
+  net.flush(20000);
+  assert.equal(h.asks.length, 2);
+  assert.ok(!g.actions.some((x) => x.type === 'ask_host'));
+  net.run(h, h.m.deny(h.asks[1]));
+  assert.ok(h.notes.includes('You denied a join request'));
+  net.ticks(21000, 20000 + ADMIT_TIMEOUT_MS);
+  assert.equal(net.commits.length, 1);
+  assert.equal(l.failure?.code, 'not_admitted');
+});
+
+test('a member the others removed is told so', () => {
+  const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  // The relay tells Alice and Carol that Bob left, while Bob is still there.
+  for (const t of [a, c]) net.run(t, t.m.peerLeft(b.participant, now));
+  net.flush(now);
+  assert.equal(b.failure?.code, 'removed');
+  assert.match(b.failure.message, /removed from the call by a member/);
+  assert.deepEqual(a.names(), ['Alice (you)', 'Carol']);
+});
+
+test('a forged invitation is refused, and the joiner asks again with a fresh ticket', () => {
+  const { net, tabs: [a], now } = callOf(['Alice']);
+  const j = new Tab('Joy', 'p2');
+  net.hung.add(a); // nobody answers for now
+  net.connect(j, now);
+  net.flush(now);
+  const first = j.call.ticket;
+  net.hung.delete(a);
+  net.deliver(j, a, { t: 'welcome', group: 'forged', ticket: 'not-ours', epoch: 7, roster: [], leaf: 0, policy: null }, now + 100);
+  assert.deepEqual(j.m.refused.map((r) => r.what), ['welcome']);
+  assert.ok(j.notes.some((n) => /An invitation that no member made was refused/.test(n)));
+  assert.notEqual(j.call.ticket, first);
+  net.flush(now + 100); // the new request reaches Alice, who admits it
+  assert.equal(j.m.state, 'member');
+  assert.deepEqual(j.names(), ['Alice', 'Joy (you)']);
+});
+
+test('a commit no member made is refused and changes nothing', () => {
+  const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
+  const code = a.m.safetyCode;
+  net.deliver(a, b, { t: 'commit', group: 'elsewhere', epoch: 1, roster: [], added: [], removed: [0], welcomes: [] }, now);
+  assert.deepEqual(a.m.refused.map((r) => r.what), ['commit']);
+  assert.ok(a.notes.some((n) => /A change to the call that no member made was refused/.test(n)));
+  assert.equal(a.m.safetyCode, code);
+  assert.equal(a.m.state, 'member');
+});
+
+test('two tabs that started the room at the same moment end in one group: the higher relay id gives up its own', () => {
+  const net = new Net();
+  const a = new Tab('Alice', 'p1');
+  const b = new Tab('Bob', 'p2');
+  net.connect(a, 0, { alone: true });
+  net.connect(b, 0, { alone: true });
+  assert.equal(a.m.state, 'member');
+  assert.equal(b.m.state, 'member');
+  net.flush(0);
+  assert.ok(b.actions.some((x) => x.type === 'rejoining'));
+  assert.ok(b.actions.some((x) => x.type === 'stop_keys'));
+  assert.ok(b.notes.some((n) => /Someone else started this meeting at the same moment/.test(n)));
+  assert.ok(b.calls[0].freed, 'the abandoned group was not freed');
+  assert.ok(!a.actions.some((x) => x.type === 'rejoining'));
+  assert.equal(a.m.state, 'member');
+  assert.equal(b.m.state, 'member');
+  assert.deepEqual(a.names(), ['Alice (you)', 'Bob']);
+  assert.equal(a.m.safetyCode, b.m.safetyCode);
+  // The tab that kept its group cannot read the other's first message and
+  // lists it as refused, as the page always has; the one that gave up its
+  // group does not.
+  assert.deepEqual(b.m.refused, []);
+});
+
+test('profile names are cut to 64 characters, blank ones become Guest, oversized profiles are ignored', () => {
+  const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
+  const group = b.call.group;
+  const say = (profile, at) => net.deliver(a, b, { t: 'app', group, sender: 1, text: JSON.stringify({ profile }) }, at);
+  say({ name: `  ${'x'.repeat(100)}  `, participant: 'p2' }, now);
+  assert.equal(a.names()[1], 'x'.repeat(64));
+  say({ name: '   ', participant: 'p2' }, now);
+  assert.equal(a.names()[1], 'Guest');
+  say({ name: 'y'.repeat(600), participant: 'p2' }, now);
+  assert.equal(a.names()[1], 'Guest');
+  net.deliver(a, b, { t: 'app', group, sender: 1, text: 'not json' }, now);
+  assert.equal(a.names()[1], 'Guest');
+  assert.equal(a.m.leafOf('p2'), 1);
+});
+
+test('nothing is sent for a participant the relay says left before they ever showed up', () => {
+  const net = new Net();
+  const a = net.connect(new Tab('Alice', 'p1'), 0);
+  net.flush(0);
+  net.run(a, a.m.peerLeft('p9', 1000));
+  a.m.peerPresent('p9');
+  assert.ok(a.m.hasLeft('p9'));
+  assert.ok(!a.m.present.has('p9'));
+  assert.equal(net.queue.length, 0);
+  // A closed membership ignores whatever still arrives.
+  a.m.close();
+  assert.deepEqual(a.m.handleMls('p2', envelope({ t: 'app' }), 2000), []);
+  assert.equal(a.m.state, 'out');
+});
