@@ -64,7 +64,7 @@ pub const KEY_NAME: &str = "name";
 /// Flags of `conclave open`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The meeting link (`https://HOST/r/<room-id>#<secret>`), or - to read it
+    /// The meeting link (`https://HOST/#<secret>`, or an older `https://HOST/r/<room-id>#<secret>`), or - to read it
     /// from standard input, which keeps the secret out of the list of
     /// running processes other users of this machine can see.
     #[arg(value_name = "LINK")]
@@ -95,7 +95,7 @@ pub async fn run(
     // The error never repeats the link: it holds the secret.
     let link = RoomLink::parse(text.trim()).map_err(|e| {
         anyhow!(
-            "that is not a meeting link: {e} (expected https://HOST/r/<room-id>#<secret>, as \
+            "that is not a meeting link: {e} (expected https://HOST/#<secret>, as \
              the meeting page or `conclave link` makes it)"
         )
     })?;
@@ -144,7 +144,7 @@ fn relay_origin(base: &str) -> anyhow::Result<Origin> {
     let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
     let authority = rest.split('/').next().unwrap_or_default();
     Origin::parse(&format!("{scheme}://{authority}")).map_err(|e| {
-        anyhow!("the link's relay address {base:?} is not usable here: {e}; ask for a link of the form https://host[:port]/r/…")
+        anyhow!("the link's relay address {base:?} is not usable here: {e}; ask for a link of the form https://host[:port]/#…")
     })
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Browser end-to-end test (issues 2 and 4: calls, E2EE, admission, insider
 # view): builds the relay, then drives Debian's headless Chromium through
-# tests/browser/run.mjs (playwright-core). tests/browser/measure.mjs prints
+# tests/browser/run.mjs and tests/browser/suite-*.mjs (playwright-core). tests/browser/measure.mjs prints
 # the E2EE measurements (not run here). Needs what
 # scripts/setup-test-deps.sh installs; runs it when something is missing.
 # CONCLAVE_BIN picks another relay binary (e.g. target/release/conclave).
@@ -15,5 +15,14 @@ if [ -z "${CONCLAVE_BIN:-}" ]; then
   cargo build --locked --bin conclave
   export CONCLAVE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/conclave"
 fi
-# The test has its own deadline (230 s); this one only guards against a hung node.
-exec timeout --kill-after=10 260 node tests/browser/run.mjs
+# Each suite has its own deadline (230 s); this one only guards against a hung
+# node. run.mjs first (calls, E2EE, admission, insider view), then every
+# tests/browser/suite-*.mjs (each starts its own relay and browser through
+# tests/browser/harness.mjs).
+status=0
+for suite in tests/browser/run.mjs tests/browser/suite-*.mjs; do
+  [ -e "$suite" ] || continue
+  echo "== $(basename "$suite")"
+  timeout --kill-after=10 260 node "$suite" || { status=1; echo "browser suite $(basename "$suite") failed" >&2; }
+done
+exit "$status"

@@ -27,339 +27,26 @@
 // (default /usr/bin/chromium), CONCLAVE_BROWSER_TIMEOUT_S (default 230),
 // CONCLAVE_BROWSER_HEADFUL=1 to watch.
 
-import { chromium } from 'playwright-core';
-import WebSocket from 'ws';
-import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import http from 'node:http';
-import https from 'node:https';
+import { readFileSync, closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  CHROMIUM, log, sleep, check, waitFor, relay,
+  startRelay, httpsGet, relayUsage, browser, tabs, launchBrowser,
+  cliLink, parseLink, openLinkTab, openTab, hook, state,
+  peersOf, statsOf, tracksOf, errorsOf, e2eeOf, waitGroup,
+  forger, envelope, mlsKinds, readPcap, waitJoined, waitMedia,
+  framesMap, rawSignaling, step, stopRelay, main,
+} from './harness.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.resolve(ROOT, process.env.CONCLAVE_BIN || 'target/debug/conclave');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const HARD_TIMEOUT_S = Number(process.env.CONCLAVE_BROWSER_TIMEOUT_S || 230);
 const MEDIA_TIMEOUT_S = 60;
 const MIN_FRAMES = 30;
 
-const t0 = Date.now();
-const secs = (ms) => (ms / 1000).toFixed(1);
-const log = (line) => console.log(`[browser ${secs(Date.now() - t0).padStart(5)}s] ${line}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// Distinctive names, so finding one in what the relay wrote means a leak.
 const NAMES_A = ['Alice Quokka', 'Bob Pangolin', 'Carol Narwhal'];
 const NAMES_B = ['Dave Axolotl', 'Erin Okapi'];
 const NAME_W = 'Mallory Wrongkey';
 const NAMES_C = ['Heron Hostly', 'Gecko Guestly', 'Lemur Latecomer'];
 const ADMIT_TIMEOUT_S = 20; // the page's own limit for waiting to be admitted
-
-class TestFailure extends Error {}
-const check = (cond, msg) => { if (!cond) throw new TestFailure(msg); };
-
-/** Polls `probe` (returns a truthy value when done, or a string saying what
- * is still missing) until done or `timeoutS` passes. */
-async function waitFor(what, timeoutS, probe, intervalMs = 500) {
-  const start = Date.now();
-  let last = 'not checked yet';
-  while (Date.now() - start < timeoutS * 1000) {
-    const r = await probe();
-    if (r === true) return (Date.now() - start) / 1000;
-    last = r;
-    await sleep(intervalMs);
-  }
-  throw new TestFailure(`${what}: not done after ${timeoutS}s; still missing: ${last}`);
-}
-
-// ------------------------------------------------------------------ the relay
-
-const relay = { proc: null, url: null, out: [], all: [], err: [], exited: null, insider: null };
-
-function keepTail(buf, chunk) {
-  // eslint-disable-next-line no-control-regex
-  for (const line of chunk.toString().replace(/\x1b\[[0-9;]*m/g, '').split('\n')) if (line) buf.push(line);
-  if (buf.length > 400) buf.splice(0, buf.length - 400);
-}
-
-async function startRelay() {
-  relay.insider = mkdtempSync(path.join(os.tmpdir(), 'conclave-insider-'));
-  relay.proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--insider-view', relay.insider], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
-  });
-  relay.proc.on('exit', (code, signal) => { relay.exited = { code, signal }; });
-  relay.proc.on('error', (err) => { relay.exited = { error: err.message }; });
-  relay.proc.stderr.on('data', (d) => { keepTail(relay.out, d); relay.all.push(d); relay.err.push(d); });
-  relay.proc.stdout.on('data', (d) => {
-    keepTail(relay.out, d);
-    relay.all.push(d);
-    if (!relay.url) {
-      const line = d.toString().split('\n').find((l) => l.includes('open:'));
-      const m = line && /https?:\/\/\S+/.exec(line);
-      if (m) relay.url = new URL(m[0]);
-    }
-  });
-  await waitFor('relay prints its address', 30, () => {
-    if (relay.exited) throw new TestFailure(`relay exited at start: ${JSON.stringify(relay.exited)}`);
-    return relay.url ? true : 'no "open:" line on stdout';
-  }, 100);
-  const health = await httpsGet(new URL('/healthz', relay.url));
-  check(health.status === 200 && health.body.trim() === 'ok', `/healthz answered ${health.status} ${JSON.stringify(health.body)}`);
-}
-
-function httpsGet(url) {
-  return new Promise((resolve, reject) => {
-    (url.protocol === 'https:' ? https : http).get(url, { rejectUnauthorized: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    }).on('error', reject);
-  });
-}
-
-/** CPU time (s) and resident memory (MiB) of the relay, from /proc. */
-function relayUsage() {
-  try {
-    const stat = readFileSync(`/proc/${relay.proc.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${relay.proc.pid}/status`, 'utf8'));
-    return { cpu: ticks / 100, rssMiB: rss ? Number(rss[1]) / 1024 : NaN, at: Date.now() };
-  } catch {
-    return null;
-  }
-}
-
-// ------------------------------------------------------------------ browser
-
-let browser = null;
-const tabs = [];
-
-async function launchBrowser() {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: !process.env.CONCLAVE_BROWSER_HEADFUL,
-    // Playwright mutes audio output by default; keep it so audio is rendered
-    // like on a user's machine (and totalSamplesReceived counts).
-    ignoreDefaultArgs: ['--mute-audio'],
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-      '--ignore-certificate-errors',
-      '--autoplay-policy=no-user-gesture-required',
-      // Background tabs must keep decoding at full speed.
-      '--disable-background-timer-throttling',
-      '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows',
-    ],
-  });
-}
-
-/** A fresh meeting link from `conclave link` (the secret made by the CLI). */
-function cliLink() {
-  const out = execFileSync(BIN, ['link', '--relay', relay.url.origin], { encoding: 'utf8' }).trim();
-  return parseLink(out);
-}
-
-function parseLink(text) {
-  const m = /^(https:\/\/[^/]+)\/r\/([A-Za-z0-9_-]{22})#([A-Za-z0-9_-]{43})$/.exec(text);
-  check(m, `not a meeting link with a secret: ${JSON.stringify(text)}`);
-  return { href: text, room: m[2], secret: m[3] };
-}
-
-/** Opens `link` (a meeting link with its secret) plus per-user settings. */
-async function openLinkTab(label, link, settings) {
-  return openTab(label, link.room, `#${link.secret}&${settings}`);
-}
-
-async function openTab(label, room, fragment) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 800, height: 600 } });
-  const page = await context.newPage();
-  const tab = { label, room, context, page, console: [], me: null, name: null, openedAt: Date.now() };
-  page.on('console', (m) => {
-    tab.console.push(`${secs(Date.now() - t0)}s ${m.type()}: ${m.text()}`);
-    if (tab.console.length > 200) tab.console.shift();
-  });
-  page.on('pageerror', (e) => tab.console.push(`${secs(Date.now() - t0)}s pageerror: ${e.message}`));
-  tab.url = new URL(`/r/${room}${fragment}`, relay.url).href;
-  tab.fragment = fragment;
-  tab.response = await page.goto(tab.url);
-  tabs.push(tab);
-  return tab;
-}
-
-const hook = (tab, fn, arg) => tab.page.evaluate(fn, arg);
-const state = (tab) => hook(tab, () => window.conclave && window.conclave.state);
-const peersOf = (tab) => hook(tab, () => window.conclave.peers());
-const statsOf = (tab) => hook(tab, () => window.conclave.stats());
-const tracksOf = (tab) => hook(tab, () => window.conclave.remoteTracks());
-const errorsOf = (tab) => hook(tab, () => window.conclave.errors);
-const e2eeOf = (tab) => hook(tab, async () => ({
-  state: window.conclave.e2eeState(),
-  on: window.conclave.e2ee(),
-  epoch: window.conclave.epoch(),
-  code: window.conclave.safetyCode(),
-  roster: window.conclave.roster(),
-  refused: window.conclave.refusedAttempts(),
-  failures: window.conclave.decryptFailures(),
-  problems: window.conclave.tileProblems(),
-}));
-
-/** Waits until every tab of `group` is an MLS member with E2EE on, the same
- * epoch and safety code, and a roster of exactly the group's names. Returns
- * the shared {epoch, code}. */
-async function waitGroup(group, timeoutS, why) {
-  let agreed = null;
-  await waitFor(`${group.map((t) => t.label).join(', ')} agree on one encrypted group${why ? ` (${why})` : ''}`, timeoutS, async () => {
-    const seen = [];
-    for (const tab of group) {
-      const e = await e2eeOf(tab);
-      if (e.state !== 'member') return `${tab.label} is ${e.state}`;
-      if (!e.on) return `${tab.label} does not show end-to-end encryption as on`;
-      const names = e.roster.map((r) => r.name).sort();
-      const want = group.map((t) => t.name).sort();
-      if (JSON.stringify(names) !== JSON.stringify(want)) return `${tab.label}'s roster shows ${JSON.stringify(names)}, expected ${JSON.stringify(want)}`;
-      const ids = e.roster.map((r) => r.participant).sort();
-      const wantIds = group.map((t) => t.me).sort();
-      if (JSON.stringify(ids) !== JSON.stringify(wantIds)) return `${tab.label}'s roster maps to relay ids ${JSON.stringify(ids)}, expected ${JSON.stringify(wantIds)}`;
-      seen.push(e);
-    }
-    if (new Set(seen.map((e) => e.epoch)).size !== 1) return `epochs differ: ${seen.map((e) => e.epoch)}`;
-    if (new Set(seen.map((e) => e.code)).size !== 1) return `safety codes differ: ${seen.map((e) => e.code).join(' / ')}`;
-    agreed = { epoch: seen[0].epoch, code: seen[0].code };
-    return true;
-  });
-  // What the page shows a person: the same code, the explanation, the lock.
-  for (const tab of group) {
-    // The page shows what its group holds now: a periodic rekey may have
-    // moved the group on since the codes were compared, and the lock is off
-    // for a moment while a key change settles.
-    await waitFor(`${tab.label} shows its current safety code, the explanation and the lock`, 15, async () => {
-      const shown = (await tab.page.textContent('#safety-code')).trim();
-      const now = (await e2eeOf(tab)).code;
-      if (shown !== now) return `${tab.label} shows safety code ${JSON.stringify(shown)}, its hook says ${now}`;
-      if (!/read it aloud; if everyone's matches, nobody else is listening/i.test(await tab.page.textContent('#e2ee'))) {
-        return `${tab.label} does not explain the safety code`;
-      }
-      return (await tab.page.isVisible('#e2ee-on')) || `${tab.label} does not show the end-to-end encrypted indicator`;
-    });
-  }
-  return agreed;
-}
-
-// ------------------------------------------------------------------ a fake relay's messages
-
-/** A raw WebSocket client in a room: sees what any participant sees and
- * sends what it likes, impersonating the relay's delivery service. */
-function forger(room) {
-  return new Promise((resolve, reject) => {
-    const url = new URL(`/r/${room}/ws`, relay.url);
-    url.protocol = 'wss:';
-    const ws = new WebSocket(url, { rejectUnauthorized: false });
-    const f = { ws, got: [], close: () => ws.terminate(), send: (m) => ws.send(JSON.stringify(m)) };
-    ws.on('open', () => { f.send({ type: 'join', protocol: 1 }); resolve(f); });
-    ws.on('message', (d) => { try { f.got.push(JSON.parse(d.toString())); } catch { /* ignore */ } });
-    ws.on('error', reject);
-  });
-}
-
-const u64 = (n) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; };
-const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
-const bytesOf = (b) => Buffer.concat([u32(b.length), b]);
-/** Envelopes in crates/e2ee's delivery format (version 1). */
-const envelope = {
-  join: (ticket, request) => Buffer.concat([Buffer.from([1, 1]), ticket, bytesOf(request)]),
-  commit: (epoch, commit, ticket, welcome) => Buffer.concat([Buffer.from([1, 2]), u64(epoch), bytesOf(commit),
-    ...(ticket ? [Buffer.from([1]), ticket, bytesOf(welcome)] : [Buffer.from([0])])]),
-  welcome: (ticket, welcome) => Buffer.concat([Buffer.from([1, 5]), ticket, bytesOf(welcome)]),
-};
-const mlsKinds = { 1: 'join_request', 2: 'commit', 3: 'proposal', 4: 'application', 5: 'welcome', 6: 'accepted', 7: 'rejected' };
-
-// ------------------------------------------------------------------ the insider view
-
-/** Reads DIR/media.pcap (LINKTYPE_RAW: IPv4 | UDP | 12-byte RTP | payload). */
-function readPcap(file) {
-  const buf = readFileSync(file);
-  check(buf.length >= 24 && buf.readUInt32LE(0) === 0xa1b2c3d4, 'media.pcap has no little-endian pcap header');
-  check(buf.readUInt32LE(20) === 101, 'media.pcap is not LINKTYPE_RAW');
-  const packets = [];
-  for (let off = 24; off + 16 <= buf.length;) {
-    const len = buf.readUInt32LE(off + 8);
-    const data = buf.subarray(off + 16, off + 16 + len);
-    off += 16 + len;
-    if (data.length < 40 || data[0] >> 4 !== 4 || data[9] !== 17) continue;
-    const ihl = (data[0] & 15) * 4;
-    const rtp = data.subarray(ihl + 8);
-    packets.push({ pt: rtp[1] & 0x7f, ssrc: rtp.readUInt32BE(8), payload: rtp.subarray(12) });
-  }
-  return { bytes: buf, packets };
-}
-
-async function waitJoined(group, timeoutS) {
-  return waitFor(`tabs ${group.map((t) => t.label).join(', ')} join`, timeoutS, async () => {
-    const missing = [];
-    for (const tab of group) {
-      const st = await state(tab);
-      if (st === 'error') {
-        const errs = await errorsOf(tab);
-        throw new TestFailure(`${tab.label} failed to join: ${JSON.stringify(errs)}`);
-      }
-      if (st !== 'joined') missing.push(`${tab.label}=${st}`);
-    }
-    return missing.length ? missing.join(' ') : true;
-  });
-}
-
-/** Waits until every tab in `group` decodes more than `minFrames` video
- * frames (beyond `base`) from every other tab of the group and gets audio
- * samples that keep increasing. Returns the last stats seen per tab. */
-async function waitMedia(group, timeoutS, minFrames, base = new Map()) {
-  const audioSeen = new Map(); // "tab>peer" -> last audio count
-  const audioOk = new Set();
-  const last = new Map();
-  await waitFor(`media flows between ${group.map((t) => t.label).join(', ')}`, timeoutS, async () => {
-    const missing = [];
-    for (const tab of group) {
-      const stats = await statsOf(tab);
-      last.set(tab.label, stats);
-      for (const other of group) {
-        if (other === tab) continue;
-        const key = `${tab.label}>${other.label}`;
-        const st = stats.find((x) => x.participant === other.me);
-        const frames = st && st.video ? st.video.framesDecoded || 0 : 0;
-        if (frames <= (base.get(key) || 0) + minFrames) missing.push(`${key} video ${frames} frames`);
-        const audio = st && st.audio ? (st.audio.totalSamplesReceived || st.audio.bytesReceived || 0) : 0;
-        const prev = audioSeen.get(key);
-        if (prev !== undefined && audio > prev && audio > 0) audioOk.add(key);
-        audioSeen.set(key, audio);
-        if (!audioOk.has(key)) missing.push(`${key} audio ${audio}`);
-      }
-    }
-    return missing.length ? missing.join(', ') : true;
-  }, 1000);
-  return last;
-}
-
-function framesMap(group, statsByLabel) {
-  const m = new Map();
-  for (const tab of group) {
-    for (const st of statsByLabel.get(tab.label) || []) {
-      const other = group.find((t) => t.me === st.participant);
-      if (other && st.video) m.set(`${tab.label}>${other.label}`, st.video.framesDecoded || 0);
-    }
-  }
-  return m;
-}
 
 /** Checks that each tab knows exactly the others of its room, by id and name,
  * in its hook and on its page, and receives nothing from anyone else. */
@@ -394,45 +81,8 @@ async function checkRoster(group, allTabs) {
   }
 }
 
-/** Opens a raw WebSocket, sends `frames`, and collects what the relay answers
- * for a short while (or the HTTP refusal of the upgrade). */
-function rawSignaling(room, frames, waitMs = 1500) {
-  return new Promise((resolve) => {
-    const url = new URL(`/r/${room}/ws`, relay.url);
-    url.protocol = relay.url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(url, { rejectUnauthorized: false });
-    const got = [];
-    let done = false;
-    const finish = (extra) => {
-      if (done) return;
-      done = true;
-      try { ws.terminate(); } catch { /* already gone */ }
-      resolve({ messages: got, ...extra });
-    };
-    ws.on('unexpected-response', (_req, res) => finish({ httpStatus: res.statusCode }));
-    ws.on('open', () => {
-      for (const f of frames) ws.send(f);
-      setTimeout(() => finish({}), waitMs);
-    });
-    ws.on('message', (d) => {
-      try { got.push(JSON.parse(d.toString())); } catch { got.push({ unparsable: d.toString() }); }
-    });
-    ws.on('close', (code, reason) => finish({ closed: { code, reason: reason.toString() } }));
-    ws.on('error', (e) => finish({ error: e.message }));
-  });
-}
 
 // ------------------------------------------------------------------ scenario
-
-const steps = [];
-async function step(name, fn) {
-  const start = Date.now();
-  log(`${name} …`);
-  const detail = await fn();
-  const took = (Date.now() - start) / 1000;
-  steps.push({ name, took });
-  log(`ok   ${name} (${took.toFixed(1)}s)${detail ? ` — ${detail}` : ''}`);
-}
 
 async function scenario() {
   await step('relay starts (with --insider-view) and answers /healthz', async () => {
@@ -451,7 +101,7 @@ async function scenario() {
     const tab = await openTab('home', '', '');
     await tab.page.goto(new URL('/', relay.url).href);
     await tab.page.click('#new-meeting');
-    await tab.page.waitForURL(/\/r\//);
+    await tab.page.waitForURL(/\/#[A-Za-z0-9_-]{43}/);
     // The meeting page fills in the link once its wasm module has loaded.
     await tab.page.waitForFunction(() => document.querySelector('#share-link')?.value, null, { timeout: 30000 });
     const shown = await tab.page.inputValue('#share-link');
@@ -552,12 +202,13 @@ async function scenario() {
 
   await step('bad links show a clear error: invalid room id, no secret, secret of another room', async () => {
     const shown = [];
-    for (const [label, room, fragment, want] of [
-      ['bad-room', 'x'.repeat(65), '#name=Bad&autojoin=1', /room id/i],
-      ['no-secret', linkA.room, '#name=Bad&autojoin=1', /secret/i],
-      ['mismatch', linkA.room, `#${linkB.secret}&name=Bad&autojoin=1`, /altered|does not belong/i],
+    for (const [label, pagePath, fragment, want] of [
+      ['bad-room', `/r/${'x'.repeat(65)}`, `#${linkA.secret}&name=Bad&autojoin=1`, /room id/i],
+      ['no-secret', '/', `#r=${linkA.room}&name=Bad&autojoin=1`, /secret/i],
+      ['mismatch', '/', `#r=${linkA.room}&${linkB.secret}&name=Bad&autojoin=1`, /altered|does not belong/i],
+      ['mismatch-path', `/r/${linkA.room}`, `#${linkB.secret}&name=Bad&autojoin=1`, /altered|does not belong/i],
     ]) {
-      const tab = await openTab(label, room, fragment);
+      const tab = await openTab(label, '', fragment, pagePath);
       const status = tab.response ? tab.response.status() : null;
       if (status !== null && status >= 400) {
         const body = (await tab.response.text()).trim();
@@ -588,24 +239,30 @@ async function scenario() {
     check(await A[0].page.isVisible('#error'), 'A1 does not show the relay\'s error');
     const raw = await rawSignaling(linkA.room, ['not json at all']);
     check(raw.messages.some((m) => m.type === 'error'), `raw garbage got ${JSON.stringify(raw)}, expected an error message`);
-    const long = await rawSignaling('y'.repeat(65), [JSON.stringify({ type: 'join', protocol: 1 })]);
+    const long = await rawSignaling('y'.repeat(65), [JSON.stringify({ type: 'join', protocol: 2, founder: linkA.founder })]);
     check(long.httpStatus >= 400 || long.messages.some((m) => m.type === 'error' && m.code === 'invalid_room_id'),
       `a 65-character room id got ${JSON.stringify(long)}, expected invalid_room_id`);
     const version = await rawSignaling(linkA.room, [JSON.stringify({ type: 'join', protocol: 999 })]);
     check(version.messages.some((m) => m.type === 'error' && m.code === 'unsupported_version'),
       `join with protocol 999 got ${JSON.stringify(version)}, expected unsupported_version`);
+    // Only someone who opened the link can enter the room: the relay checks
+    // that the founder token hashes to the room id.
+    const outsider = await rawSignaling(linkA.room, [JSON.stringify({ type: 'join', protocol: 2, founder: linkB.founder })]);
+    check(outsider.messages.some((m) => m.type === 'error' && m.code === 'bad_founder_token') && !outsider.messages.some((m) => m.type === 'joined'),
+      `a join with another room's founder token got ${JSON.stringify(outsider)}, expected bad_founder_token`);
     await waitMedia(A, 30, 10, before);
-    return `A1 shows ${JSON.stringify(reply.message)}`;
+    return `A1 shows ${JSON.stringify(reply.message)}; a wrong founder token gets ${JSON.stringify(outsider.messages.map((m) => m.code || m.type))}`;
   });
 
   let W = null;
   let fake = null;
   await step('a tab with room A\'s id but a wrong secret is not admitted and decodes nothing; members see the refused attempt', async () => {
-    fake = await forger(linkA.room); // listens from now on, for the next step
+    fake = await forger(linkA.room, linkA.founder); // listens from now on, for the next step
     const wrong = randomBytes(32).toString('base64url');
     // `debug=1` lets the page try a link whose halves do not match (it
-    // refuses one otherwise, as the previous step shows).
-    W = await openTab('W', linkA.room, `#${wrong}&name=${encodeURIComponent(NAME_W)}&autojoin=1&debug=1`);
+    // refuses one otherwise, as the previous step shows), holding what the
+    // relay knows of room A: its id and founder token, but not its secret.
+    W = await openTab('W', linkA.room, `#r=${linkA.room}&founder=${linkA.founder}&${wrong}&name=${encodeURIComponent(NAME_W)}&autojoin=1&debug=1`);
     W.name = NAME_W;
     W.secret = wrong;
     await waitFor('members see a refused join attempt', 15, async () => {
@@ -638,10 +295,17 @@ async function scenario() {
   });
 
   await step('a client impersonating the relay (bad join proof, forged commit, forged Welcome) gets nobody added; members see it', async () => {
-    // W's join request, as the forger saw it: its ticket lets the forger
-    // address a Welcome to W.
-    const wJoin = fake.got.filter((m) => m.type === 'mls').map((m) => Buffer.from(m.data, 'base64')).find((b) => b[1] === 1);
-    check(wJoin, `the forger saw no join request; it got ${JSON.stringify(fake.got.map((m) => m.type))}`);
+    // Join requests reach only connections that hold the group: the forger,
+    // in the room with the founder token but no member, saw none.
+    const seenJoins = fake.got.filter((m) => m.type === 'mls').map((m) => Buffer.from(m.data, 'base64')).filter((b) => b[1] === 1);
+    check(seenJoins.length === 0, `a non-member connection was sent ${seenJoins.length} join request(s)`);
+    // W's join request as the relay saw it (its insider view): its ticket
+    // lets a forging relay address a Welcome to W.
+    const wJoin = readFileSync(path.join(relay.insider, 'signaling.jsonl'), 'utf8').split('\n').filter(Boolean)
+      .map((l) => JSON.parse(l)).filter((r) => r.dir === 'in' && r.participant === W.me)
+      .map((r) => { try { return JSON.parse(r.text); } catch { return {}; } })
+      .filter((m) => m.type === 'mls').map((m) => Buffer.from(m.data, 'base64')).find((b) => b[1] === 1);
+    check(wJoin, 'the relay\'s insider view holds no join request from W');
     const wTicket = wJoin.subarray(2, 18);
     const before = await Promise.all(A.map((t) => e2eeOf(t)));
     const refusedBefore = before.map((e) => e.refused.length);
@@ -988,83 +652,5 @@ function summarizeInsider(jsonl, pcap) {
   return `signaling: ${Object.entries(kinds).map(([k, n]) => `${k} ×${n}`).join(', ')}\n    MLS envelopes: ${mlsText}\n    media.pcap: ${pcap.packets.length} RTP packets (${pcap.bytes.length} B); ${pts}`;
 }
 
-// ------------------------------------------------------------------ harness
 
-async function dumpDiagnostics() {
-  for (const tab of tabs) {
-    console.log(`\n--- ${tab.label} (${tab.url})`);
-    try {
-      const info = await Promise.race([
-        hook(tab, async () => ({
-          state: window.conclave.state,
-          me: window.conclave.me,
-          connection: window.conclave.connectionState,
-          errors: window.conclave.errors,
-          peers: window.conclave.peers(),
-          tracks: window.conclave.remoteTracks(),
-          stats: await window.conclave.stats(),
-        })),
-        sleep(3000).then(() => 'no answer from the page'),
-      ]);
-      console.log(JSON.stringify(info, null, 1).slice(0, 4000));
-    } catch (e) {
-      console.log(`(page state unavailable: ${e.message})`);
-    }
-    console.log(`console (last 40 of ${tab.console.length}):`);
-    for (const line of tab.console.slice(-40)) console.log(`  ${line.length > 6000 ? `${line.slice(0, 6000)} …` : line}`);
-  }
-  console.log(`\n--- relay output (last 60 lines)${relay.exited ? `; exited ${JSON.stringify(relay.exited)}` : ''}`);
-  for (const line of relay.out.slice(-60)) console.log(`  ${line}`);
-}
-
-/** Stops the relay gracefully (SIGTERM: it flushes the insider view). */
-async function stopRelay() {
-  if (relay.proc && !relay.exited) {
-    relay.proc.kill('SIGTERM');
-    for (let i = 0; i < 100 && !relay.exited; i++) await sleep(100);
-    if (!relay.exited) relay.proc.kill('SIGKILL');
-  }
-}
-
-async function cleanup() {
-  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
-  await stopRelay();
-  if (relay.insider && !process.env.CONCLAVE_KEEP_INSIDER) rmSync(relay.insider, { recursive: true, force: true });
-}
-
-let timedOut = false;
-
-async function main() {
-  const hard = setTimeout(async () => {
-    timedOut = true;
-    console.log(`\nFAIL: the browser test did not finish within ${HARD_TIMEOUT_S}s`);
-    await dumpDiagnostics().catch(() => {});
-    await cleanup().catch(() => {});
-    process.exit(1);
-  }, HARD_TIMEOUT_S * 1000);
-  let failed = null;
-  try {
-    await scenario();
-  } catch (e) {
-    failed = e;
-  }
-  if (timedOut) return; // the deadline handler reports, cleans up and exits
-  if (failed) {
-    console.log(`\nFAIL: ${failed instanceof TestFailure ? failed.message : failed.stack}`);
-    await dumpDiagnostics();
-  }
-  await cleanup();
-  clearTimeout(hard);
-  console.log('\nsummary:');
-  for (const s of steps) console.log(`  ${s.took.toFixed(1).padStart(5)}s  ${s.name}`);
-  if (relay.usage) console.log(`  relay during media: ${relay.usage}`);
-  if (relay.transformCost) console.log(`  transform cost:\n    ${relay.transformCost}`);
-  if (relay.insiderSummary) console.log(`  insider view of the run:\n    ${relay.insiderSummary}`);
-  console.log(`  total ${secs(Date.now() - t0)}s`);
-  console.log(`browser: ${steps.length} passed, ${failed ? 1 : 0} failed`);
-  process.exit(failed ? 1 : 0);
-}
-
-process.on('SIGINT', async () => { await cleanup(); process.exit(130); });
-process.on('SIGTERM', async () => { await cleanup(); process.exit(143); });
-main();
+main(scenario);

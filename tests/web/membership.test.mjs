@@ -173,7 +173,7 @@ test('host approval: only the host is asked, once; nobody commits until the host
   assert.equal(h.asks.length, 1, 'the host was asked twice');
   assert.equal(net.commits.length, 0);
   assert.equal(g.m.state, 'waiting');
-  net.run(h, h.m.admit(h.asks[0]));
+  net.run(h, h.m.admit(h.asks[0], 15000));
   net.flush(15500);
   assert.equal(g.m.state, 'member');
   assert.deepEqual(g.names(), ['Heron', 'Gecko (you)']);
@@ -189,6 +189,24 @@ test('host approval: only the host is asked, once; nobody commits until the host
   net.ticks(21000, 20000 + ADMIT_TIMEOUT_MS);
   assert.equal(net.commits.length, 1);
   assert.equal(l.failure?.code, 'not_admitted');
+});
+
+test('a host\'s Admit while its own rekey waits for the delivery service is carried out after it, not lost', () => {
+  const net = new Net();
+  const h = net.connect(new Tab('Heron', 'p1', { rekeyMs: 5000 }), 0, { hostApproval: true });
+  net.flush(0);
+  const g = net.connect(new Tab('Gecko', 'p2'), 1000);
+  net.flush(1000);
+  assert.equal(h.asks.length, 1);
+  // The rekey is due: the host commits, and the relay has not answered yet.
+  net.run(h, h.m.handleTimeout(5000));
+  assert.ok(h.call.hasPendingCommit(), 'the host has a rekey in flight');
+  net.run(h, h.m.admit(h.asks[0], 5001));
+  assert.ok(h.notes.some((n) => /once the key change in progress settles/.test(n)));
+  net.flush(5002);
+  net.flush(5003);
+  assert.equal(g.m.state, 'member', 'the guest was not admitted after the rekey settled');
+  assert.deepEqual(g.names(), ['Heron', 'Gecko (you)']);
 });
 
 test('a member the others removed is told so', () => {

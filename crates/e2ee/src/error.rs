@@ -15,9 +15,6 @@ pub enum LinkError {
     /// No `#` fragment.
     #[error("the link has no secret after '#'; copy the whole link, including the part after '#'")]
     NoSecret,
-    /// No `/r/<room-id>` path.
-    #[error("the link has no '/r/<room-id>' path; it is not a Conclave room link")]
-    NoRoomPath,
     /// Not http(s).
     #[error("the link must start with https:// (or http:// for local testing)")]
     BadScheme,

@@ -12,13 +12,21 @@
 //! - `admit_key = HKDF(S, "conclave admit")`, 32 bytes: proves to members
 //!   that a joiner knows S ([`crate::admission`]).
 //!
-//! The link is `https://HOST/r/<room_id>#<S-base64url>[&name=…]`. Browsers
-//! never send the fragment to the server, so the relay sees `room_id` and the
-//! founder token, never S (docs/design.md §1, "hand out the meeting password").
+//! The link is `https://HOST/#<S-base64url>[&name=…]`. Browsers never send
+//! the fragment to the server, so the relay sees the room id and the founder
+//! token only when someone joins, never S (docs/design.md §1, "hand out the
+//! meeting password"); and since the path is the same for every meeting, a
+//! page load does not tell the relay which meeting it is for, so a modified
+//! page cannot be served to one meeting's members only (issue 10, "the served
+//! code").
 //!
-//! Links made before signaling protocol 2 carry the first room id,
-//! `HKDF(S, "conclave room id")` ([`RoomSecret::room_id_v1`]); they still
-//! parse, and name the room by its current id ([`RoomLink::room_id`]).
+//! Older links put the room id in the path, `https://HOST/r/<room_id>#<S>`,
+//! with the current id or, before signaling protocol 2, the first one,
+//! `HKDF(S, "conclave room id")` ([`RoomSecret::room_id_v1`]). They still
+//! parse (the id must match the secret) and name the room by its current id
+//! ([`RoomLink::room_id`]). The fragment may also carry the secret as `s=<S>`
+//! and the room id as `r=<room_id>` (checked against the secret), the form
+//! `conclave open` writes.
 
 use std::fmt;
 
@@ -180,7 +188,8 @@ impl fmt::Debug for RoomId {
     }
 }
 
-/// An invitation link: `https://HOST/r/<room_id>#<S>[&name=…]`.
+/// An invitation link: `https://HOST/#<S>[&name=…]` (see the module docs
+/// for the older forms it also reads).
 ///
 /// It contains the room secret, so it has no `Display` (format it on purpose
 /// with [`RoomLink::to_url`]) and its `Debug` hides the secret.
@@ -243,12 +252,7 @@ impl RoomLink {
     /// The link as text. It contains the secret: share it only with people
     /// who may join.
     pub fn to_url(&self) -> Zeroizing<String> {
-        let mut s = format!(
-            "{}/r/{}#{}",
-            self.base,
-            self.room_id(),
-            self.secret.to_base64url().as_str()
-        );
+        let mut s = format!("{}/#{}", self.base, self.secret.to_base64url().as_str());
         if let Some(name) = &self.name {
             s.push_str("&name=");
             percent_encode(name, &mut s);
@@ -256,35 +260,45 @@ impl RoomLink {
         Zeroizing::new(s)
     }
 
-    /// Parses a link, checking that the room id in the path is one the
-    /// secret derives (a link whose halves do not match was edited). The
-    /// path may carry the current room id or, in a link made before
-    /// protocol 2, the first one ([`RoomSecret::room_id_v1`]); either way
-    /// [`RoomLink::room_id`] and [`RoomLink::to_url`] use the current one.
-    /// Unknown `key=value` fragment parameters are ignored, so later versions
-    /// can add some.
+    /// Parses a link in any of the forms in the module docs, checking that a
+    /// room id it carries (in the path or as `r=`) is one the secret derives
+    /// (a link whose halves do not match was edited). Unknown `key=value`
+    /// fragment parameters are ignored, so later versions can add some.
     pub fn parse(link: &str) -> Result<Self, LinkError> {
         if link.len() > MAX_LINK_LEN {
             return Err(LinkError::TooLong(link.len()));
         }
         let (url, fragment) = link.split_once('#').ok_or(LinkError::NoSecret)?;
-        let (base, room) = url.rsplit_once("/r/").ok_or(LinkError::NoRoomPath)?;
+        let trimmed = url.trim_end_matches('/');
+        // `…/r/<room-id>`: an older link with the room id in the path.
+        let (base, mut room_id) = match trimmed.rsplit_once("/r/") {
+            Some((base, room)) if !room.contains('/') => (base, Some(RoomId::parse(room)?)),
+            _ => (trimmed, None),
+        };
         check_base(base)?;
-        let room = room.trim_end_matches('/');
-        let room_id = RoomId::parse(room)?;
-        let mut parts = fragment.split('&');
-        let secret = RoomSecret::from_base64url(parts.next().unwrap_or(""))?;
+        let mut secret = None;
         let mut name = None;
-        for part in parts {
+        for (i, part) in fragment.split('&').enumerate() {
             if let Some(v) = part.strip_prefix("name=") {
                 let decoded = percent_decode(v)?;
                 if decoded.len() > MAX_LINK_NAME_LEN {
                     return Err(LinkError::NameTooLong(decoded.len()));
                 }
                 name = Some(decoded);
+            } else if let Some(v) = part.strip_prefix("s=") {
+                secret = Some(RoomSecret::from_base64url(v)?);
+            } else if let Some(v) = part.strip_prefix("r=") {
+                let id = RoomId::parse(v)?;
+                if room_id.is_some_and(|r| r != id) {
+                    return Err(LinkError::RoomMismatch);
+                }
+                room_id = Some(id);
+            } else if i == 0 && !part.is_empty() && !part.contains('=') {
+                secret = Some(RoomSecret::from_base64url(part)?);
             }
         }
-        if !secret.names_room(&room_id) {
+        let secret = secret.ok_or(LinkError::NoSecret)?;
+        if room_id.is_some_and(|id| !secret.names_room(&id)) {
             return Err(LinkError::RoomMismatch);
         }
         Ok(RoomLink {
@@ -419,12 +433,11 @@ mod tests {
         assert_eq!(link.founder_token(), s.founder_token());
         assert_eq!(
             link.to_url().as_str(),
-            format!(
-                "https://h/r/{}#{}&name=x",
-                s.room_id(),
-                s.to_base64url().as_str()
-            )
+            format!("https://h/#{}&name=x", s.to_base64url().as_str())
         );
+        // The path may also carry the current id.
+        let v2 = format!("https://h/r/{}#{}", s.room_id(), s.to_base64url().as_str());
+        assert_eq!(RoomLink::parse(&v2).unwrap().room_id(), s.room_id());
         assert!(s.names_room(&s.room_id_v1()));
         assert!(s.names_room(&s.room_id()));
         let other = RoomSecret::from_bytes([8; 32]);
@@ -440,6 +453,33 @@ mod tests {
             RoomLink::parse(&edited).unwrap_err(),
             LinkError::RoomMismatch
         );
+    }
+
+    #[test]
+    fn the_fragment_may_name_secret_and_room_as_conclave_open_writes_them() {
+        let s = RoomSecret::from_bytes([7; 32]);
+        let sec = s.to_base64url();
+        for text in [
+            format!("https://h:8443/#{}", sec.as_str()),
+            format!("https://h:8443#{}", sec.as_str()),
+            format!("https://h:8443/#s={}", sec.as_str()),
+            format!(
+                "https://h:8443/#r={}&s={}&name=A",
+                s.room_id(),
+                sec.as_str()
+            ),
+            format!(
+                "https://h:8443/#relay=x&s={}&r={}",
+                sec.as_str(),
+                s.room_id_v1()
+            ),
+        ] {
+            let link = RoomLink::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(link.room_id(), s.room_id(), "{text}");
+            assert_eq!(link.base(), "https://h:8443", "{text}");
+        }
+        let sub = RoomLink::parse(&format!("https://h/calls/#{}", sec.as_str())).unwrap();
+        assert_eq!(sub.base(), "https://h/calls");
     }
 
     /// Found by fuzzing: a 2048-byte link whose name had raw control bytes
@@ -462,9 +502,18 @@ mod tests {
             .with_name(&name)
             .unwrap();
         let url = link.to_url();
-        assert_eq!(url.len(), MAX_LINK_LEN);
+        assert!(url.len() <= MAX_LINK_LEN);
         let back = RoomLink::parse(&url).expect("a formatted link parses");
         assert_eq!(back.name(), Some(name.as_str()));
+        // The older form, with the room id in the path, is the longest.
+        let old = format!(
+            "{base}/r/{}#{}&name={}",
+            s.room_id(),
+            s.to_base64url().as_str(),
+            "%01".repeat(MAX_LINK_NAME_LEN)
+        );
+        assert_eq!(old.len(), MAX_LINK_LEN);
+        assert_eq!(RoomLink::parse(&old).unwrap().name(), Some(name.as_str()));
         let longer = format!("{base}h");
         assert_eq!(
             RoomLink::new(&longer, s.clone()).unwrap_err(),
@@ -486,10 +535,12 @@ mod tests {
             .unwrap();
         let url = link.to_url();
         assert!(
-            url.starts_with("https://relay.example:8443/r/"),
+            url.starts_with("https://relay.example:8443/#"),
             "{}",
             url.as_str()
         );
+        // Nothing in the path names the meeting.
+        assert!(!url.contains(&s.room_id().to_string()), "{}", url.as_str());
         let back = RoomLink::parse(&url).unwrap();
         assert_eq!(back.secret().as_bytes(), s.as_bytes());
         assert_eq!(back.name(), Some("Ünïcode & friends"));
@@ -523,9 +574,23 @@ mod tests {
         let other = RoomSecret::from_bytes([2; 32]).to_base64url();
         let cases: Vec<(String, LinkError)> = vec![
             (format!("https://h/r/{room}"), LinkError::NoSecret),
+            ("https://h/#".to_string(), LinkError::NoSecret),
+            ("https://h/#name=x".to_string(), LinkError::NoSecret),
             (
-                format!("https://h/x/{room}#{}", sec.as_str()),
-                LinkError::NoRoomPath,
+                format!(
+                    "https://h/#s={}&r={}",
+                    sec.as_str(),
+                    RoomSecret::from_bytes([2; 32]).room_id()
+                ),
+                LinkError::RoomMismatch,
+            ),
+            (
+                format!(
+                    "https://h/r/{room}#s={}&r={}",
+                    sec.as_str(),
+                    RoomSecret::from_bytes([1; 32]).room_id_v1()
+                ),
+                LinkError::RoomMismatch,
             ),
             (
                 format!("ftp://h/r/{room}#{}", sec.as_str()),
@@ -544,7 +609,7 @@ mod tests {
                 LinkError::BadRoomId,
             ),
             (format!("https://h/r/{room}#short"), LinkError::BadSecret),
-            (format!("https://h/r/{room}#"), LinkError::BadSecret),
+            (format!("https://h/r/{room}#"), LinkError::NoSecret),
             (
                 format!("https://h/r/{room}#{}", other.as_str()),
                 LinkError::RoomMismatch,

@@ -145,7 +145,7 @@ impl RoomKey {
         self.secret.to_base64url().as_str().to_owned()
     }
 
-    /// The meeting link `BASE/r/<room-id>#<secret>`; `base` is the relay's
+    /// The meeting link `BASE/#<secret>`; `base` is the relay's
     /// origin, e.g. `https://relay.example:8443`.
     pub fn link(&self, base: &str) -> Result<String, Error> {
         let link = RoomLink::new(base, self.secret.clone()).map_err(js_err)?;
@@ -853,10 +853,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(old.room_id(), "hS0C2R2zJoxkngYCbAKWXQ");
-        assert!(old
-            .link("https://relay.example")
-            .unwrap()
-            .contains("/r/hS0C2R2zJoxkngYCbAKWXQ#"));
+        // Links are written without a room id in the path.
+        assert_eq!(
+            old.link("https://relay.example").unwrap(),
+            "https://relay.example/#BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"
+        );
     }
 
     #[test]

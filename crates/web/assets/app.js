@@ -3,10 +3,14 @@
 // build step. This file wires the others together and owns a stay in a room,
 // from Join to Leave.
 //
-// "/" offers a new meeting; "/r/<room-id>#<secret>" is a meeting. The room
-// secret S lives in the URL fragment, which browsers never send to a server;
-// the room id in the path derives from it and a link whose halves do not match
-// is refused (link.js). The page talks to the relay over one WebSocket
+// "/" offers a new meeting; "/#<secret>" is a meeting (older links,
+// "/r/<room-id>#<secret>", still work). The room secret S lives in the URL
+// fragment, which browsers never send to a server; the room id derives from
+// it, and a link that also names a room id that does not match is refused
+// (link.js). The path is the same for every meeting, so a page load does not
+// tell the relay which meeting it is for. `relay=<base>` in the fragment
+// (written by `conclave open`, which serves this page from the user's own
+// binary on loopback) names the relay to talk to. The page talks to the relay over one WebSocket
 // (relay.js) and one RTCPeerConnection whose every frame the media worker
 // SFrame-encrypts or decrypts (media.js). It holds the room's MLS group (a
 // wasm `Call`, crates/wasm) and speaks it through the relay's delivery
@@ -18,7 +22,7 @@
 // `window.conclave` (hook.js) is a small hook for tests and curious users.
 
 import initWasm, { Call, RoomKey } from './conclave_wasm.js';
-import { cleanName, fromBase64, parseFragment, roomIdFromPath, roomIdProblem, toBase64, MAX_NAME_LEN } from './link.js';
+import { cleanName, fromBase64, readLink, roomIdProblem, toBase64, MAX_NAME_LEN } from './link.js';
 import { ADMIT_TIMEOUT_MS, REKEY_MS, Membership } from './membership.js';
 import { Media } from './media.js';
 import { FATAL_ERRORS, Relay } from './relay.js';
@@ -33,12 +37,16 @@ const TICK_MS = 1000;
 
 /**
  * The page, across stays in the room.
- * @type {{state: ui.PageState, roomId: string | null, key: RoomKey | null, settings: Map<string, string>,
+ * @type {{state: ui.PageState, roomId: string | null, founder: string | null, relayBase: string | null,
+ *   key: RoomKey | null, settings: Map<string, string>,
  *   debug: boolean, session: Session | null, errors: {code: string, message: string}[]}}
  */
 const page = {
   state: 'idle',
-  roomId: null,
+  roomId: null, // the room id to join: derived from the secret
+  founder: null, // the founder token each join shows the relay
+  relayBase: null, // `relay=` (a page served by `conclave open`): the relay to talk to
+
   key: null, // the link's secret (never leaves this tab but inside MLS)
   settings: new Map(), // the fragment's key=value settings
   debug: false, // `&debug=1`: the worker keeps plaintext samples for tests
@@ -179,7 +187,7 @@ function join() {
     console.error(err);
     fail(s, 'client', `Something went wrong in this page: ${errorText(err)}`);
   };
-  s.relay = new Relay(roomId, key.founderToken(), {
+  s.relay = new Relay(page.relayBase, roomId, /** @type {string} */ (page.founder), {
     message: (msg) => handle(s, msg),
     mls: (msg) => onMls(s, msg.from, msg.data),
     failed,
@@ -337,7 +345,7 @@ function apply(s, actions) {
         break;
       case 'ask_host': {
         const ticket = a.ticket;
-        ui.askHost(ticket, { admit: () => apply(s, s.m.admit(ticket)), deny: () => apply(s, s.m.deny(ticket)) });
+        ui.askHost(ticket, { admit: () => apply(s, s.m.admit(ticket, Date.now())), deny: () => apply(s, s.m.deny(ticket)) });
         break;
       }
       case 'fail':
@@ -519,28 +527,41 @@ async function start() {
     showError('e2ee', `This page cannot load its end-to-end encryption module (${errorText(err)}); nothing was sent.`);
     return;
   }
-  const path = location.pathname;
-  const { settings, token } = parseFragment(location.hash);
-  page.settings = settings;
-  page.debug = settings.get('debug') === '1';
-  if (path === '/' || path === '/index.html') {
-    $('home').hidden = false;
-    $('new-meeting').onclick = () => {
-      // The secret is made here, in this tab; the relay only ever sees the
-      // room id derived from it.
-      const key = RoomKey.generate();
-      const extra = $('approval').checked ? '&approval=1' : '';
-      location.assign(`/r/${key.roomId()}#${key.secret()}${extra}`);
-      key.free();
-    };
-    return;
-  }
-  const roomId = roomIdFromPath(path);
-  if (roomId === null) {
+  // Pasting another link into the address bar changes only the fragment,
+  // which reloads nothing: start afresh.
+  window.addEventListener('hashchange', () => location.reload());
+  const link = readLink(location.pathname, location.hash);
+  page.settings = link.settings;
+  page.debug = link.settings.get('debug') === '1';
+  page.relayBase = link.relay;
+  if (link.kind === 'none') {
     showError('not_found', 'There is no meeting at this address. Start one from the home page.');
     return;
   }
-  page.roomId = roomId;
+  if (link.kind === 'home') {
+    $('home').hidden = false;
+    $('new-meeting').onclick = () => {
+      // The secret is made here, in this tab; the relay only ever sees the
+      // room id and founder token derived from it, when someone joins.
+      const key = RoomKey.generate();
+      const extra = $('approval').checked ? '&approval=1' : '';
+      const relay = link.relay ? `&relay=${encodeURIComponent(link.relay)}` : '';
+      history.replaceState(null, '', `${location.pathname}#${key.secret()}${extra}${relay}`);
+      key.free();
+      $('home').hidden = true;
+      openMeeting(readLink(location.pathname, location.hash));
+    };
+    return;
+  }
+  openMeeting(link);
+}
+
+/**
+ * Shows the meeting a link names, ready to join.
+ * @param {ReturnType<typeof readLink>} link
+ */
+function openMeeting(link) {
+  page.settings = link.settings;
   $('room').hidden = false;
   $('join-form').onsubmit = (/** @type {Event} */ ev) => { ev.preventDefault(); join(); };
   $('rejoin').onclick = () => join();
@@ -558,42 +579,49 @@ async function start() {
     $('copy-link').textContent = 'Copied';
     setTimeout(() => { $('copy-link').textContent = 'Copy'; }, 1500);
   };
-  $('name').value = (settings.get('name') || '').slice(0, MAX_NAME_LEN);
+  $('name').value = (link.settings.get('name') || '').slice(0, MAX_NAME_LEN);
   setState('idle');
-  const problem = roomIdProblem(roomId);
+  const problem = link.roomId === null ? null : roomIdProblem(link.roomId);
   if (problem) {
     showError('invalid_room_id', `This meeting link is not valid: ${problem}.`);
     setState('error');
     return;
   }
-  if (!token) {
+  if (!link.secret) {
     showError('no_secret', 'This meeting link has no secret (the part after #), so you cannot be let in. Ask for the whole link.');
     setState('error');
     return;
   }
   let key;
   try {
-    key = RoomKey.fromSecret(token);
+    key = RoomKey.fromSecret(link.secret);
   } catch (err) {
     showError('bad_secret', `This meeting link's secret is damaged (${errorText(err)}). Ask for the whole link.`);
     setState('error');
     return;
   }
-  if (!key.matchesRoom(roomId)) {
+  page.roomId = key.roomId();
+  page.founder = key.founderToken();
+  if (link.twoRooms || (link.roomId !== null && !key.matchesRoom(link.roomId))) {
     if (!page.debug) {
       key.free();
       showError('room_mismatch', 'This meeting link was altered: its secret does not belong to its room. Ask for the whole link.');
       setState('error');
       return;
     }
-    // Tests only: join a room with a secret that is not its own, to prove
-    // that members refuse us.
+    // Tests only: join the link's room with a secret that is not its own,
+    // holding what the relay knows of that room (its id and, given as
+    // `founder=`, the founder token every join shows it), to prove that
+    // members refuse us.
     console.warn('debug: joining a room whose id does not derive from this secret; members will refuse us');
+    page.roomId = link.roomId;
+    page.founder = link.settings.get('founder') || page.founder;
   }
   page.key = key;
-  // The link to share: room id and secret, without our own settings.
-  $('share-link').value = `${location.origin}/r/${roomId}#${token}`;
-  if (settings.get('autojoin') === '1') join();
+  // The link to share: the relay's address and the secret, nothing about us.
+  // The path names no meeting, so a page load tells the relay nothing.
+  $('share-link').value = `${link.relay || location.origin}/#${link.secret}`;
+  if (link.settings.get('autojoin') === '1') join();
 }
 
 start();

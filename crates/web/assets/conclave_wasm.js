@@ -537,7 +537,7 @@ export class RoomKey {
         return RoomKey.__wrap(ret);
     }
     /**
-     * The meeting link `BASE/r/<room-id>#<secret>`; `base` is the relay's
+     * The meeting link `BASE/#<secret>`; `base` is the relay's
      * origin, e.g. `https://relay.example:8443`.
      * @param {string} base
      * @returns {string}

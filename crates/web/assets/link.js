@@ -1,7 +1,7 @@
 // @ts-check
 // What a meeting link says, read without touching the network: the URL
-// fragment's settings and room secret (the part browsers never send to a
-// server), the room id's syntax, and the base64 that carries MLS bytes over
+// fragment's settings, room secret and relay (the part browsers never send to
+// a server), the room id's syntax, and the base64 that carries MLS bytes over
 // the signaling socket. Plain functions, so the page and Node's tests can both
 // use them.
 
@@ -29,13 +29,73 @@ export function parseFragment(hash) {
 }
 
 /**
- * The room id in a page path (`/r/<room-id>`), or null for any other path.
+ * The room id in an older link's path (`/r/<room-id>`), or null for any other
+ * path.
  * @param {string} path `location.pathname`
  * @returns {string | null}
  */
 export function roomIdFromPath(path) {
   const m = /^\/r\/([^/]*)\/?$/.exec(path);
   return m ? m[1] : null;
+}
+
+/**
+ * What the page's address says. The meeting is in the fragment only:
+ * `/#<secret>[&name=…]`, or as `conclave open` writes it,
+ * `/#relay=<base>&r=<room-id>&s=<secret>` (src/open.rs defines that grammar).
+ * Older links carry the room id in the path, `/r/<room-id>#<secret>`.
+ * `roomId` is a room id the link names (path or `r=`), to be checked against
+ * the secret; `relay` is the relay to talk to when this page is not served by
+ * it.
+ * @param {string} path `location.pathname`
+ * @param {string} hash `location.hash`
+ * @returns {{kind: 'home' | 'meeting' | 'none', secret: string | null, roomId: string | null,
+ *   twoRooms: boolean, relay: string | null, settings: Map<string, string>}}
+ */
+export function readLink(path, hash) {
+  const { settings, token } = parseFragment(hash);
+  const secret = settings.get('s') || token;
+  const pathRoom = roomIdFromPath(path);
+  const fragRoom = settings.has('r') ? /** @type {string} */ (settings.get('r')) : null;
+  const relay = relayBase(settings.get('relay'));
+  /** @type {'home' | 'meeting' | 'none'} */
+  let kind = 'none';
+  if (pathRoom !== null) kind = 'meeting';
+  else if (path === '/' || path === '/index.html') kind = secret || fragRoom !== null ? 'meeting' : 'home';
+  // Two different room ids in one link: it was edited.
+  const twoRooms = pathRoom !== null && fragRoom !== null && pathRoom !== fragRoom;
+  return { kind, secret: secret || null, roomId: pathRoom ?? fragRoom, twoRooms, relay, settings };
+}
+
+/**
+ * A relay base URL from `relay=`, or null if absent or not http(s). The
+ * page's Content-Security-Policy decides which relay it may really reach.
+ * @param {string | undefined} text
+ * @returns {string | null}
+ */
+export function relayBase(text) {
+  if (!text) return null;
+  try {
+    const u = new URL(text);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
+    return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The signaling WebSocket address of a room: on `base` (a relay base URL) or
+ * on the page's own origin.
+ * @param {string | null} base
+ * @param {string} roomId
+ * @param {{protocol: string, host: string}} here `location`
+ * @returns {string}
+ */
+export function signalingUrl(base, roomId, here) {
+  const room = `/r/${encodeURIComponent(roomId)}/ws`;
+  if (base) return `${base.replace(/^http/, 'ws')}${room}`;
+  return `${here.protocol === 'https:' ? 'wss:' : 'ws:'}//${here.host}${room}`;
 }
 
 /**

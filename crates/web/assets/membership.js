@@ -84,7 +84,7 @@ const QUIET_AFTER_JOIN_MS = 1500;
 
 /** @typedef {{leaf: number, identity: string, host: boolean}} RosterRow */
 /** @typedef {{name: string, participant: string}} Profile */
-/** @typedef {{since: number, hostDecides: boolean, asked: boolean}} Join */
+/** @typedef {{since: number, hostDecides: boolean, asked: boolean, approved?: boolean}} Join */
 /** @typedef {{what: string, reason: string, at: number}} Refusal */
 
 export class Membership {
@@ -253,17 +253,21 @@ export class Membership {
   }
 
   /**
-   * A host pressed Admit for this checked joiner (host-approval rooms).
+   * A host pressed Admit for this checked joiner (host-approval rooms). The
+   * decision is kept: if a commit of ours (a rekey) is still waiting for the
+   * delivery service's answer, the admission follows as soon as it settles,
+   * instead of being lost with the prompt.
    * @param {string} ticket
+   * @param {number} now
    * @returns {Action[]}
    */
-  admit(ticket) {
+  admit(ticket, now) {
     this.out = [];
-    try {
-      this.send(this.call.admit([ticket]));
-    } catch (err) {
-      this.note(`Could not admit: ${errorText(err)}`, 'warn');
-    }
+    const j = this.joins.get(ticket);
+    if (j) j.approved = true;
+    else this.joins.set(ticket, { since: now, hostDecides: true, asked: true, approved: true });
+    if (this.call.hasPendingCommit()) this.note('Admitting them once the key change in progress settles');
+    this.maintain(now);
     return this.take();
   }
 
@@ -504,6 +508,8 @@ export class Membership {
       for (const t of [...this.joins.keys()]) if (!pending.includes(t)) this.joins.delete(t);
       if (pending.length) {
         if (this.policy && this.policy.hostApproval) {
+          const approved = pending.filter((t) => this.joins.get(t)?.approved);
+          if (approved.length) { this.send(this.call.admit(approved)); return; }
           if (this.policy.amHost) this.askHost(pending);
         } else {
           const since = Math.min(...pending.map((t) => (this.joins.get(t) || { since: now }).since));

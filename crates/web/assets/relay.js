@@ -8,6 +8,8 @@
 //
 // Nothing the relay says is trusted here: this only moves messages.
 
+import { signalingUrl } from './link.js';
+
 // 2: `join` carries the room's founder token (crates/e2ee founder.rs).
 export const PROTOCOL_VERSION = 2;
 
@@ -26,6 +28,7 @@ export class Relay {
    * Connects to the room's signaling socket and sends `join` with the room's
    * founder token, which shows the relay that we opened the link (it hashes
    * to the room id) without telling it the secret.
+   * @param {string | null} base the relay's base URL (`conclave open`), or null for this page's origin
    * @param {string} roomId
    * @param {string} founder the founder token (RoomKey.founderToken())
    * @param {object} on
@@ -34,7 +37,7 @@ export class Relay {
    * @param {(err: unknown) => void} on.failed a handler threw
    * @param {(ev: CloseEvent) => void} on.close the socket closed
    */
-  constructor(roomId, founder, on) {
+  constructor(base, roomId, founder, on) {
     this.on = on;
     /** @type {Promise<void>} relay messages are handled strictly one after another */
     this.inbox = Promise.resolve();
@@ -45,8 +48,7 @@ export class Relay {
     /** @type {Promise<void>} resolves once we created the group or asked to join */
     this.decision = new Promise((resolve) => { markDecided = resolve; });
     this.markDecided = markDecided;
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}/r/${encodeURIComponent(roomId)}/ws`);
+    const ws = new WebSocket(signalingUrl(base, roomId, location));
     this.ws = ws;
     ws.onopen = () => this.send({ type: 'join', protocol: PROTOCOL_VERSION, founder });
     ws.onmessage = (ev) => {
