@@ -42,7 +42,7 @@ pub enum LinkError {
     #[error("the link is {0} bytes; the limit is 2048")]
     TooLong(usize),
     /// The relay's address in the link is too long to leave room for the rest.
-    #[error("the relay address in the link is {0} bytes; the limit is 1781")]
+    #[error("the relay address in the link is {0} bytes; the limit is 1735")]
     BaseTooLong(usize),
 }
 

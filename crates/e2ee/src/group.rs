@@ -32,7 +32,7 @@ use crate::admission::{AdmissionGuard, JoinProof, JoinRequest, PROOF_LEN};
 use crate::delivery::{Envelope, Epoch, JoinTicket, WelcomeBundle};
 use crate::error::{AdmissionError, GroupError};
 use crate::identity::{Identity, PublicIdentity};
-use crate::link::{AdmitKey, RoomId, RoomSecret};
+use crate::link::{AdmissionSecret, AdmitKey, RoomId, RoomSecret};
 use crate::media::MediaEpoch;
 use crate::policy::{group_binding, RoomPolicy, POLICY_EXTENSION_TYPE};
 use crate::safety::SafetyCode;
@@ -45,6 +45,11 @@ pub const CIPHERSUITE: Ciphersuite =
 /// application messages sent just before a commit still decrypt.
 const MAX_PAST_EPOCHS: usize = 2;
 const COMMIT_AAD_VERSION: u8 = 1;
+/// Flag in a commit's AAD (after the join proofs): this removal revokes the
+/// room's link, so members rotate the admission secret ([`Member::revoke`]).
+const COMMIT_FLAG_REVOKE: u8 = 1;
+/// MLS exporter label of the admission secret a revocation starts.
+pub const ADMISSION_EXPORTER_LABEL: &str = "conclave admission secret";
 
 /// A member's position in the MLS tree; stable while the member stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,7 +188,12 @@ pub struct Joiner {
     provider: OpenMlsRustCrypto,
     identity: Identity,
     room_id: RoomId,
+    /// The key this joiner's proofs are made with: from S, or from the
+    /// link's admission secret after a revocation.
     admit_key: AdmitKey,
+    /// The key the group's creator bound the group to (always from S).
+    binding_key: AdmitKey,
+    admission: Option<AdmissionSecret>,
 }
 
 impl fmt::Debug for Joiner {
@@ -198,11 +208,24 @@ impl fmt::Debug for Joiner {
 impl Joiner {
     /// A joiner for the room of `secret` (from the link).
     pub fn new(identity: Identity, secret: &RoomSecret) -> Self {
+        Self::with_admission(identity, secret, None)
+    }
+
+    /// A joiner whose link carries the room's current admission secret (a
+    /// room that revoked its first link; [`AdmissionSecret`]): its proofs
+    /// are made with that, not with S.
+    pub fn with_admission(
+        identity: Identity,
+        secret: &RoomSecret,
+        admission: Option<&AdmissionSecret>,
+    ) -> Self {
         Joiner {
             provider: OpenMlsRustCrypto::default(),
             identity,
             room_id: secret.room_id(),
-            admit_key: secret.admit_key(),
+            admit_key: admission.map_or_else(|| secret.admit_key(), AdmissionSecret::admit_key),
+            binding_key: secret.admit_key(),
+            admission: admission.cloned(),
         }
     }
 
@@ -298,7 +321,7 @@ impl Joiner {
                 "the group has no Conclave room policy",
             ))?;
         let (policy, binding) = RoomPolicy::decode(&ext.0)?;
-        let expected = group_binding(&self.admit_key, ctx.group_id().as_slice());
+        let expected = group_binding(&self.binding_key, ctx.group_id().as_slice());
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&binding[..], &expected[..])) {
             return Err(GroupError::BadWelcome(
                 "the group was not created by someone holding this room's link (no valid group binding); a relay may be forging it",
@@ -313,6 +336,8 @@ impl Joiner {
                 .map_err(|_| GroupError::NotAMember)?,
             room_id: self.room_id,
             admit_key: self.admit_key.clone(),
+            admission: self.admission.clone(),
+            pending_revoke: false,
             policy,
             group,
             guard: AdmissionGuard::new(),
@@ -326,7 +351,12 @@ pub struct Member {
     provider: OpenMlsRustCrypto,
     identity: Identity,
     room_id: RoomId,
+    /// The key join proofs must be made with now: from S until a member
+    /// revokes the link, then from the newest admission secret.
     admit_key: AdmitKey,
+    admission: Option<AdmissionSecret>,
+    /// Our pending commit revokes the link (rotate when it is accepted).
+    pending_revoke: bool,
     policy: RoomPolicy,
     group: MlsGroup,
     guard: AdmissionGuard,
@@ -384,6 +414,8 @@ impl Member {
             identity,
             room_id: secret.room_id(),
             admit_key,
+            admission: None,
+            pending_revoke: false,
             policy,
             group,
             guard: AdmissionGuard::new(),
@@ -588,6 +620,61 @@ impl Member {
         self.commit_envelope(epoch, &commit, None)
     }
 
+    /// Removes `leaves` from the call and revokes the room's link: once the
+    /// commit is applied, every member derives a new admission secret from
+    /// the new epoch ([`Member::admission_secret`]) and accepts join proofs
+    /// made only with it, so the old link admits nobody — including the
+    /// removed people, who cannot derive it. Share the new link
+    /// ([`crate::RoomLink::with_admission`]) with those who may still join.
+    pub fn revoke(&mut self, leaves: &[LeafIndex]) -> Result<Vec<u8>, GroupError> {
+        self.ensure_active()?;
+        self.ensure_no_pending()?;
+        if leaves.is_empty() {
+            return Err(GroupError::PolicyViolation(
+                "revoking the link needs someone to remove",
+            ));
+        }
+        if self.policy.hosts_only_remove && !self.policy.is_host(&self.identity.public()) {
+            return Err(GroupError::PolicyViolation(
+                "this room lets only hosts remove others",
+            ));
+        }
+        let idx: Vec<LeafNodeIndex> = leaves.iter().map(|l| LeafNodeIndex::new(l.0)).collect();
+        let epoch = self.epoch();
+        self.group
+            .set_aad(vec![COMMIT_AAD_VERSION, 0, COMMIT_FLAG_REVOKE]);
+        let result = self
+            .group
+            .remove_members(&self.provider, &self.identity, &idx);
+        self.group.set_aad(Vec::new());
+        let (commit, _, _) = result.map_err(mls("remove"))?;
+        self.pending_revoke = true;
+        self.commit_envelope(epoch, &commit, None)
+    }
+
+    /// The admission secret join proofs must be made with, if a member
+    /// revoked the room's first link ([`Member::revoke`]); `None` while the
+    /// link's own secret still admits. Put it in new links (`a=`).
+    pub fn admission_secret(&self) -> Option<&AdmissionSecret> {
+        self.admission.as_ref()
+    }
+
+    /// After a revoking commit is merged: the new epoch's admission secret.
+    fn rotate_admission(&mut self) -> Result<(), GroupError> {
+        let bytes = zeroize::Zeroizing::new(
+            self.group
+                .export_secret(self.provider.crypto(), ADMISSION_EXPORTER_LABEL, b"", 32)
+                .map_err(mls("export"))?,
+        );
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&bytes[..32]);
+        let admission = AdmissionSecret::from_bytes(a);
+        zeroize::Zeroize::zeroize(&mut a);
+        self.admit_key = admission.admit_key();
+        self.admission = Some(admission);
+        Ok(())
+    }
+
     /// Commits a self-update: fresh leaf keys, new epoch, new media keys.
     /// Do it periodically for post-compromise security (RFC 9420 §16.6).
     pub fn self_update(&mut self) -> Result<Vec<u8>, GroupError> {
@@ -674,6 +761,9 @@ impl Member {
                 self.group
                     .merge_pending_commit(&self.provider)
                     .map_err(mls("merge"))?;
+                if std::mem::take(&mut self.pending_revoke) {
+                    self.rotate_admission()?;
+                }
                 let added = self
                     .roster()
                     .iter()
@@ -692,6 +782,7 @@ impl Member {
                         .clear_pending_commit(self.provider.storage())
                         .map_err(mls("clear pending commit"))?;
                 }
+                self.pending_revoke = false;
                 Ok(Event::CommitRejected { current })
             }
             Envelope::Commit { commit, .. } => self.handle_mls(&commit, "commit"),
@@ -769,6 +860,7 @@ impl Member {
                     .map(|r| LeafIndex(r.remove_proposal().removed().u32()))
                     .collect();
                 let self_removed = staged.self_removed();
+                let revokes = commit_revokes(&aad) && staged.remove_proposals().next().is_some();
                 let before: Vec<LeafIndex> = self.roster().iter().map(|r| r.leaf).collect();
                 self.group
                     .merge_staged_commit(&self.provider, *staged)
@@ -776,6 +868,9 @@ impl Member {
                 if self_removed {
                     self.active = false;
                     return Ok(Event::Removed);
+                }
+                if revokes {
+                    self.rotate_admission()?;
                 }
                 let added = self
                     .roster()
@@ -893,18 +988,33 @@ impl Member {
     }
 }
 
+/// A commit's AAD: `version | n | n join proofs | [flags]`. The flags byte
+/// is optional (commits that only add people leave it out).
 fn parse_commit_aad(aad: &[u8]) -> Option<Vec<JoinProof>> {
     let (&version, rest) = aad.split_first()?;
     if version != COMMIT_AAD_VERSION {
         return None;
     }
     let (&n, rest) = rest.split_first()?;
-    if rest.len() != n as usize * PROOF_LEN {
+    let proofs = n as usize * PROOF_LEN;
+    if rest.len() != proofs && rest.len() != proofs + 1 {
         return None;
     }
-    rest.chunks_exact(PROOF_LEN)
+    rest[..proofs]
+        .chunks_exact(PROOF_LEN)
         .map(JoinProof::decode)
         .collect()
+}
+
+/// Whether a commit's AAD says it revokes the room's link.
+fn commit_revokes(aad: &[u8]) -> bool {
+    match aad {
+        [COMMIT_AAD_VERSION, n, rest @ ..] => {
+            rest.len() == *n as usize * PROOF_LEN + 1
+                && rest[rest.len() - 1] & COMMIT_FLAG_REVOKE != 0
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ pub use group::{Event, Joiner, LeafIndex, Member, RosterEntry, VerifiedJoin, CIP
 #[cfg(feature = "group")]
 pub use identity::{Identity, PublicIdentity};
 #[cfg(feature = "group")]
-pub use link::{AdmitKey, RoomId, RoomLink, RoomSecret};
+pub use link::{AdmissionSecret, AdmitKey, RoomId, RoomLink, RoomSecret};
 #[cfg(feature = "group")]
 pub use media::{Codec, DecryptedFrame, FrameReceiver, FrameSender, MediaEpoch};
 #[cfg(feature = "group")]

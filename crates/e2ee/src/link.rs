@@ -48,8 +48,15 @@ pub const MAX_LINK_LEN: usize = 2048;
 /// with the room path, the secret and the longest name (percent-encoded,
 /// up to 3 bytes per byte) a link stays within [`MAX_LINK_LEN`], so every
 /// link written by [`RoomLink::to_url`] parses back.
-pub const MAX_LINK_BASE_LEN: usize =
-    MAX_LINK_LEN - ("/r/".len() + 22 + "#".len() + 43 + "&name=".len() + 3 * MAX_LINK_NAME_LEN);
+pub const MAX_LINK_BASE_LEN: usize = MAX_LINK_LEN
+    - ("/r/".len()
+        + 22
+        + "#".len()
+        + 43
+        + "&a=".len()
+        + 43
+        + "&name=".len()
+        + 3 * MAX_LINK_NAME_LEN);
 
 /// The first room-id derivation (links made before protocol 2).
 const LABEL_ROOM_ID_V1: &[u8] = b"conclave room id";
@@ -143,6 +150,44 @@ impl fmt::Debug for RoomSecret {
     }
 }
 
+/// The secret join proofs are made with after a member was removed from the
+/// room (issue 10, "revocation"): the members derive it from the MLS epoch
+/// that removal started ([`crate::Member::admission_secret`]), so a removed
+/// member, who lacks that epoch, cannot know it, and the relay cannot hold it
+/// back from some members. New links carry it as `a=` beside S; from then on
+/// members accept only proofs made with it, so the old link admits nobody.
+/// Zeroized on drop; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct AdmissionSecret(pub(crate) [u8; 32]);
+
+impl AdmissionSecret {
+    /// Wraps 32 secret bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        AdmissionSecret(bytes)
+    }
+
+    /// The key join proofs are made with under this admission secret.
+    pub fn admit_key(&self) -> AdmitKey {
+        AdmitKey(derive::<32>(&self.0, LABEL_ADMIT))
+    }
+
+    /// Unpadded base64url (43 characters), for a link fragment (`a=`).
+    pub fn to_base64url(&self) -> Zeroizing<String> {
+        Zeroizing::new(Base64UrlUnpadded::encode_string(&self.0))
+    }
+
+    /// Parses the base64url form from a link fragment.
+    pub fn from_base64url(s: &str) -> Result<Self, LinkError> {
+        RoomSecret::from_base64url(s).map(|r| AdmissionSecret(*r.as_bytes()))
+    }
+}
+
+impl fmt::Debug for AdmissionSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdmissionSecret(<redacted>)")
+    }
+}
+
 /// The key members check join proofs with (docs/design.md §1, "slip in a ghost
 /// participant"). Zeroized on drop; `Debug` never shows it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -197,6 +242,7 @@ impl fmt::Debug for RoomId {
 pub struct RoomLink {
     base: String,
     secret: RoomSecret,
+    admission: Option<AdmissionSecret>,
     name: Option<String>,
 }
 
@@ -209,8 +255,21 @@ impl RoomLink {
         Ok(RoomLink {
             base: base.to_owned(),
             secret,
+            admission: None,
             name: None,
         })
+    }
+
+    /// The admission secret of a room whose members removed someone
+    /// ([`AdmissionSecret`]): joiners prove knowledge of it instead of S.
+    pub fn with_admission(mut self, admission: AdmissionSecret) -> Self {
+        self.admission = Some(admission);
+        self
+    }
+
+    /// The link's admission secret, if the room rotated it.
+    pub fn admission(&self) -> Option<&AdmissionSecret> {
+        self.admission.as_ref()
     }
 
     /// Adds a display-name hint for the room (travels only in the fragment).
@@ -253,6 +312,10 @@ impl RoomLink {
     /// who may join.
     pub fn to_url(&self) -> Zeroizing<String> {
         let mut s = format!("{}/#{}", self.base, self.secret.to_base64url().as_str());
+        if let Some(a) = &self.admission {
+            s.push_str("&a=");
+            s.push_str(a.to_base64url().as_str());
+        }
         if let Some(name) = &self.name {
             s.push_str("&name=");
             percent_encode(name, &mut s);
@@ -277,6 +340,7 @@ impl RoomLink {
         };
         check_base(base)?;
         let mut secret = None;
+        let mut admission = None;
         let mut name = None;
         for (i, part) in fragment.split('&').enumerate() {
             if let Some(v) = part.strip_prefix("name=") {
@@ -285,6 +349,8 @@ impl RoomLink {
                     return Err(LinkError::NameTooLong(decoded.len()));
                 }
                 name = Some(decoded);
+            } else if let Some(v) = part.strip_prefix("a=") {
+                admission = Some(AdmissionSecret::from_base64url(v)?);
             } else if let Some(v) = part.strip_prefix("s=") {
                 secret = Some(RoomSecret::from_base64url(v)?);
             } else if let Some(v) = part.strip_prefix("r=") {
@@ -304,6 +370,7 @@ impl RoomLink {
         Ok(RoomLink {
             base: base.to_owned(),
             secret,
+            admission,
             name,
         })
     }
@@ -488,7 +555,7 @@ mod tests {
     #[test]
     fn the_longest_link_with_the_longest_encoded_name_parses_back() {
         assert_eq!(
-            MAX_LINK_BASE_LEN, 1781,
+            MAX_LINK_BASE_LEN, 1735,
             "the error message names this limit"
         );
         let s = RoomSecret::generate();
@@ -499,17 +566,23 @@ mod tests {
         let name = "\u{1}".repeat(MAX_LINK_NAME_LEN);
         let link = RoomLink::new(&base, s.clone())
             .unwrap()
+            .with_admission(AdmissionSecret::from_bytes([9; 32]))
             .with_name(&name)
             .unwrap();
         let url = link.to_url();
         assert!(url.len() <= MAX_LINK_LEN);
+        assert_eq!(
+            RoomLink::parse(&url).unwrap().admission(),
+            Some(&AdmissionSecret::from_bytes([9; 32]))
+        );
         let back = RoomLink::parse(&url).expect("a formatted link parses");
         assert_eq!(back.name(), Some(name.as_str()));
         // The older form, with the room id in the path, is the longest.
         let old = format!(
-            "{base}/r/{}#{}&name={}",
+            "{base}/r/{}#{}&a={}&name={}",
             s.room_id(),
             s.to_base64url().as_str(),
+            AdmissionSecret::from_bytes([9; 32]).to_base64url().as_str(),
             "%01".repeat(MAX_LINK_NAME_LEN)
         );
         assert_eq!(old.len(), MAX_LINK_LEN);

@@ -566,3 +566,95 @@ fn message_sizes() {
         "path-less Add is smaller"
     );
 }
+
+/// Revocation (issue 10): a member removes Carol and revokes the link. Every
+/// remaining member derives the same new admission secret from the new
+/// epoch; the old link (which Carol kept) admits nobody any more, the new one
+/// does; a plain removal or a leave does not change the link.
+#[test]
+fn revoking_removes_and_the_old_link_admits_nobody_but_the_new_one_does() {
+    let mut room = Room::new(RoomPolicy::default(), Identity::generate());
+    room.join(0, 1);
+    room.join(0, 2);
+    room.join(0, 3);
+    // A plain removal (someone who dropped) keeps the link.
+    let dave = room.member(3).own_leaf();
+    let remove = room.member(0).remove(&[dave]).unwrap();
+    room.route(0, &remove);
+    room.members.retain(|(id, _)| *id != 3);
+    room.ds.peer_left(&3);
+    assert!(room
+        .members
+        .iter()
+        .all(|(_, m)| m.admission_secret().is_none()));
+
+    let carol_leaf = room.member(2).own_leaf();
+    let revoke = room.member(1).revoke(&[carol_leaf]).unwrap();
+    let (events, _) = room.route(1, &revoke);
+    assert!(
+        events
+            .iter()
+            .any(|(id, e)| *id == 2 && *e == Event::Removed),
+        "Carol is told she was removed"
+    );
+    room.members.retain(|(id, _)| *id != 2);
+    room.ds.peer_left(&2);
+    room.assert_agree();
+    let new = room
+        .member(0)
+        .admission_secret()
+        .cloned()
+        .expect("alice rotated");
+    assert_eq!(
+        room.member(1).admission_secret(),
+        Some(&new),
+        "the remover rotated to the same secret"
+    );
+
+    // Carol comes back with the old link: her proof is refused by every member.
+    let mut carol = Joiner::new(Identity::generate(), &room.secret);
+    let Ok(Envelope::JoinRequest { request, .. }) =
+        Envelope::decode(&carol.join_envelope(NOW + 100).unwrap())
+    else {
+        panic!("join request")
+    };
+    let req = JoinRequest::decode(&request).unwrap();
+    for id in [0, 1] {
+        let err = room
+            .member(id)
+            .check_join_request(&req, NOW + 110)
+            .unwrap_err();
+        assert!(
+            matches!(err, AdmissionError::BadProof),
+            "member {id}: {err:?}"
+        );
+    }
+    // Someone with the new link is admitted.
+    let mut ok_joiner = Joiner::with_admission(Identity::generate(), &room.secret, Some(&new));
+    let env = ok_joiner.join_envelope(NOW + 200).unwrap();
+    let request = room.ds.handle(&4, &env).unwrap().pop().unwrap().bytes;
+    let Event::JoinRequested(good) = room.member(0).handle(&request).unwrap() else {
+        panic!("expected a join request")
+    };
+    let verified = room.member(0).check_join_request(&good, NOW + 210).unwrap();
+    let commit = room.member(0).admit(&[verified]).unwrap();
+    let (events, others) = room.route(0, &commit);
+    assert!(
+        events
+            .iter()
+            .all(|(_, e)| matches!(e, Event::EpochChanged { .. })),
+        "{events:?}"
+    );
+    let (_, welcome) = others
+        .into_iter()
+        .next()
+        .expect("a Welcome for the new-link joiner");
+    let member = ok_joiner.accept_welcome(&welcome).unwrap();
+    assert_eq!(
+        member.admission_secret(),
+        Some(&new),
+        "the new member holds the new link's secret"
+    );
+    room.members.push((4, member));
+    room.assert_agree();
+}
