@@ -52,6 +52,8 @@
 //! assert!(ClientMsg::parse(r#"{"type":"join"}"#).is_err());
 //! ```
 
+pub mod origin;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

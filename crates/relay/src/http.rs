@@ -141,7 +141,7 @@ async fn websocket(
 ) -> Response {
     // Before anything else: a page from a web site the relay does not know
     // gets no socket at all (crate::origin).
-    match state.origins.check_headers(&headers) {
+    match crate::origin::check_headers(&state.origins, &headers) {
         Ok(why) => debug!(?why, "signaling origin allowed"),
         Err(refused) => {
             Metrics::add(&state.metrics.signaling_errors, 1);
