@@ -74,14 +74,23 @@ fn main() {
         write(dir, "sframe_decrypt", name, &seed);
     }
     let padded = MediaEpoch::new(1, Zeroizing::new(vec![0x5e; 16]), vec![0, 1, 2, 3], 1, true);
-    let mut seed = vec![0x80 | 1];
-    seed.extend(
-        FrameSender::new(&padded)
-            .expect("sender")
-            .encrypt(Codec::Opus, &[0x11; 20])
-            .expect("encrypt"),
-    );
-    write(dir, "sframe_decrypt", "opus_padded", &seed);
+    // Padded Opus (one fixed size, AUDIO_PADDED_SIZE): a short frame, a
+    // constant-bitrate 32 kbit/s frame (80 bytes), and one over the size
+    // (rounds up to twice it).
+    let mut padded_tx = FrameSender::new(&padded).expect("sender");
+    for (len, name) in [
+        (20, "opus_padded"),
+        (80, "opus_padded_cbr"),
+        (120, "opus_padded_long"),
+    ] {
+        let mut seed = vec![0x80 | 1];
+        seed.extend(
+            padded_tx
+                .encrypt(Codec::Opus, &vec![0x11; len])
+                .expect("encrypt"),
+        );
+        write(dir, "sframe_decrypt", name, &seed);
+    }
 
     // A real group, for MLS-bearing envelopes.
     let mut alice =

@@ -20,8 +20,10 @@
 //!   encryption"). There is no plaintext pass-through.
 //! - Epoch switches lose no frames: receivers keep the previous epoch's keys
 //!   for at most [`PREVIOUS_EPOCH_GRACE_MS`]; senders switch when told.
-//! - Optional audio padding to fixed buckets ([`AUDIO_BUCKETS`]) hides frame
-//!   sizes that follow speech (docs/design.md §1, "read who is speaking").
+//! - Audio padding to one fixed size ([`AUDIO_PADDED_SIZE`]; rooms the
+//!   browser creates always pad) hides frame sizes that follow speech
+//!   (docs/design.md §1, "read who is speaking"): every Opus frame the relay
+//!   forwards is as long as every other, in speech and in silence.
 //!
 //! Wire format of an encrypted frame: `clear prefix ‖ SFrame header ‖
 //! ciphertext ‖ tag`. The plaintext under AES-GCM is the frame after the
@@ -50,9 +52,19 @@ pub const EPOCH_BITS: u32 = 8;
 pub const PREVIOUS_EPOCH_GRACE_MS: u64 = 10_000;
 /// Frames per sender the replay window covers.
 pub const REPLAY_WINDOW: u64 = 128;
-/// Padded audio plaintext sizes, in bytes; larger frames round up to a
-/// multiple of 256.
-pub const AUDIO_BUCKETS: &[usize] = &[48, 96, 160, 256, 384, 512, 768, 1024];
+/// The one size, in bytes, of a padded audio plaintext (the Opus frame, the
+/// `0x80` end marker and zeros). A frame that does not fit becomes a multiple
+/// of it.
+///
+/// Chosen from measurement (docs/operator-view.md, "packet sizes and
+/// timing"): the page runs Chromium's Opus in constant bitrate at 32 kbit/s
+/// (`cbr=1`, the audio sender capped with `maxBitrate`, crates/web/assets/
+/// sdp.js), which makes every 20 ms frame exactly 80 bytes; 80 + 1 marker
+/// byte fits with room to spare. Chromium's default VBR at the same bitrate
+/// (a browser that ignores `cbr=1`) makes frames of 3–130 bytes: the 1.8 %
+/// over 95 bytes would become 192, a leak we document rather than pay for
+/// 132-byte frames always.
+pub const AUDIO_PADDED_SIZE: usize = 96;
 /// VP8 clear prefix on key frames (3-byte frame tag + 7-byte start code and
 /// dimensions, RFC 6386 §9.1).
 pub const VP8_KEY_FRAME_PREFIX: usize = 10;
@@ -69,7 +81,8 @@ pub enum Codec {
     /// inverse key-frame bit is bit 0 of the first byte).
     Vp8,
     /// Opus audio: no clear bytes (the TOC byte would reveal speech/DTX
-    /// changes); padded if the room policy says so.
+    /// changes); padded to [`AUDIO_PADDED_SIZE`] if the room policy says so
+    /// (it does in every room the browser creates).
     Opus,
     /// Anything else: no clear bytes.
     Raw,
@@ -185,7 +198,7 @@ impl MediaEpoch {
     /// the MLS group, to the worker that encrypts frames (a separate wasm
     /// instance). It contains the base key: never send it over the network or
     /// store it. Format (integers big-endian): `version u8 (1) | epoch u64 |
-    /// flags u8 (bit 0: audio padding) | own_leaf u32 | key_len u8 | key |
+    /// flags u8 (bit 0: audio padding to [`AUDIO_PADDED_SIZE`]) | own_leaf u32 | key_len u8 | key |
     /// members u32 | member u32 …`.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(
@@ -270,13 +283,11 @@ fn aad_meta(prefix: &[u8], codec: Codec) -> Vec<u8> {
     meta
 }
 
+/// `payload ‖ 0x80 ‖ 0x00…` to the smallest multiple of
+/// [`AUDIO_PADDED_SIZE`] that holds it and the marker (ISO/IEC 7816-4
+/// padding: unambiguous, since the marker is the last non-zero byte).
 fn pad(payload: &[u8]) -> Vec<u8> {
-    let need = payload.len() + 1;
-    let size = AUDIO_BUCKETS
-        .iter()
-        .copied()
-        .find(|b| *b >= need)
-        .unwrap_or_else(|| need.div_ceil(256) * 256);
+    let size = (payload.len() + 1).div_ceil(AUDIO_PADDED_SIZE) * AUDIO_PADDED_SIZE;
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(payload);
     out.push(0x80);
@@ -722,20 +733,61 @@ mod tests {
         let mut tx = FrameSender::new(&e).unwrap();
         let mut rx = FrameReceiver::new();
         rx.add_epoch(&e, 0);
+        // Opus frames as Chromium makes them: DTX-like silence (1-3 bytes),
+        // VBR silence and speech (35, 53, 81), a CBR frame at 32 kbit/s (80),
+        // and the largest that fits (95). All leave as one size.
         let mut sizes = std::collections::BTreeSet::new();
-        for len in [3usize, 10, 20, 30, 40, 46] {
+        for len in [0usize, 1, 3, 35, 53, 80, 81, AUDIO_PADDED_SIZE - 1] {
             let frame = vec![0xAA; len];
             let enc = tx.encrypt(Codec::Opus, &frame).unwrap();
             sizes.insert(enc.len() - SframeHeader::deserialize(&enc).unwrap().len());
             assert_eq!(rx.decrypt(Codec::Opus, &enc, 0).unwrap().frame, frame);
         }
         assert_eq!(
-            sizes.len(),
-            1,
-            "all frames under 48 bytes look alike: {sizes:?}"
+            sizes.into_iter().collect::<Vec<_>>(),
+            vec![AUDIO_PADDED_SIZE + 16],
+            "every frame up to {} bytes is one size (plus the 16-byte tag)",
+            AUDIO_PADDED_SIZE - 1
         );
-        assert_eq!(pad(&[0; 2000]).len(), 2048);
+        // Larger frames round up to multiples of the one size.
+        assert_eq!(pad(&[0; AUDIO_PADDED_SIZE]).len(), 2 * AUDIO_PADDED_SIZE);
+        assert_eq!(pad(&[0; 2000]).len(), 21 * AUDIO_PADDED_SIZE);
+        // Zeros at the end of a frame survive: the marker ends it.
         assert_eq!(unpad(&pad(&[0, 0, 0])).unwrap(), &[0, 0, 0]);
+        assert_eq!(unpad(&pad(&[])).unwrap(), &[] as &[u8]);
+        // Video is never padded, and padding is the room's choice.
+        let enc = tx.encrypt(Codec::Vp8, &vp8_delta_frame()).unwrap();
+        assert!(enc.len() < vp8_delta_frame().len() + 32);
+        let plain = epoch(2, 9, &[0, 1], 0, false);
+        let enc = FrameSender::new(&plain)
+            .unwrap()
+            .encrypt(Codec::Opus, &[0xAA; 10])
+            .unwrap();
+        assert!(enc.len() < 10 + 16 + 8);
+    }
+
+    #[test]
+    fn unpadding_refuses_frames_without_the_marker() {
+        assert!(unpad(&[]).is_err());
+        assert!(unpad(&[0; 96]).is_err());
+        let mut no_marker = vec![0x11; 10];
+        no_marker.resize(96, 0);
+        assert!(unpad(&no_marker).is_err());
+        // A sender that did not pad: a frame whose padding does not decode is
+        // dropped, not played.
+        let unpadded = epoch(3, 4, &[0, 1], 0, false);
+        let mut padded = unpadded.clone();
+        padded.audio_padding = true;
+        let enc = FrameSender::new(&unpadded)
+            .unwrap()
+            .encrypt(Codec::Opus, &[0x11; 20])
+            .unwrap();
+        let mut rx = FrameReceiver::new();
+        rx.add_epoch(&padded, 0);
+        assert_eq!(
+            rx.decrypt(Codec::Opus, &enc, 0),
+            Err(FrameError::Malformed("padding without end marker"))
+        );
     }
 
     #[test]

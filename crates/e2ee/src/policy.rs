@@ -32,7 +32,9 @@ const FLAG_HOSTS_ONLY_REMOVE: u8 = 4;
 const FLAG_AUDIO_PADDING: u8 = 8;
 
 /// What a room allows, decided by its creator and fixed for the group's life.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The default: no hosts, anyone with the link may be admitted by any member,
+/// anyone may remove, and audio is padded.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomPolicy {
     /// Devices with host rights.
     pub hosts: Vec<PublicIdentity>,
@@ -41,9 +43,23 @@ pub struct RoomPolicy {
     pub host_approval: bool,
     /// Only hosts may remove others (anyone may always leave).
     pub hosts_only_remove: bool,
-    /// Pad audio frames to fixed size buckets so relay-visible sizes do not
-    /// follow speech (docs/design.md §1, "read who is speaking").
+    /// Pad every audio frame to one fixed size
+    /// ([`crate::media::AUDIO_PADDED_SIZE`]) so relay-visible sizes do not
+    /// follow speech (docs/design.md §1, "read who is speaking"). On by
+    /// default, and in every room the browser creates (crates/wasm
+    /// `Call.create`). A room without it lets the relay read who speaks.
     pub audio_padding: bool,
+}
+
+impl Default for RoomPolicy {
+    fn default() -> Self {
+        RoomPolicy {
+            hosts: Vec::new(),
+            host_approval: false,
+            hosts_only_remove: false,
+            audio_padding: true,
+        }
+    }
 }
 
 impl RoomPolicy {
@@ -155,5 +171,14 @@ mod tests {
         for cut in 0..enc.len() {
             assert!(RoomPolicy::decode(&enc[..cut]).is_err());
         }
+    }
+
+    #[test]
+    fn rooms_pad_audio_by_default() {
+        let p = RoomPolicy::default();
+        assert!(p.audio_padding);
+        let enc = p.encode(&[0; 32]).unwrap();
+        assert_ne!(enc[1] & FLAG_AUDIO_PADDING, 0);
+        assert!(RoomPolicy::decode(&enc).unwrap().0.audio_padding);
     }
 }

@@ -34,8 +34,8 @@ use std::collections::BTreeMap;
 use conclave_e2ee::delivery::{Envelope, Epoch};
 use conclave_e2ee::media::{Codec, FrameReceiver, FrameSender, MediaEpoch};
 use conclave_e2ee::{
-    Event, Identity, JoinRequest, Joiner, LeafIndex, Member, RoomId, RoomLink, RoomPolicy,
-    RoomSecret, VerifiedJoin,
+    AdmissionSecret, Event, Identity, JoinRequest, Joiner, LeafIndex, Member, RoomId, RoomLink,
+    RoomPolicy, RoomSecret, VerifiedJoin,
 };
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -43,6 +43,31 @@ use wasm_bindgen::prelude::*;
 /// How long a checked join request waits for someone to admit it before it is
 /// forgotten.
 const PENDING_JOIN_TTL_MS: u64 = 120_000;
+
+/// Application messages (profiles with display names, chat) are padded to a
+/// multiple of this many bytes before MLS encrypts them, so the relay cannot
+/// tell names apart by the length of their envelopes (docs/design.md §1,
+/// "hand out names"). 256 holds a profile with a name of up to about 200
+/// bytes in one step.
+pub const APPLICATION_PAD: usize = 256;
+
+/// `text ‖ 0x80 ‖ 0x00…` to the smallest multiple of [`APPLICATION_PAD`]
+/// that holds it (ISO/IEC 7816-4 padding: the last non-zero byte is the
+/// marker, so any text, even one ending in zeros, comes back exactly).
+fn pad_application(text: &[u8]) -> Vec<u8> {
+    let size = (text.len() + 1).div_ceil(APPLICATION_PAD) * APPLICATION_PAD;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(text);
+    out.push(0x80);
+    out.resize(size, 0);
+    out
+}
+
+/// Takes [`pad_application`]'s padding off; `None` when there is none.
+fn unpad_application(padded: &[u8]) -> Option<&[u8]> {
+    let end = padded.iter().rposition(|b| *b != 0)?;
+    (padded[end] == 0x80 && padded.len() % APPLICATION_PAD == 0).then(|| &padded[..end])
+}
 
 /// An error with the Rust error text. Crossing into JS it becomes a thrown
 /// `Error` whose message is that text (converted only at the boundary, so the
@@ -85,6 +110,9 @@ fn hex(bytes: &[u8]) -> String {
 #[wasm_bindgen]
 pub struct RoomKey {
     secret: RoomSecret,
+    /// The room's admission secret, from a link made after a member revoked
+    /// the first one (`a=`): join proofs are made with it.
+    admission: Option<AdmissionSecret>,
 }
 
 #[wasm_bindgen]
@@ -93,6 +121,7 @@ impl RoomKey {
     pub fn generate() -> RoomKey {
         RoomKey {
             secret: RoomSecret::generate(),
+            admission: None,
         }
     }
 
@@ -101,6 +130,7 @@ impl RoomKey {
     pub fn from_secret(secret: &str) -> Result<RoomKey, Error> {
         Ok(RoomKey {
             secret: RoomSecret::from_base64url(secret).map_err(js_err)?,
+            admission: None,
         })
     }
 
@@ -111,6 +141,7 @@ impl RoomKey {
         let link = RoomLink::parse(link).map_err(js_err)?;
         Ok(RoomKey {
             secret: link.secret().clone(),
+            admission: link.admission().cloned(),
         })
     }
 
@@ -140,6 +171,22 @@ impl RoomKey {
         self.secret.founder_token().to_base64url()
     }
 
+    /// Takes the link's admission secret (`a=` in the fragment, 43 base64url
+    /// characters): the room revoked its first link, and join proofs must be
+    /// made with this one.
+    #[wasm_bindgen(js_name = setAdmission)]
+    pub fn set_admission(&mut self, admission: &str) -> Result<(), Error> {
+        self.admission = Some(AdmissionSecret::from_base64url(admission).map_err(js_err)?);
+        Ok(())
+    }
+
+    /// The admission secret the link carries, if any (for the link to share).
+    pub fn admission(&self) -> Option<String> {
+        self.admission
+            .as_ref()
+            .map(|a| a.to_base64url().as_str().to_owned())
+    }
+
     /// The secret as it appears in the link fragment.
     pub fn secret(&self) -> String {
         self.secret.to_base64url().as_str().to_owned()
@@ -148,7 +195,10 @@ impl RoomKey {
     /// The meeting link `BASE/#<secret>`; `base` is the relay's
     /// origin, e.g. `https://relay.example:8443`.
     pub fn link(&self, base: &str) -> Result<String, Error> {
-        let link = RoomLink::new(base, self.secret.clone()).map_err(js_err)?;
+        let mut link = RoomLink::new(base, self.secret.clone()).map_err(js_err)?;
+        if let Some(a) = &self.admission {
+            link = link.with_admission(a.clone());
+        }
         Ok(link.to_url().as_str().to_owned())
     }
 }
@@ -233,7 +283,11 @@ impl Call {
     pub fn new(room: &RoomKey) -> Call {
         Call {
             secret: room.secret.clone(),
-            state: State::Joining(Box::new(Joiner::new(Identity::generate(), &room.secret))),
+            state: State::Joining(Box::new(Joiner::with_admission(
+                Identity::generate(),
+                &room.secret,
+                room.admission.as_ref(),
+            ))),
             pending: BTreeMap::new(),
             ds_epoch: None,
             sent_as: None,
@@ -254,7 +308,13 @@ impl Call {
                 return Err(Error("this device is already in the call".into()));
             }
         };
-        let mut policy = RoomPolicy::default();
+        // Audio padding is on in every room (docs/design.md §1, "read who is
+        // speaking"): the relay cannot switch it off later, the policy is
+        // fixed in the group context.
+        let mut policy = RoomPolicy {
+            audio_padding: true,
+            ..RoomPolicy::default()
+        };
         if host_approval {
             policy.hosts = vec![identity.public()];
             policy.host_approval = true;
@@ -404,9 +464,19 @@ impl Call {
                         Out::Rejected { current: current.0 }
                     }
                     Ok(Event::LeaveRequested { leaf }) => Out::LeaveRequested { leaf: leaf.0 },
-                    Ok(Event::Application { sender, data }) => Out::Application {
-                        sender: sender.0,
-                        text: String::from_utf8_lossy(&data).into_owned(),
+                    Ok(Event::Application { sender, data }) => match unpad_application(&data) {
+                        Some(text) => Out::Application {
+                            sender: sender.0,
+                            text: String::from_utf8_lossy(text).into_owned(),
+                        },
+                        None => Out::Refused {
+                            what: what.into(),
+                            reason: format!(
+                                "an application message from leaf {} is not padded; \
+                                 its sender runs an outdated client and should reload the page",
+                                sender.0
+                            ),
+                        },
                     },
                     Ok(Event::Removed) => {
                         self.state = State::Gone;
@@ -516,6 +586,26 @@ impl Call {
         Ok(self.commit_out(env))
     }
 
+    /// Removes `leaves` and revokes the room's link (issue 10, revocation):
+    /// once applied, every member holds a new admission secret
+    /// ([`Call::admission_secret`]) and the old link admits nobody. Returns
+    /// the envelope to send.
+    pub fn revoke(&mut self, leaves: Vec<u32>) -> Result<Vec<u8>, Error> {
+        let leaves: Vec<LeafIndex> = leaves.into_iter().map(LeafIndex).collect();
+        let env = self.member()?.revoke(&leaves).map_err(js_err)?;
+        Ok(self.commit_out(env))
+    }
+
+    /// The room's admission secret since a member revoked its first link
+    /// (base64url, for `a=` in the link to share), or undefined while the
+    /// first link still admits.
+    #[wasm_bindgen(js_name = admissionSecret)]
+    pub fn admission_secret(&self) -> Option<String> {
+        self.member_ref()?
+            .admission_secret()
+            .map(|a| a.to_base64url().as_str().to_owned())
+    }
+
     /// Commits a self-update (fresh leaf keys, new epoch); returns the
     /// envelope to send.
     #[wasm_bindgen(js_name = selfUpdate)]
@@ -537,9 +627,12 @@ impl Call {
         self.member_ref().is_some_and(|m| m.has_pending_commit())
     }
 
-    /// Encrypts an application message (e.g. our profile) for the group.
+    /// Encrypts an application message (e.g. our profile) for the group,
+    /// padded to a multiple of [`APPLICATION_PAD`] bytes so its length does
+    /// not tell the relay how long a name is.
     pub fn send(&mut self, text: &str) -> Result<Vec<u8>, Error> {
-        self.member()?.send(text.as_bytes()).map_err(js_err)
+        let padded = pad_application(text.as_bytes());
+        self.member()?.send(&padded).map_err(js_err)
     }
 
     /// If the delivery service counts epochs ahead of ours because it ordered
@@ -603,13 +696,15 @@ impl Call {
         serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
     }
 
-    /// The room policy as JSON `{"hostApproval":…, "amHost":…}`.
+    /// The room policy as JSON `{"hostApproval":…, "amHost":…,
+    /// "e2eeRequired":…, "audioPadding":…}`.
     pub fn policy(&self) -> String {
         match self.member_ref() {
             Some(m) => serde_json::json!({
                 "hostApproval": m.policy().host_approval,
                 "amHost": m.policy().is_host(&m.identity()),
                 "e2eeRequired": m.policy().e2ee_required(),
+                "audioPadding": m.policy().audio_padding,
             })
             .to_string(),
             None => "null".into(),
@@ -818,6 +913,65 @@ mod tests {
     }
 
     #[test]
+    fn application_padding_round_trips_any_text() {
+        for text in [
+            &b""[..],
+            b"a",
+            b"ends in zeros\0\0",
+            &[0x80; 255],
+            &[0x41; 256],
+            &[0x41; 1000],
+        ] {
+            let p = pad_application(text);
+            assert_eq!(p.len() % APPLICATION_PAD, 0);
+            assert!(p.len() > text.len());
+            assert_eq!(unpad_application(&p), Some(text));
+        }
+        assert_eq!(pad_application(&[1; 255]).len(), 256);
+        assert_eq!(pad_application(&[1; 256]).len(), 512);
+        assert_eq!(unpad_application(b"unpadded"), None);
+        assert_eq!(unpad_application(&[0; 256]), None);
+        assert_eq!(unpad_application(&[]), None);
+    }
+
+    #[test]
+    fn profiles_with_names_of_different_length_look_alike() {
+        let key = RoomKey::generate();
+        let mut ds = DeliveryService::new();
+        let mut calls = vec![Call::new(&key), Call::new(&key)];
+        calls[0].create(false).unwrap();
+        ds.add_member(0);
+        let req = calls[1].join_request(NOW).unwrap();
+        let ev = route(&mut ds, &mut calls, 1, &req);
+        let ticket = ev[0].1["ticket"].as_str().unwrap().to_owned();
+        let commit = calls[0].admit(vec![ticket]).unwrap();
+        route(&mut ds, &mut calls, 0, &commit);
+        assert!(calls[1].is_member());
+
+        let short = r#"{"profile":{"name":"Al"}}"#;
+        let long = r#"{"profile":{"name":"Maximiliane Alexandra von Hohenzollern-Sigmaringen"}}"#;
+        let a = calls[0].send(short).unwrap();
+        let b = calls[0].send(long).unwrap();
+        let c = calls[1].send(short).unwrap();
+        assert_eq!(a.len(), b.len(), "envelope sizes must not follow names");
+        assert_eq!(a.len(), c.len());
+        for (from, msg, text) in [(0, &a, short), (0, &b, long), (1, &c, short)] {
+            let ev = route(&mut ds, &mut calls, from, msg);
+            let got = &ev.iter().find(|(i, _)| *i != from).unwrap().1;
+            assert_eq!(got["kind"], "application", "{got}");
+            assert_eq!(got["text"], text, "the padding comes off exactly");
+        }
+        // A member's message without our padding (an outdated client): shown
+        // as refused, not as text with garbage.
+        let raw = match &mut calls[1].state {
+            State::Member(m) => m.send(b"no padding").unwrap(),
+            _ => unreachable!("joined above"),
+        };
+        let ev = route(&mut ds, &mut calls, 1, &raw);
+        assert_eq!(ev[0].1["kind"], "refused", "{:?}", ev);
+    }
+
+    #[test]
     fn link_round_trip_and_mismatch() {
         let k = RoomKey::generate();
         let link = k.link("https://relay.example").unwrap();
@@ -858,6 +1012,71 @@ mod tests {
             old.link("https://relay.example").unwrap(),
             "https://relay.example/#BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"
         );
+    }
+
+    /// Revocation through the page's API: 0 removes 2 and revokes the link;
+    /// 0 and 1 then hold the same admission secret, a joiner with the old
+    /// link is refused, one whose link carries `a=` is admitted.
+    #[test]
+    fn revoking_gives_every_member_the_new_link_and_refuses_the_old_one() {
+        let key = RoomKey::generate();
+        let mut ds = DeliveryService::new();
+        let mut calls = vec![Call::new(&key), Call::new(&key), Call::new(&key)];
+        calls[0].create(false).unwrap();
+        ds.add_member(0);
+        for joiner in [1, 2] {
+            let req = calls[joiner].join_request(NOW).unwrap();
+            let ev = route(&mut ds, &mut calls, joiner, &req);
+            let ticket = ev.iter().find(|(i, _)| *i == 0).unwrap().1["ticket"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let commit = calls[0].admit(vec![ticket]).unwrap();
+            route(&mut ds, &mut calls, 0, &commit);
+            assert!(calls[joiner].is_member());
+        }
+        assert_eq!(calls[0].admission_secret(), None);
+        let leaf = calls[2].own_leaf() as u32;
+        let commit = calls[0].revoke(vec![leaf]).unwrap();
+        let ev = route(&mut ds, &mut calls, 0, &commit);
+        assert!(
+            ev.iter().any(|(i, e)| *i == 2 && e["kind"] == "removed"),
+            "{ev:?}"
+        );
+        ds.peer_left(&2);
+        let a = calls[0]
+            .admission_secret()
+            .expect("the remover holds the new secret");
+        assert_eq!(calls[1].admission_secret().as_deref(), Some(a.as_str()));
+        // Old link: refused by both members.
+        calls.push(Call::new(&key));
+        let req = calls[3].join_request(NOW).unwrap();
+        let ev = route(&mut ds, &mut calls, 3, &req);
+        for i in [0, 1] {
+            let e = &ev.iter().find(|(j, _)| *j == i).unwrap().1;
+            assert_eq!(e["ok"], false, "member {i} took the old link: {e}");
+        }
+        // The new link (as the page shows it) parses and admits.
+        let shown = {
+            let mut k = RoomKey::from_secret(&key.secret()).unwrap();
+            k.set_admission(&a).unwrap();
+            k.link("https://relay.example").unwrap()
+        };
+        assert!(shown.contains(&format!("&a={a}")), "{shown}");
+        let parsed = RoomKey::parse_link(&shown).unwrap();
+        assert_eq!(parsed.admission().as_deref(), Some(a.as_str()));
+        calls.push(Call::new(&parsed));
+        let req = calls[4].join_request(NOW).unwrap();
+        let ev = route(&mut ds, &mut calls, 4, &req);
+        let jr = &ev.iter().find(|(i, _)| *i == 0).unwrap().1;
+        assert_eq!(jr["ok"], true, "{jr}");
+        let commit = calls[0]
+            .admit(vec![jr["ticket"].as_str().unwrap().to_owned()])
+            .unwrap();
+        route(&mut ds, &mut calls, 0, &commit);
+        assert!(calls[4].is_member());
+        assert_eq!(calls[4].safety_code(), calls[0].safety_code());
+        assert_eq!(calls[4].admission_secret().as_deref(), Some(a.as_str()));
     }
 
     #[test]
@@ -901,6 +1120,11 @@ mod tests {
         assert_eq!(e["kind"], "application");
         assert_eq!(e["sender"], 1);
         assert!(e["text"].as_str().unwrap().contains("Bob"));
+
+        // The room pads audio, whoever asks.
+        for c in &calls[..2] {
+            assert_eq!(event(&c.policy())["audioPadding"], true);
+        }
 
         // Media keys via bytes: 0 encrypts, 1 decrypts; the stranger cannot.
         let mut tx = FrameEncryptor::new();

@@ -15,6 +15,21 @@ export class Call {
         wasm.__wbg_call_free(ptr, 0);
     }
     /**
+     * The room's admission secret since a member revoked its first link
+     * (base64url, for `a=` in the link to share), or undefined while the
+     * first link still admits.
+     * @returns {string | undefined}
+     */
+    admissionSecret() {
+        const ret = wasm.call_admissionSecret(this.__wbg_ptr);
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
      * Commits a path-less Add of the checked join requests named by
      * `tickets`; returns the envelope to send.
      * @param {string[]} tickets
@@ -172,7 +187,8 @@ export class Call {
         return v1;
     }
     /**
-     * The room policy as JSON `{"hostApproval":…, "amHost":…}`.
+     * The room policy as JSON `{"hostApproval":…, "amHost":…,
+     * "e2eeRequired":…, "audioPadding":…}`.
      * @returns {string}
      */
     policy() {
@@ -196,6 +212,25 @@ export class Call {
         const ptr0 = passArray32ToWasm0(leaves, wasm.__wbindgen_malloc);
         const len0 = WASM_VECTOR_LEN;
         const ret = wasm.call_remove(this.__wbg_ptr, ptr0, len0);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        var v2 = getArrayU8FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        return v2;
+    }
+    /**
+     * Removes `leaves` and revokes the room's link (issue 10, revocation):
+     * once applied, every member holds a new admission secret
+     * ([`Call::admission_secret`]) and the old link admits nobody. Returns
+     * the envelope to send.
+     * @param {Uint32Array | number[]} leaves
+     * @returns {Uint8Array}
+     */
+    revoke(leaves) {
+        const ptr0 = passArray32ToWasm0(leaves, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.call_revoke(this.__wbg_ptr, ptr0, len0);
         if (ret[3]) {
             throw takeFromExternrefTable0(ret[2]);
         }
@@ -251,7 +286,9 @@ export class Call {
         return v1;
     }
     /**
-     * Encrypts an application message (e.g. our profile) for the group.
+     * Encrypts an application message (e.g. our profile) for the group,
+     * padded to a multiple of [`APPLICATION_PAD`] bytes so its length does
+     * not tell the relay how long a name is.
      * @param {string} text
      * @returns {Uint8Array}
      */
@@ -495,6 +532,19 @@ export class RoomKey {
         wasm.__wbg_roomkey_free(ptr, 0);
     }
     /**
+     * The admission secret the link carries, if any (for the link to share).
+     * @returns {string | undefined}
+     */
+    admission() {
+        const ret = wasm.roomkey_admission(this.__wbg_ptr);
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
      * The founder token (43 base64url characters) every `join` message
      * carries: the relay checks that it hashes to the room id, so only
      * someone who opened the link can enter the room. It is not the secret:
@@ -622,6 +672,20 @@ export class RoomKey {
             return getStringFromWasm0(ret[0], ret[1]);
         } finally {
             wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * Takes the link's admission secret (`a=` in the fragment, 43 base64url
+     * characters): the room revoked its first link, and join proofs must be
+     * made with this one.
+     * @param {string} admission
+     */
+    setAdmission(admission) {
+        const ptr0 = passStringToWasm0(admission, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.roomkey_setAdmission(this.__wbg_ptr, ptr0, len0);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
         }
     }
 }
