@@ -164,13 +164,16 @@ export function roomOf(secret) {
   return { room: room.toString('base64url'), founder: founder.toString('base64url') };
 }
 
-/** Opens `link` (a meeting link with its secret) plus per-user settings. */
-export async function openLinkTab(label, link, settings) {
-  return openTab(label, link.room, `#${link.secret}&${settings}`);
+/** Opens `link` (a meeting link with its secret) plus per-user settings;
+ * `base` (default the relay) is the origin the page is loaded from, e.g. a
+ * lying proxy's (tests/browser/evil-relay.mjs). */
+export async function openLinkTab(label, link, settings, base = relay.url) {
+  return openTab(label, link.room, `#${link.secret}&${settings}`, '/', base);
 }
 
-/** Opens the page at `/` (or `/r/<room>` for an older link: `path`) with `fragment`. */
-export async function openTab(label, room, fragment, path = '/') {
+/** Opens the page at `/` (or `/r/<room>` for an older link: `path`) with
+ * `fragment`, from `base` (default the relay). */
+export async function openTab(label, room, fragment, path = '/', base = relay.url) {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 800, height: 600 } });
   const page = await context.newPage();
   const tab = { label, room, context, page, console: [], me: null, name: null, openedAt: Date.now() };
@@ -179,7 +182,7 @@ export async function openTab(label, room, fragment, path = '/') {
     if (tab.console.length > 200) tab.console.shift();
   });
   page.on('pageerror', (e) => tab.console.push(`${secs(Date.now() - t0)}s pageerror: ${e.message}`));
-  tab.url = new URL(`${path}${fragment}`, relay.url).href;
+  tab.url = new URL(`${path}${fragment}`, base).href;
   tab.fragment = fragment;
   tab.response = await page.goto(tab.url);
   tabs.push(tab);

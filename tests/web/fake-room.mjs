@@ -9,14 +9,15 @@
 //
 // Envelopes are JSON in bytes:
 //   {t:'join', ticket, identity, good}        a join request (good: proof checks)
-//   {t:'commit', group, epoch, roster, added, removed, welcomes}
+//   {t:'commit', group, epoch, by, roster, added, removed, welcomes}   (by: the committer's leaf)
 //   {t:'accepted', epoch} / {t:'rejected', current}   the service to a committer
 //   {t:'welcome', group, ticket, epoch, roster, leaf, policy}
 //   {t:'app', group, sender, text}            an application message
 //
 // `Net` plays the relay: it connects tabs (each a Membership with its own
 // FakeCall), tells them who is present, carries out their actions and
-// delivers what they send, in order.
+// delivers what they send, in order. It can also lie like a relay: forge a
+// `peer_left`, withhold a member's application messages (`muted`), hang a tab.
 
 import { Membership } from '../../crates/web/assets/membership.js';
 
@@ -33,9 +34,10 @@ let tickets = 0;
 /** The surface of the wasm `Call` that membership.js uses. */
 export class FakeCall {
   /** @param {{goodSecret?: boolean}} [opts] goodSecret false: our join proofs do not check */
-  constructor({ goodSecret = true } = {}) {
+  constructor({ goodSecret = true, hostsOnlyRemove = false } = {}) {
     this.identity = `id${++identities}`;
     this.goodSecret = goodSecret;
+    this.hostsOnlyRemove = hostsOnlyRemove;
     this.state = 'joining'; // joining | member | gone
     this.freed = false;
     this.ticket = null;
@@ -64,7 +66,7 @@ export class FakeCall {
     this.group = `group of ${this.identity}`;
     this.leaf = 0;
     this.rosterRows = [{ leaf: 0, identity: this.identity, host: hostApproval }];
-    this.pol = { hostApproval, hosts: hostApproval ? [this.identity] : [] };
+    this.pol = { hostApproval, hostsOnlyRemove: this.hostsOnlyRemove, hosts: hostApproval || this.hostsOnlyRemove ? [this.identity] : [] };
   }
 
   joinRequest() {
@@ -94,9 +96,14 @@ export class FakeCall {
         this.pending.set(env.ticket, { identity: env.identity, seen: now });
         return out({ kind: 'join_request', ticket: env.ticket, ok: true, host_decides: false, identity: env.identity });
       }
-      case 'commit':
+      case 'commit': {
         if (env.group !== this.group || env.epoch !== this.epochN) return out({ kind: 'refused', what: 'commit', reason: 'not a commit of this group\'s epoch' });
+        const committer = this.rosterRows.find((r) => r.leaf === env.by);
+        if (this.pol.hostsOnlyRemove && env.removed.length && !(committer && this.pol.hosts.includes(committer.identity))) {
+          return out({ kind: 'refused', what: 'commit', reason: 'a non-host removed someone in a room where only hosts may' });
+        }
         return out(this.apply(env));
+      }
       case 'accepted': {
         const c = this.commit;
         this.commit = null;
@@ -142,7 +149,7 @@ export class FakeCall {
       added.push(leaf);
       welcomes.push({ ticket: j.ticket, leaf });
     }
-    this.commit = { t: 'commit', group: this.group, epoch: this.epochN, roster, added, removed: remove, welcomes, policy: this.pol };
+    this.commit = { t: 'commit', group: this.group, epoch: this.epochN, by: this.leaf, roster, added, removed: remove, welcomes, policy: this.pol };
     return envelope(this.commit);
   }
 
@@ -180,7 +187,7 @@ export class FakeCall {
 
   policy() {
     if (this.state !== 'member') return 'null';
-    return JSON.stringify({ hostApproval: this.pol.hostApproval, amHost: this.pol.hosts.includes(this.identity), e2eeRequired: true });
+    return JSON.stringify({ hostApproval: this.pol.hostApproval, amHost: this.pol.hosts.includes(this.identity), e2eeRequired: true, hostsOnlyRemove: !!this.pol.hostsOnlyRemove });
   }
 
   safetyCode() {
@@ -200,12 +207,12 @@ export class FakeCall {
 
 /** One browser tab: its Membership and everything it was asked to do. */
 export class Tab {
-  constructor(name, participant, { goodSecret = true, rekeyMs } = {}) {
+  constructor(name, participant, { goodSecret = true, rekeyMs, hostsOnlyRemove = false } = {}) {
     this.name = name;
     this.participant = participant;
     this.calls = [];
     this.m = new Membership({
-      newCall: () => { const c = new FakeCall({ goodSecret }); this.calls.push(c); return c; },
+      newCall: () => { const c = new FakeCall({ goodSecret, hostsOnlyRemove }); this.calls.push(c); return c; },
       name,
       ...(rekeyMs ? { rekeyMs } : {}),
     });
@@ -232,6 +239,7 @@ export class Net {
     this.epoch = 0; // the delivery service's count
     this.commits = []; // accepted commits: {by, added, removed}
     this.hung = new Set(); // tabs that neither send nor receive (a stuck tab)
+    this.muted = new Set(); // tabs whose messages the relay withholds from the others
     this.dropWelcomes = false;
   }
 
@@ -247,10 +255,23 @@ export class Net {
     return tab;
   }
 
-  /** The relay's peer_left, to everyone still here. */
+  /** The relay's peer_left, to everyone still here (the tab's connection closed). */
   leave(tab, now) {
     this.tabs = this.tabs.filter((t) => t !== tab);
     for (const other of this.tabs) this.run(other, other.m.peerLeft(tab.participant, now));
+  }
+
+  /** The tab's Leave button: it says so inside MLS, then its connection closes. */
+  depart(tab, now) {
+    this.run(tab, tab.m.leave(now));
+    this.flush(now);
+    tab.m.close();
+    this.leave(tab, now);
+  }
+
+  /** A forged peer_left for `tab`, to `to` (default everyone else); `tab` stays. */
+  forgePeerLeft(tab, now, to = this.tabs.filter((t) => t !== tab)) {
+    for (const other of to) this.run(other, other.m.peerLeft(tab.participant, now));
   }
 
   /** Carries out a tab's actions the way app.js does. */
@@ -277,6 +298,7 @@ export class Net {
       const { from, bytes } = this.queue.shift();
       if (this.hung.has(from)) continue;
       const env = open(bytes);
+      if (this.muted.has(from) && env.t === 'app') continue;
       const others = this.tabs.filter((t) => t !== from);
       if (env.t === 'commit') {
         if (env.epoch !== this.epoch) {

@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIT_TIMEOUT_MS, ORPHAN_MS, REKEY_MS, SWITCH_DELAY_MS, TAKEOVER_MS } from '../../crates/web/assets/membership.js';
+import { ADMIT_TIMEOUT_MS, HEARTBEAT_MS, REKEY_MS, SILENT_MS, STALE_MS, SWITCH_DELAY_MS, TAKEOVER_MS } from '../../crates/web/assets/membership.js';
 import { Net, Tab, envelope } from './fake-room.mjs';
 
 /** Tabs named `names` join one after another, 5 s apart; the first creates
@@ -104,10 +104,10 @@ test('a refused join is reported to every member, and the joiner gives up after 
   assert.equal(net.commits.length, before, 'someone was let in without the link');
 });
 
-test('someone who leaves is removed at once by the first member still here, with keys switched at once', () => {
+test('someone who presses Leave (said inside MLS) is removed at once by one member, with keys switched at once', () => {
   const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
   const before = net.commits.length;
-  net.leave(a, now);
+  net.depart(a, now);
   net.flush(now);
   assert.deepEqual(net.commits.slice(before), [{ by: 'Bob', added: [], removed: [0] }]);
   for (const t of [b, c]) {
@@ -117,9 +117,10 @@ test('someone who leaves is removed at once by the first member still here, with
   assert.deepEqual(c.names(), ['Bob', 'Carol (you)']);
   net.ticks(now + 1000, now + 3 * TAKEOVER_MS);
   assert.equal(net.commits.length, before + 1);
+  assert.deepEqual(c.m.departures.map(({ name, how, by }) => ({ name, how, by })), [{ name: 'Alice', how: 'left', by: null }]);
 });
 
-test('a leaf that never says who it is is removed after ORPHAN_MS, not before', () => {
+test('a leaf that never says who it is (no connection the relay could vouch for) is removed after SILENT_MS, not before', () => {
   const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
   net.dropWelcomes = true; // the joiner never gets in, though the group added it
   const c = net.connect(new Tab('Carol', 'p3'), now);
@@ -127,14 +128,14 @@ test('a leaf that never says who it is is removed after ORPHAN_MS, not before', 
   assert.equal(a.m.roster.length, 3);
   assert.deepEqual(b.names(), ['Alice', 'Bob (you)', '(no name yet)']);
   const before = net.commits.length;
-  net.ticks(now + 1000, now + ORPHAN_MS);
-  assert.equal(net.commits.length, before, 'removed before ORPHAN_MS');
-  net.tick(now + ORPHAN_MS + 1);
+  net.ticks(now + 1000, now + SILENT_MS - 1000);
+  assert.equal(net.commits.length, before, 'removed before SILENT_MS');
+  // The joiner, never let in, gave up on its own meanwhile.
+  assert.equal(c.failure?.code, 'not_admitted');
+  assert.ok(b.notes.some((n) => /The relay stopped delivering leaf 2/.test(n)), 'no warning before the removal');
+  net.tick(now + SILENT_MS);
   assert.deepEqual(net.commits.slice(before), [{ by: 'Alice', added: [], removed: [2] }]);
   assert.deepEqual(b.names(), ['Alice', 'Bob (you)']);
-  // The joiner, never let in, gives up on its own.
-  net.tick(now + ADMIT_TIMEOUT_MS);
-  assert.equal(c.failure?.code, 'not_admitted');
 });
 
 test('the group rekeys after REKEY_MS, once, by the first in line', () => {
@@ -209,14 +210,133 @@ test('a host\'s Admit while its own rekey waits for the delivery service is carr
   assert.deepEqual(g.names(), ['Heron', 'Gecko (you)']);
 });
 
-test('a member the others removed is told so', () => {
+test('a forged peer_left removes nobody, and the page says the relay claims she left while her messages still arrive', () => {
   const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  const before = net.commits.length;
   // The relay tells Alice and Carol that Bob left, while Bob is still there.
-  for (const t of [a, c]) net.run(t, t.m.peerLeft(b.participant, now));
+  net.forgePeerLeft(b, now, [a, c]);
   net.flush(now);
+  // Long past every removal deadline: Bob's heartbeats keep arriving inside MLS.
+  net.ticks(now + 1000, now + 2 * SILENT_MS);
+  assert.equal(net.commits.filter((x) => x.removed.length).length, 0, 'someone was removed');
+  assert.equal(b.failure, null);
+  for (const t of [a, c]) {
+    assert.deepEqual(t.names().filter((n) => !n.endsWith('(you)')).length, 2);
+    assert.ok(t.names().includes('Bob'));
+    const bob = t.m.members(now + 2 * SILENT_MS).find((r) => r.name === 'Bob');
+    assert.equal(bob.relayClaimsLeft, true);
+    assert.equal(bob.stale, false);
+    assert.ok(t.notes.some((n) => n === 'The relay says Bob left, but Bob did not leave the call: their messages still arrive'));
+  }
+  // Rekeys went on (the group works), and nothing else happened.
+  assert.ok(net.commits.length >= before);
+  assert.ok(net.commits.slice(before).every((x) => !x.removed.length && !x.added.length));
+});
+
+test('a member silent inside MLS and gone from the relay is removed after SILENT_MS, not before; the others first see the relay stopped delivering them', () => {
+  const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  net.hung.add(c); // Carol's tab died without a word
+  net.leave(c, now); // and the relay says her connection is gone
+  const last = a.m.heard.get(2);
+  assert.ok(last <= now);
+  const before = net.commits.length;
+  net.ticks(now + 1000, last + STALE_MS - 1000);
+  assert.ok(!a.notes.some((n) => /stopped delivering Carol/.test(n)), 'warned before STALE_MS');
+  net.ticks(last + STALE_MS, last + SILENT_MS - 1000);
+  for (const t of [a, b]) {
+    assert.ok(t.notes.some((n) => /^The relay stopped delivering Carol: nothing from them inside the call for \d+ s$/.test(n)), `${t.name}: ${t.notes}`);
+    assert.equal(t.m.members(last + SILENT_MS - 1000).find((r) => r.name === 'Carol').stale, true);
+  }
+  assert.equal(net.commits.length, before, 'removed before SILENT_MS');
+  net.tick(last + SILENT_MS);
+  assert.deepEqual(net.commits.slice(before), [{ by: 'Alice', added: [], removed: [2] }]);
+  assert.deepEqual(b.names(), ['Alice', 'Bob (you)']);
+  assert.ok(b.notes.some((n) => /^Carol was removed by Alice \(nothing from them inside the call for 45 s and the relay no longer has them\)/.test(n)), b.notes.join('\n'));
+  assert.deepEqual(b.m.departures.map(({ name, how, by, silent }) => ({ name, how, by, silent })), [{ name: 'Carol', how: 'removed', by: 'Alice', silent: true }]);
+});
+
+test('a relay that withholds a member\'s messages gets her shown as not delivered, never removed while it keeps her connection', () => {
+  const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  net.muted.add(c); // the relay drops everything Carol says toward the others
+  net.ticks(now + 1000, now + 3 * SILENT_MS);
+  assert.equal(net.commits.filter((x) => x.removed.length).length, 0);
+  for (const t of [a, b]) {
+    assert.ok(t.names().includes('Carol'));
+    assert.ok(t.notes.some((n) => /^The relay stopped delivering Carol/.test(n)));
+    assert.equal(t.m.members(now + 3 * SILENT_MS).find((r) => r.name === 'Carol').stale, true);
+  }
+  // A forged peer_left on top of that would make it rule (c): silence AND absence.
+  net.forgePeerLeft(c, now + 3 * SILENT_MS + 1000);
+  net.flush(now + 3 * SILENT_MS + 1000);
+  assert.deepEqual(net.commits.filter((x) => x.removed.length).map((x) => x.removed), [[2]]);
+});
+
+test('heartbeats go out every HEARTBEAT_MS, and mute state travels inside MLS', () => {
+  const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
+  const sent = () => a.actions.filter((x) => x.type === 'send').length;
+  const n0 = sent();
+  net.ticks(now + 1000, now + 3 * HEARTBEAT_MS);
+  assert.ok(sent() - n0 >= 3 && sent() - n0 <= 4, `${sent() - n0} messages in ${3 * HEARTBEAT_MS} ms`);
+  net.run(a, a.m.setSending({ audio: false, video: true }, now + 3 * HEARTBEAT_MS + 10));
+  net.flush(now + 3 * HEARTBEAT_MS + 10);
+  const alice = b.m.members(now + 3 * HEARTBEAT_MS + 10).find((r) => r.name === 'Alice');
+  assert.deepEqual([alice.audio, alice.video], [false, true]);
+  net.run(a, a.m.setSending({ audio: true, video: false }, now + 3 * HEARTBEAT_MS + 20));
+  net.flush(now + 3 * HEARTBEAT_MS + 20);
+  const again = b.m.members(now + 3 * HEARTBEAT_MS + 20).find((r) => r.name === 'Alice');
+  assert.deepEqual([again.audio, again.video], [true, false]);
+});
+
+test('an explicit removal is committed by whoever pressed Remove, and everyone sees who did it; the removed member is told', () => {
+  const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  const before = net.commits.length;
+  net.run(c, c.m.removeMember(1, now));
+  net.flush(now);
+  assert.deepEqual(net.commits.slice(before), [{ by: 'Carol', added: [], removed: [1] }]);
   assert.equal(b.failure?.code, 'removed');
-  assert.match(b.failure.message, /removed from the call by a member/);
+  assert.equal(b.failure.message, 'You were removed from the call by Carol.');
   assert.deepEqual(a.names(), ['Alice (you)', 'Carol']);
+  assert.ok(a.notes.includes('Bob was removed by Carol; new keys'), a.notes.join('\n'));
+  assert.ok(c.notes.includes('Bob was removed by you; new keys'), c.notes.join('\n'));
+  assert.deepEqual(a.m.departures.map(({ name, how, by }) => ({ name, how, by })), [{ name: 'Bob', how: 'removed', by: 'Carol' }]);
+});
+
+test('a removal nobody announced inside MLS says "by a member"', () => {
+  const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  net.run(c, [{ type: 'send', bytes: c.call.remove([1]) }]); // a bare commit, no announcement
+  net.flush(now);
+  assert.ok(a.notes.includes('Bob was removed by a member; new keys'), a.notes.join('\n'));
+  assert.equal(b.failure.message, 'You were removed from the call by a member.');
+});
+
+test('where only hosts may remove, only a host gets to remove', () => {
+  const net = new Net();
+  const h = net.connect(new Tab('Heron', 'p1', { hostsOnlyRemove: true }), 0);
+  net.flush(0);
+  const g = net.connect(new Tab('Gecko', 'p2'), 5000);
+  net.flush(5000);
+  const l = net.connect(new Tab('Lemur', 'p3'), 10000);
+  net.flush(10000);
+  assert.equal(h.m.canRemove(), true);
+  assert.equal(g.m.canRemove(), false);
+  const before = net.commits.length;
+  assert.deepEqual(g.m.removeMember(2, 11000), []);
+  net.flush(11000);
+  assert.equal(net.commits.length, before);
+  net.run(h, h.m.removeMember(2, 12000));
+  net.flush(12000);
+  assert.deepEqual(net.commits.slice(before), [{ by: 'Heron', added: [], removed: [2] }]);
+  assert.equal(l.failure?.code, 'removed');
+  assert.deepEqual(g.names(), ['Heron', 'Gecko (you)']);
+});
+
+test('a second claim of someone\'s relay id moves no name', () => {
+  const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
+  const group = c.call.group;
+  // Carol's leaf says Bob's connection is hers (a confused or lying client).
+  net.deliver(a, c, { t: 'app', group, sender: 2, text: JSON.stringify({ profile: { name: 'Carol', participant: 'p2' } }) }, now);
+  assert.deepEqual(a.names(), ['Alice (you)', 'Bob', 'Carol']);
+  assert.equal(a.m.members(now).find((r) => r.leaf === 1).participant, 'p2');
 });
 
 test('a forged invitation is refused, and the joiner asks again with a fresh ticket', () => {
@@ -283,6 +403,9 @@ test('profile names are cut to 64 characters, blank ones become Guest, oversized
   net.deliver(a, b, { t: 'app', group, sender: 1, text: 'not json' }, now);
   assert.equal(a.names()[1], 'Guest');
   assert.equal(a.m.leafOf('p2'), 1);
+  // Only members' messages count; an unknown leaf says nothing.
+  net.deliver(a, b, { t: 'app', group, sender: 7, text: JSON.stringify({ profile: { name: 'Ghost', participant: 'p9' } }) }, now);
+  assert.ok(!a.names().includes('Ghost'));
 });
 
 test('nothing is sent for a participant the relay says left before they ever showed up', () => {

@@ -586,6 +586,13 @@ impl Call {
         Ok(self.commit_out(env))
     }
 
+    /// Asks to leave: a self-remove proposal (MLS; only this member can make
+    /// it), which another member commits. Returns the envelope to send; stop
+    /// sending media now.
+    pub fn leave(&mut self) -> Result<Vec<u8>, Error> {
+        self.member()?.leave().map_err(js_err)
+    }
+
     /// Removes `leaves` and revokes the room's link (issue 10, revocation):
     /// once applied, every member holds a new admission secret
     /// ([`Call::admission_secret`]) and the old link admits nobody. Returns
@@ -697,12 +704,13 @@ impl Call {
     }
 
     /// The room policy as JSON `{"hostApproval":…, "amHost":…,
-    /// "e2eeRequired":…, "audioPadding":…}`.
+    /// "hostsOnlyRemove":…, "e2eeRequired":…, "audioPadding":…}`.
     pub fn policy(&self) -> String {
         match self.member_ref() {
             Some(m) => serde_json::json!({
                 "hostApproval": m.policy().host_approval,
                 "amHost": m.policy().is_host(&m.identity()),
+                "hostsOnlyRemove": m.policy().hosts_only_remove,
                 "e2eeRequired": m.policy().e2ee_required(),
                 "audioPadding": m.policy().audio_padding,
             })
@@ -1012,6 +1020,39 @@ mod tests {
             old.link("https://relay.example").unwrap(),
             "https://relay.example/#BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"
         );
+    }
+
+    /// Leaving through the page's API: the leaver's self-remove proposal
+    /// reaches the others as `leave_requested`; one commits it; the leaver is
+    /// out and the link still admits (a leave revokes nothing).
+    #[test]
+    fn a_leave_proposal_is_committed_by_another_member() {
+        let key = RoomKey::generate();
+        let mut ds = DeliveryService::new();
+        let mut calls = vec![Call::new(&key), Call::new(&key)];
+        calls[0].create(false).unwrap();
+        ds.add_member(0);
+        let req = calls[1].join_request(NOW).unwrap();
+        let ev = route(&mut ds, &mut calls, 1, &req);
+        let ticket = ev[0].1["ticket"].as_str().unwrap().to_owned();
+        let commit = calls[0].admit(vec![ticket]).unwrap();
+        route(&mut ds, &mut calls, 0, &commit);
+        let bye = calls[1].leave().unwrap();
+        let ev = route(&mut ds, &mut calls, 1, &bye);
+        assert!(
+            ev.iter()
+                .any(|(i, e)| *i == 0 && e["kind"] == "leave_requested" && e["leaf"] == 1),
+            "{ev:?}"
+        );
+        let commit = calls[0].commit_pending().unwrap();
+        let ev = route(&mut ds, &mut calls, 0, &commit);
+        assert!(
+            ev.iter().any(|(i, e)| *i == 1 && e["kind"] == "removed"),
+            "{ev:?}"
+        );
+        assert_eq!(calls[0].roster().matches("leaf").count(), 1);
+        assert_eq!(calls[0].admission_secret(), None);
+        assert_eq!(event(&calls[0].policy())["hostsOnlyRemove"], false);
     }
 
     /// Revocation through the page's API: 0 removes 2 and revokes the link;

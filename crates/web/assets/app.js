@@ -19,12 +19,21 @@
 // MLS application messages; the roster shown is the MLS group's leaves; the
 // safety code comes from the epoch authenticator (ui.js draws them).
 //
+// The relay is the adversary (docs/design.md §1): a tile is an MLS member
+// (keyed by leaf), never a relay participant; it shows the tracks whose
+// frames decrypt under that member's SFrame key (tracks.js), whatever the
+// relay's SDP labels say, and the mute badges that member sent inside MLS.
+// The relay's `peer_joined`/`peer_left` only feed membership.js's view of
+// which connections the relay claims are here; `peer_media` is ignored (the
+// relay only broadcasts it, so we no longer send `media` either).
+//
 // `window.conclave` (hook.js) is a small hook for tests and curious users.
 
 import initWasm, { Call, RoomKey } from './conclave_wasm.js';
 import { cleanName, fromBase64, readLink, roomIdProblem, toBase64, MAX_NAME_LEN } from './link.js';
-import { ADMIT_TIMEOUT_MS, REKEY_MS, Membership } from './membership.js';
+import { ADMIT_TIMEOUT_MS, HEARTBEAT_MS, REKEY_MS, SILENT_MS, STALE_MS, Membership } from './membership.js';
 import { Media } from './media.js';
+import { attribute } from './tracks.js';
 import { FATAL_ERRORS, Relay } from './relay.js';
 import { installHook } from './hook.js';
 import * as ui from './ui.js';
@@ -37,7 +46,7 @@ const TICK_MS = 1000;
 
 /**
  * The page, across stays in the room.
- * @type {{state: ui.PageState, roomId: string | null, founder: string | null, relayBase: string | null,
+ * @type {{state: ui.PageState, roomId: string | null, founder: string | null, relayBase: string | null, shareBase: string,
  *   key: RoomKey | null, settings: Map<string, string>,
  *   debug: boolean, session: Session | null, errors: {code: string, message: string}[]}}
  */
@@ -46,6 +55,7 @@ const page = {
   roomId: null, // the room id to join: derived from the secret
   founder: null, // the founder token each join shows the relay
   relayBase: null, // `relay=` (a page served by `conclave open`): the relay to talk to
+  shareBase: '', // the link to share, without a revoked link's `a=`
 
   key: null, // the link's secret (never leaves this tab but inside MLS)
   settings: new Map(), // the fragment's key=value settings
@@ -55,10 +65,10 @@ const page = {
 };
 
 /**
- * A remote participant as the relay announced them; their name only ever
- * comes from their MLS profile.
- * @typedef {{participant: string, name: string | null, leaf: number | null, audio: boolean, video: boolean,
- *   stream: MediaStream | null, tile: HTMLElement}} Peer
+ * A remote member's tile: one MLS leaf, its name from its own profile, and
+ * the receivers whose frames decrypt under its key.
+ * @typedef {{leaf: number, participant: string | null, name: string | null, audio: boolean, video: boolean,
+ *   status: string, mids: {audio?: string, video?: string}, stream: MediaStream | null, tile: HTMLElement}} Peer
  */
 
 /**
@@ -70,7 +80,11 @@ const page = {
  * @property {Media} media
  * @property {Membership} m
  * @property {string | null} me our participant id
- * @property {Map<string, Peer>} peers participant id -> peer (see ensurePeer)
+ * @property {Map<number, Peer>} peers MLS leaf -> tile of that member (see renderPeers)
+ * @property {ReturnType<typeof attribute>} attr whose each remote track is, by the key that decrypts it
+ * @property {Map<string, {mid: string, kind: string, label: string, claimed: string, sender: string, at: number}>} relabeled
+ *   tracks the relay labelled as someone other than their true sender
+ * @property {Map<string, {mid: string, kind: string, sender: string, at: number}>} duplicates second copies of a member's track
  * @property {HTMLElement | null} selfTile
  * @property {{code: string, message: string, at: number} | null} relayError the relay's last error, shown if it then closes
  * @property {boolean} leaving
@@ -101,7 +115,7 @@ function renderStatus() {
   let text = '';
   if (page.state === 'joining') text = s && s.m.state === 'waiting' ? 'waiting to be admitted…' : 'joining…';
   if (page.state === 'joined' && s) {
-    const n = s.peers.size + 1;
+    const n = Math.max(1, s.m.roster.length); // the MLS group, not the relay's list
     text = `${n} participant${n === 1 ? '' : 's'}`;
     if (s.media.pc && s.media.pc.connectionState !== 'connected') text += ` · media ${s.media.pc.connectionState}`;
   }
@@ -118,10 +132,14 @@ function mark(s, what) {
   s.marks[what] ??= Math.round(performance.now());
 }
 
-/** The rekey interval; tests may shorten it with `&debug=1&rekey_s=N`. */
-function rekeyMs() {
-  const n = Number(page.settings.get('rekey_s'));
-  return page.debug && n >= 1 ? n * 1000 : REKEY_MS;
+/**
+ * A time setting in seconds; tests may shorten it with `&debug=1&<key>=N`.
+ * @param {string} key
+ * @param {number} fallbackMs
+ */
+function debugMs(key, fallbackMs) {
+  const n = Number(page.settings.get(key));
+  return page.debug && n >= 1 ? n * 1000 : fallbackMs;
 }
 
 /**
@@ -158,6 +176,9 @@ function join() {
     m: /** @type {any} */ (null),
     me: null,
     peers: new Map(),
+    attr: { shown: new Map(), relabeled: [], duplicates: [], unattributed: [] },
+    relabeled: new Map(),
+    duplicates: new Map(),
     selfTile: null,
     relayError: null,
     leaving: false,
@@ -166,7 +187,14 @@ function join() {
     admitTimer: undefined,
     tick: undefined,
   };
-  s.m = new Membership({ newCall: () => new Call(key), name: s.name, rekeyMs: rekeyMs() });
+  s.m = new Membership({
+    newCall: () => new Call(key),
+    name: s.name,
+    rekeyMs: debugMs('rekey_s', REKEY_MS),
+    heartbeatMs: debugMs('heartbeat_s', HEARTBEAT_MS),
+    staleMs: debugMs('stale_s', STALE_MS),
+    silentMs: debugMs('silent_s', SILENT_MS),
+  });
   page.session = s;
   ui.clearGrid();
   ui.clearEvents();
@@ -178,6 +206,7 @@ function join() {
   s.tick = setInterval(() => {
     if (s.over) return;
     apply(s, s.m.handleTimeout(Date.now()));
+    render(s);
     s.media.refreshStats().then((got) => { if (got) renderE2ee(s); });
   }, TICK_MS);
   setState('joining');
@@ -233,6 +262,12 @@ function leave() {
   const s = page.session;
   if (!s || s.over) return;
   s.leaving = true;
+  // Said inside MLS first, so a member commits our removal at once (rule (a)).
+  if (!s.over) {
+    const said = s.m.leave(Date.now());
+    console.debug(`leaving: ${said.length} MLS message(s) to the members`);
+    apply(s, said);
+  }
   s.relay.send({ type: 'leave' });
   teardown(s);
   ui.clearGrid();
@@ -252,7 +287,8 @@ async function handle(s, msg) {
       mark(s, 'relayJoined');
       s.me = msg.participant;
       s.m.connected(msg.participant);
-      for (const p of msg.peers || []) Object.assign(ensurePeer(s, p.participant) || {}, { audio: p.audio, video: p.video });
+      // Only who the relay claims is connected; mute flags it relays are not believed.
+      for (const p of msg.peers || []) s.m.peerPresent(p.participant);
       // Decide before opening the camera: MLS messages (a join request for
       // us to check, our Welcome) are handled while the camera starts.
       const alone = !msg.peers || msg.peers.length === 0;
@@ -272,19 +308,15 @@ async function handle(s, msg) {
       s.relay.send({ type: 'answer', sdp: await s.media.answer(msg.sdp) });
       break;
     case 'peer_joined':
-      ensurePeer(s, msg.participant);
+      s.m.peerPresent(msg.participant);
       break;
     case 'peer_left':
-      removePeer(s, msg.participant);
+      // Removes nobody by itself (membership.js, rule (c)).
+      apply(s, s.m.peerLeft(msg.participant, Date.now()));
+      render(s);
       break;
-    case 'peer_media': {
-      const peer = ensurePeer(s, msg.participant);
-      if (!peer) break;
-      peer.audio = msg.audio;
-      peer.video = msg.video;
-      renderPeer(s, peer);
-      break;
-    }
+    case 'peer_media':
+      break; // members say it inside MLS; the relay's word is not believed
     case 'error':
       s.relayError = { code: msg.code, message: msg.message, at: Date.now() };
       if (FATAL_ERRORS.has(msg.code)) fail(s, msg.code, `The relay refused: ${msg.message}`);
@@ -306,7 +338,21 @@ function onMls(s, from, data) {
   if (s.over || s.m.state === 'out') return;
   let bytes;
   try { bytes = fromBase64(data); } catch { return; }
-  apply(s, s.m.handleMls(from, bytes, Date.now()));
+  const actions = s.m.handleMls(from, bytes, Date.now());
+  if (page.debug) console.debug(`mls from ${from}: ${bytes[1]} -> ${actions.map((a) => a.type).join(',')}`);
+  apply(s, actions);
+}
+
+/**
+ * A member revoked the room's link: show the new one to share, and keep it in
+ * this tab's own address so a reload or rejoin uses it.
+ * @param {string} secret the new admission secret (base64url)
+ */
+function showNewLink(secret) {
+  $('share-link').value = `${page.shareBase}&a=${secret}`;
+  const parts = location.hash.replace(/^#/, '').split('&').filter((p) => p && !p.startsWith('a='));
+  history.replaceState(null, '', `${location.pathname}${location.search}#${[...parts, `a=${secret}`].join('&')}`);
+  if (page.key) page.key.setAdmission(secret);
 }
 
 /**
@@ -322,7 +368,7 @@ function apply(s, actions) {
         s.relay.send({ type: 'mls', data: toBase64(a.bytes) });
         break;
       case 'keys':
-        s.media.setKeys(a.bytes, a.epoch, a.switchAfterMs);
+        s.media.setKeys(a.bytes, a.epoch, a.switchAfterMs, a.ownLeaf);
         break;
       case 'stop_keys':
         s.media.stopKeys();
@@ -348,6 +394,9 @@ function apply(s, actions) {
         ui.askHost(ticket, { admit: () => apply(s, s.m.admit(ticket, Date.now())), deny: () => apply(s, s.m.deny(ticket)) });
         break;
       }
+      case 'admission':
+        showNewLink(a.secret);
+        break;
       case 'fail':
         fail(s, a.code, a.message);
         return;
@@ -365,7 +414,7 @@ function apply(s, actions) {
 async function publish(s) {
   if (!(await s.media.openCamera())) return;
   s.media.connect({
-    track: (participant, stream, track) => onTrack(s, participant, stream, track),
+    track: (_mid, track) => onTrack(s, track),
     connectionState: (state) => {
       if (state === 'failed' && !s.over) {
         showError('media', 'The media connection to the relay failed. The relay\'s UDP port may be blocked, '
@@ -381,23 +430,17 @@ async function publish(s) {
 }
 
 /**
- * A remote track arrived; the relay set its stream id to its owner's id.
+ * A remote track arrived. Whose it is, is decided by the key that decrypts
+ * its frames (render), not by the stream id the relay gave it.
  * @param {Session} s
- * @param {string} participant
- * @param {MediaStream} stream
  * @param {MediaStreamTrack} track
  */
-function onTrack(s, participant, stream, track) {
-  const peer = ensurePeer(s, participant);
-  if (!peer) return; // a late track of someone who already left
-  peer.stream = stream;
-  const rerender = () => renderPeer(s, peer);
+function onTrack(s, track) {
+  const rerender = () => render(s);
   track.addEventListener('mute', rerender);
   track.addEventListener('unmute', rerender);
   track.addEventListener('ended', rerender);
-  stream.onremovetrack = rerender;
-  stream.onaddtrack = rerender;
-  renderPeer(s, peer);
+  render(s);
 }
 
 /**
@@ -408,69 +451,90 @@ function toggle(kind) {
   if (!s || !s.media.local || s.over || !s.selfTile) return;
   const on = s.media.toggle(kind);
   ui.renderSelf(s.selfTile, on);
-  s.relay.send({ type: 'media', ...on });
+  // Inside MLS: the members show what we said, not what the relay says.
+  apply(s, s.m.setSending(on, Date.now()));
 }
 
-// ---------------------------------------------------------------- participants
+// ---------------------------------------------------------------- members
 
 /**
- * The peer with this id, created on first mention; null once they left.
+ * One tile per other member of the MLS group, showing the tracks that
+ * decrypt under that member's key; what the relay got wrong is counted and
+ * put in the event list once.
  * @param {Session} s
- * @param {string} participant
- * @returns {Peer | null}
  */
-function ensurePeer(s, participant) {
-  if (s.m.hasLeft(participant)) return null;
-  let peer = s.peers.get(participant);
-  if (!peer) {
-    peer = { participant, name: null, leaf: null, audio: true, video: true, stream: null, tile: ui.addTile(participant) };
-    s.peers.set(participant, peer);
-    s.m.peerPresent(participant);
-    renderPeer(s, peer);
+function renderPeers(s) {
+  const now = Date.now();
+  const members = s.m.members(now).filter((m) => !m.self);
+  const leaves = new Set(members.map((m) => m.leaf));
+  for (const [leaf, peer] of s.peers) {
+    if (!leaves.has(leaf)) {
+      s.peers.delete(leaf);
+      ui.removeTile(peer.tile);
+    }
   }
-  return peer;
-}
-
-/**
- * The relay says this participant left: their tile goes, and someone commits
- * the Remove of their leaf.
- * @param {Session} s
- * @param {string} participant
- */
-function removePeer(s, participant) {
-  const peer = s.peers.get(participant);
-  if (peer) {
-    s.peers.delete(participant);
-    ui.removeTile(peer.tile);
+  const receivers = s.media.receivers();
+  s.attr = attribute(receivers, { members: leaves, leafOfLabel: (label) => s.m.leafOf(label), now });
+  const nameOf = (/** @type {number} */ leaf) => s.m.nameOf(leaf) ?? `leaf ${leaf}`;
+  for (const r of s.attr.relabeled) {
+    const key = `${r.mid}|${r.label}|${r.sender}`;
+    if (s.relabeled.has(key)) continue;
+    s.relabeled.set(key, { mid: r.mid, kind: r.kind, label: r.label, claimed: nameOf(r.claimed), sender: nameOf(r.sender), at: now });
+    ui.note(`The relay labelled ${nameOf(r.sender)}'s ${r.kind} as ${nameOf(r.claimed)}'s; shown under ${nameOf(r.sender)}, whose key it is`, 'warn');
   }
-  apply(s, s.m.peerLeft(participant, Date.now()));
+  for (const d of s.attr.duplicates) {
+    const key = `${d.mid}|${d.sender}`;
+    if (s.duplicates.has(key)) continue;
+    s.duplicates.set(key, { mid: d.mid, kind: d.kind, sender: nameOf(d.sender), at: now });
+    ui.note(`The relay sends a second ${d.kind} track from ${nameOf(d.sender)}; not shown`, 'warn');
+  }
+  const byMid = new Map(receivers.map((r) => [r.mid, r.track]));
+  for (const m of members) {
+    let peer = s.peers.get(m.leaf);
+    if (!peer) {
+      peer = { leaf: m.leaf, participant: null, name: null, audio: true, video: true, status: '', mids: {}, stream: null, tile: ui.addTile(m.leaf) };
+      s.peers.set(m.leaf, peer);
+    }
+    const mids = s.attr.shown.get(m.leaf) || {};
+    const tracks = /** @type {MediaStreamTrack[]} */ ([mids.audio, mids.video].map((mid) => mid && byMid.get(mid)).filter(Boolean));
+    const current = peer.stream ? peer.stream.getTracks() : [];
+    if (tracks.length !== current.length || tracks.some((t) => !current.includes(t))) {
+      peer.stream = tracks.length ? new MediaStream(tracks) : null;
+    }
+    peer.mids = mids;
+    peer.participant = m.participant;
+    peer.name = m.name;
+    peer.audio = m.audio;
+    peer.video = m.video;
+    const name = m.name ?? '(no name yet)';
+    peer.status = m.leaving ? 'leaving' : m.stale ? 'stale' : m.relayClaimsLeft ? 'relay-claims-left' : m.relayGone && m.participant ? 'relay-gone' : '';
+    const statusText = {
+      leaving: `${name} is leaving`,
+      stale: `the relay stopped delivering ${name} (nothing from them inside the call for ${Math.round(m.silentMs / 1000)} s)`,
+      'relay-claims-left': `the relay claims ${name} left, but their messages still arrive`,
+      'relay-gone': `the relay says ${name}'s connection is gone`,
+      '': '',
+    }[peer.status];
+    ui.renderTile(peer.tile, {
+      name,
+      participant: m.participant,
+      problem: decryptProblem(s, peer),
+      status: peer.status,
+      statusText,
+      audio: m.audio,
+      video: m.video,
+      stream: peer.stream,
+    });
+  }
 }
 
 /**
- * @param {Session} s
- * @param {Peer} peer
- */
-function renderPeer(s, peer) {
-  const leaf = s.m.leafOf(peer.participant);
-  const profile = leaf !== null ? s.m.profiles.get(leaf) : null;
-  peer.name = profile ? profile.name : null;
-  peer.leaf = leaf;
-  ui.renderTile(peer.tile, {
-    name: peer.name ?? (s.m.state === 'member' ? 'not in the encrypted call' : 'joining…'),
-    problem: decryptProblem(s, peer),
-    audio: peer.audio,
-    video: peer.video,
-    stream: peer.stream,
-  });
-}
-
-/**
- * Why we cannot show this peer's media, or null.
+ * Why we cannot show this member's media, or null.
  * @param {Session} s
  * @param {Peer} peer
  */
 function decryptProblem(s, peer) {
-  return s.media.decryptProblem(peer.participant, s.m.state === 'member');
+  return s.media.decryptProblem(/** @type {string[]} */ ([peer.mids.audio, peer.mids.video].filter(Boolean)), s.m.state === 'member');
 }
 
 /**
@@ -494,7 +558,15 @@ function e2eeActive(s) {
 /** @param {Session} s */
 function renderE2ee(s) {
   const m = s.m;
-  ui.renderE2ee({ active: e2eeActive(s), state: m.state, safetyCode: m.safetyCode, epoch: m.epoch, members: m.members() });
+  ui.renderE2ee({
+    active: e2eeActive(s),
+    state: m.state,
+    safetyCode: m.safetyCode,
+    epoch: m.epoch,
+    members: m.members(Date.now()),
+    canRemove: m.canRemove() && !s.over,
+    remove: (leaf) => { if (!s.over) { apply(s, m.removeMember(leaf, Date.now())); } },
+  });
 }
 
 /**
@@ -502,7 +574,7 @@ function renderE2ee(s) {
  * @param {Session} s
  */
 function render(s) {
-  for (const peer of s.peers.values()) renderPeer(s, peer);
+  if (!s.over) renderPeers(s);
   renderE2ee(s);
   renderStatus();
 }
@@ -620,7 +692,18 @@ function openMeeting(link) {
   page.key = key;
   // The link to share: the relay's address and the secret, nothing about us.
   // The path names no meeting, so a page load tells the relay nothing.
-  $('share-link').value = `${link.relay || location.origin}/#${link.secret}`;
+  const admission = link.settings.get('a');
+  if (admission) {
+    try {
+      key.setAdmission(admission);
+    } catch (err) {
+      showError('bad_secret', `This meeting link's admission part (a=) is damaged (${errorText(err)}). Ask for the whole link.`);
+      setState('error');
+      return;
+    }
+  }
+  page.shareBase = `${link.relay || location.origin}/#${link.secret}`;
+  $('share-link').value = admission ? `${page.shareBase}&a=${admission}` : page.shareBase;
   if (link.settings.get('autojoin') === '1') join();
 }
 

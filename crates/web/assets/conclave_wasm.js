@@ -143,6 +143,21 @@ export class Call {
         return v1;
     }
     /**
+     * Asks to leave: a self-remove proposal (MLS; only this member can make
+     * it), which another member commits. Returns the envelope to send; stop
+     * sending media now.
+     * @returns {Uint8Array}
+     */
+    leave() {
+        const ret = wasm.call_leave(this.__wbg_ptr);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        var v1 = getArrayU8FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        return v1;
+    }
+    /**
      * This epoch's SFrame keys, serialized for the media worker
      * ([`FrameEncryptor::set_epoch`], [`FrameDecryptor::add_epoch`]). Secret:
      * hand it only to this tab's worker.
@@ -188,7 +203,7 @@ export class Call {
     }
     /**
      * The room policy as JSON `{"hostApproval":…, "amHost":…,
-     * "e2eeRequired":…, "audioPadding":…}`.
+     * "hostsOnlyRemove":…, "e2eeRequired":…, "audioPadding":…}`.
      * @returns {string}
      */
     policy() {

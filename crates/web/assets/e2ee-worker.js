@@ -10,8 +10,11 @@
 // fails: there is no plaintext pass-through, before keys or after.
 //
 // Messages from the page:
-//   {type:'epoch', bytes, switchAfterMs}
-//                           this epoch's SFrame keys (Call.mediaEpoch()):
+//   {type:'epoch', bytes, switchAfterMs, ownLeaf}
+//                           this epoch's SFrame keys (Call.mediaEpoch()) and
+//                           our own MLS leaf (frames that decrypt under our
+//                           own key came back from the relay: dropped and
+//                           counted as `reflected`):
 //                           receivers take them now and keep the previous
 //                           epoch for 10 s; the sender switches after
 //                           `switchAfterMs` (so members still applying the
@@ -23,8 +26,12 @@
 //   {type:'stats', id}      reply {type:'stats', id, stats}
 //   {type:'samples', id}    reply {type:'samples', id, samples}
 // Messages to the page:
-//   {type:'rx', rx: {<receiver id>: {ok, failed, lastError, sender, epoch}}}
-//                           per-receiver status, at most twice a second
+//   {type:'rx', rx: {<receiver id>: {ok, failed, lastError, sender, epoch, lastOkAt, reflected}}}
+//                           per-receiver status, at most twice a second:
+//                           `sender` is the MLS leaf whose key decrypted the
+//                           last frame, which is who sent it (the page shows
+//                           the track under that member, whatever the relay
+//                           says), `lastOkAt` when (Date.now())
 //   {type:'ready'} / {type:'error', message}
 
 import init, { FrameDecryptor, FrameEncryptor } from './conclave_wasm.js';
@@ -45,6 +52,7 @@ const stats = {
   decryptMs: { audio: 0, video: 0 },
   decryptBytes: { audio: 0, video: 0 },
   failed: { audio: 0, video: 0 },
+  reflected: { audio: 0, video: 0 }, // decrypted under our own key: the relay sent us our own frames
   firstDecryptAt: { audio: null, video: null }, // Date.now() of the first good frame
   keysAt: null,
   epoch: -1,
@@ -58,6 +66,7 @@ const videoSenders = new Set();
 const videoReceivers = new Map(); // transformer -> its status (see receiveTransform)
 let switchTimer = null;
 let haveKeys = false;
+let ownLeaf = -1; // our MLS leaf: frames under its key are our own, reflected
 
 const ready = init({ module_or_path: new URL('./conclave_wasm_bg.wasm', import.meta.url) }).then(() => {
   encryptor = new FrameEncryptor();
@@ -108,7 +117,7 @@ function sendTransform(kind) {
 }
 
 function receiveTransform(kind, id) {
-  const rx = { kind, ok: 0, failed: 0, lastError: null, lastFailAt: 0, sender: null, epoch: null };
+  const rx = { kind, ok: 0, failed: 0, lastError: null, lastFailAt: 0, sender: null, epoch: null, lastOkAt: 0, reflected: 0 };
   receivers.set(id, rx);
   return (frame, controller) => {
     const dec = decryptors[kind];
@@ -126,13 +135,21 @@ function receiveTransform(kind, id) {
       rxDirty = true;
       return; // dropped: never rendered
     }
+    const sender = dec.lastSender();
+    if (sender === ownLeaf) {
+      // Our own frame, sent back to us by the relay: never shown as someone else's.
+      stats.reflected[kind]++;
+      rx.reflected++;
+      rxDirty = true;
+      return;
+    }
     stats.decryptMs[kind] += performance.now() - t0;
     stats.decrypted[kind]++;
     stats.decryptBytes[kind] += out.length;
     if (stats.firstDecryptAt[kind] === null) stats.firstDecryptAt[kind] = Date.now();
-    const sender = dec.lastSender();
-    if (rx.ok === 0 || rx.sender !== sender || rx.lastError) rxDirty = true;
+    rxDirty = true; // lastOkAt moves: the page needs it to tell live receivers from old ones
     rx.ok++;
+    rx.lastOkAt = Date.now();
     rx.sender = sender;
     rx.epoch = dec.lastEpoch();
     rx.lastError = null;
@@ -171,6 +188,7 @@ self.onmessage = async (event) => {
   switch (msg.type) {
     case 'epoch': {
       const now = Date.now();
+      if (Number.isInteger(msg.ownLeaf)) ownLeaf = msg.ownLeaf;
       decryptors.audio.addEpoch(msg.bytes, now);
       decryptors.video.addEpoch(msg.bytes, now);
       if (stats.keysAt === null) stats.keysAt = now;
@@ -193,6 +211,7 @@ self.onmessage = async (event) => {
     case 'stop':
       clearTimeout(switchTimer);
       haveKeys = false;
+      ownLeaf = -1;
       encryptor = new FrameEncryptor();
       decryptors.audio.clear();
       decryptors.video.clear();

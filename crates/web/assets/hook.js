@@ -1,9 +1,12 @@
 // @ts-check
 // `window.conclave`: a small read-mostly hook for tests (tests/browser/run.mjs,
-// tests/browser/measure.mjs) and curious users: the page's state, our
-// participant id, peers, per-participant receive statistics, and the E2EE
-// state (roster, epoch, safety code, refused attempts, decrypt failures). Its
-// shape is what the browser tests rely on; change it with them.
+// tests/browser/suite-*.mjs, tests/browser/measure.mjs) and curious users: the
+// page's state, our participant id, the members' tiles (keyed by MLS leaf,
+// with the relay connection each member named inside MLS), per-member receive
+// statistics (by the key that decrypted the frames), the E2EE state (roster,
+// epoch, safety code, refused attempts, decrypt failures), and what the relay
+// got wrong (relabeled tracks, duplicates, departures and how). Its shape is
+// what the browser tests rely on; change it with them.
 
 /** @typedef {import('./app.js').Session} Session */
 /** @typedef {import('./app.js').Peer} Peer */
@@ -21,6 +24,13 @@
  * @param {(s: Session, from: string, data: string) => void} deps.injectMls
  */
 export function installHook({ page, join, leave, toggle, e2eeActive, decryptProblem, injectMls }) {
+  /** mid -> MLS leaf, of every track shown in a member's tile. @param {Session} s */
+  const shownMids = (s) => {
+    /** @type {Map<string, number>} */
+    const m = new Map();
+    for (const [leaf, mids] of s.attr.shown) for (const mid of Object.values(mids)) if (mid) m.set(mid, leaf);
+    return m;
+  };
   /** @param {Session} s @param {'stats' | 'samples'} type */
   const ask = (s, type) => s.media.ask(type);
   /** @type {any} */ (window).conclave = {
@@ -30,29 +40,47 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
     get name() { return page.session ? page.session.name : null; },
     get errors() { return page.errors.slice(); },
     get connectionState() { return page.session && page.session.media.pc ? page.session.media.pc.connectionState : null; },
+    /** One entry per other member's tile (MLS leaf): the relay id and name
+     * it said inside MLS, the mic/camera state it said inside MLS, the kinds
+     * of the tracks shown (decrypted under its key), and what the relay does
+     * to it (`status`: '' | 'leaving' | 'stale' | 'relay-claims-left' | 'relay-gone'). */
     peers() {
       const s = page.session;
       if (!s || s.over) return [];
       return [...s.peers.values()].map((p) => ({
+        leaf: p.leaf,
         participant: p.participant,
         name: p.name,
         audio: p.audio,
         video: p.video,
+        status: p.status,
         tracks: p.stream ? p.stream.getTracks().filter((t) => t.readyState === 'live').map((t) => t.kind).sort() : [],
       }));
     },
-    /** Receive statistics per remote participant (see Media.receiveStats). */
+    /** Receive statistics per member, of the tracks shown under them (see Media.receiveStats). */
     async stats() {
       const s = page.session;
       if (!s || s.over) return [];
-      return s.media.receiveStats((participant) => s.peers.has(participant));
+      const rows = await s.media.receiveStats(shownMids(s));
+      return rows.map((r) => ({ ...r, participant: s.peers.get(r.leaf)?.participant ?? null, name: s.peers.get(r.leaf)?.name ?? null }));
     },
-    /** Every receiver and whom its track currently belongs to. */
+    /** Every receiver: the relay's label for it, and the member it is shown under. */
     remoteTracks() {
       const s = page.session;
       if (!s || s.over) return [];
-      return s.media.remoteTracks();
+      return s.media.remoteTracks(shownMids(s));
     },
+    /** Tracks the relay labelled as someone other than the member whose key
+     * decrypts them: [{mid, kind, label, claimed, sender, at}] (names). */
+    relabeled() { const s = page.session; return s ? [...s.relabeled.values()] : []; },
+    /** Second receivers of one kind decrypting to a member already shown. */
+    duplicates() { const s = page.session; return s ? [...s.duplicates.values()] : []; },
+    /** Who left or was removed, and how: [{leaf, name, how: 'left'|'removed', by, silent, at}]. */
+    departures() { const s = page.session; return s ? s.m.departures.slice() : []; },
+    /** The MLS members with what they said and what this tab sees of them (membership.js members()). */
+    members() { const s = page.session; return s ? s.m.members(Date.now()) : []; },
+    /** The event list, newest first. */
+    events() { return [...document.querySelectorAll('#events li')].map((li) => ({ text: li.textContent, kind: li.className })); },
     /** The current local and remote session descriptions (diagnostics). */
     sdp() { return page.session ? page.session.media.sdp() : null; },
     /** The safety code members compare aloud ("" before joining). */
@@ -75,13 +103,13 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
       const s = page.session;
       const st = s && s.media.stats;
       const byParticipant = s ? s.media.failuresByParticipant() : {};
-      return { audio: st ? st.failed.audio : 0, video: st ? st.failed.video : 0, byParticipant };
+      return { audio: st ? st.failed.audio : 0, video: st ? st.failed.video : 0, byParticipant, reflected: st && st.reflected ? st.reflected : { audio: 0, video: 0 } };
     },
-    /** Why each remote tile shows no media, by participant ("" when fine). */
+    /** Why each remote tile shows no media, by the relay id its member named ("" when fine). */
     tileProblems() {
       const s = page.session;
       if (!s) return {};
-      return Object.fromEntries([...s.peers.values()].map((p) => [p.participant, decryptProblem(s, p) || '']));
+      return Object.fromEntries([...s.peers.values()].map((p) => [p.participant ?? `leaf ${p.leaf}`, decryptProblem(s, p) || '']));
     },
     /** The worker's counters: frames and milliseconds spent encrypting and decrypting per kind. */
     async transformStats() { const s = page.session; const r = s && await ask(s, 'stats'); return r ? r.stats : null; },
@@ -114,6 +142,13 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
       const s = page.session;
       if (!page.debug || !s || s.over) return false;
       injectMls(s, from, data);
+      return true;
+    },
+    /** Presses Remove on this member (by MLS leaf), as the roster's button does. */
+    remove(/** @type {number} */ leaf) {
+      const b = /** @type {HTMLButtonElement | null} */ (document.querySelector(`#roster li[data-leaf="${leaf}"] button.remove`));
+      if (!b) return false;
+      b.click();
       return true;
     },
     /** Sends a raw text frame on the signaling socket (tests of the relay's input checks). */

@@ -4,22 +4,27 @@
 // frame we send and decrypts every frame we receive (e2ee-worker.js, wired in
 // through RTCRtpScriptTransform on every sender and receiver). We offer our
 // tracks once (sendonly) and answer every renegotiation offer the relay makes
-// as other participants' tracks come and go; the relay sets each forwarded
-// stream's msid to its publisher's participant id, which is how a track finds
-// its owner. Also the receive statistics the test hook reports.
+// as other participants' tracks come and go. The relay sets each forwarded
+// stream's msid to its publisher's participant id; that label is only a claim
+// (the relay is the adversary): whose track it is, is decided by the SFrame key
+// that decrypts its frames (the worker's `rx[mid].sender`; tracks.js). Also the
+// receive statistics the test hook reports.
 //
-// The worker gets this epoch's keys from the MLS group (membership.js decides,
-// app.js hands them over) and reports per receiver whether frames decrypt.
+// The worker gets this epoch's keys and our own leaf from the MLS group
+// (membership.js decides, app.js hands them over) and reports per receiver
+// whether frames decrypt and under whose key.
 
 /**
  * Per-receiver decryption status from the worker.
- * @typedef {{ok: number, failed: number, lastError?: string, sender?: number, epoch?: number}} RxStatus
+ * @typedef {{ok: number, failed: number, lastError?: string, sender?: number | null, epoch?: number, lastOkAt?: number, reflected?: number}} RxStatus
  */
 /**
  * The worker's counters (see e2ee-worker.js).
  * @typedef {{epoch: number, encrypted: {audio: number, video: number}, decrypted: {audio: number, video: number},
- *   failed: {audio: number, video: number}, firstDecryptAt: {video?: number}}} WorkerStats
+ *   failed: {audio: number, video: number}, reflected: {audio: number, video: number}, firstDecryptAt: {video?: number}}} WorkerStats
  */
+
+import { AUDIO_MAX_BITRATE, checkRemote, hasAudioLevel, stopAudioLevel, stripAudioLevel } from './sdp.js';
 
 /** Waiting longer than this for a worker reply gives null. */
 const WORKER_REPLY_MS = 2000;
@@ -41,10 +46,10 @@ export class Media {
     this.local = null;
     /** @type {Map<string, string>} receiver track id -> participant id (latest ontrack) */
     this.owners = new Map();
-    /** @type {Map<string, string>} transceiver mid -> participant id */
+    /** @type {Map<string, string>} transceiver mid -> the participant id the relay labelled it with (a claim) */
     this.midOwners = new Map();
-    /** @type {Map<string, MediaStream>} participant id -> their stream, kept after they leave */
-    this.streams = new Map();
+    /** @type {Map<string, number>} transceiver mid -> when the relay last (re)labelled it */
+    this.midLabelAt = new Map();
     /** @type {Record<string, RxStatus>} receiver (mid) -> worker status */
     this.rx = {};
     /** @type {WorkerStats | null} */
@@ -78,9 +83,10 @@ export class Media {
    * @param {Uint8Array} bytes `Call.mediaEpoch()`
    * @param {number} epoch
    * @param {number} switchAfterMs when our sender moves to the new key
+   * @param {number} ownLeaf our MLS leaf (the worker drops our own frames reflected back)
    */
-  setKeys(bytes, epoch, switchAfterMs) {
-    this.worker.postMessage({ type: 'epoch', bytes, switchAfterMs });
+  setKeys(bytes, epoch, switchAfterMs, ownLeaf) {
+    this.worker.postMessage({ type: 'epoch', bytes, switchAfterMs, ownLeaf });
     this.workerEpoch = epoch;
   }
 
@@ -127,7 +133,7 @@ export class Media {
    * Creates the peer connection with our tracks, each through the worker's
    * encryption from the start.
    * @param {object} on
-   * @param {(participant: string, stream: MediaStream, track: MediaStreamTrack) => void} on.track a remote track arrived
+   * @param {(mid: string | null, track: MediaStreamTrack) => void} on.track a remote track arrived
    * @param {(state: RTCPeerConnectionState) => void} on.connectionState
    */
   connect(on) {
@@ -147,13 +153,40 @@ export class Media {
     pc.onconnectionstatechange = () => on.connectionState(pc.connectionState);
   }
 
-  /** Our one offer (sendonly); returns its SDP for the relay. */
+  /**
+   * Our one offer (sendonly); returns its SDP for the relay. It carries no
+   * audio-level header extension, and the microphone's sender is capped so
+   * its constant-bitrate Opus frames fit the padded size (sdp.js).
+   */
   async offer() {
     const pc = /** @type {RTCPeerConnection} */ (this.pc);
-    await pc.setLocalDescription(await pc.createOffer());
+    let stopped = true;
+    for (const t of pc.getTransceivers()) {
+      if (typeof t.setHeaderExtensionsToNegotiate === 'function') {
+        t.setHeaderExtensionsToNegotiate(stopAudioLevel(t.getHeaderExtensionsToNegotiate()));
+      } else {
+        stopped = false;
+      }
+      if (t.sender.track && t.sender.track.kind === 'audio') {
+        const params = t.sender.getParameters();
+        for (const e of params.encodings) e.maxBitrate = AUDIO_MAX_BITRATE;
+        await t.sender.setParameters(params);
+      }
+    }
+    const offer = await pc.createOffer();
+    // Without setHeaderExtensionsToNegotiate, take the lines out (Chromium
+    // accepts an offer without them).
+    const sdp = stopped || !offer.sdp ? offer.sdp : stripAudioLevel(offer.sdp);
+    await pc.setLocalDescription({ type: 'offer', sdp });
+    const local = /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+    if (hasAudioLevel(local)) {
+      pc.close();
+      throw new Error('this browser insists on sending audio levels, which would tell the relay who is speaking; '
+        + 'nothing was sent. Use a current Chromium, Chrome or Firefox');
+    }
     // The relay is ICE-lite and learns our address from our connectivity checks,
     // so the offer needs no candidates and we do not wait for gathering.
-    return /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+    return local;
   }
 
   /**
@@ -177,12 +210,25 @@ export class Media {
   }
 
   /**
+   * Applies the relay's offer or answer after sdp.js checked it. A
+   * description that would leak who is speaking or carry a codec we cannot
+   * encrypt ends the media connection (nothing more is sent) and throws
+   * `SdpRefused`, whose message the page shows.
    * @param {'offer' | 'answer'} type
    * @param {string} sdp
    */
   async applyRemote(type, sdp) {
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    let safe;
     try {
-      await /** @type {RTCPeerConnection} */ (this.pc).setRemoteDescription({ type, sdp });
+      safe = checkRemote(type, sdp);
+    } catch (e) {
+      pc.close();
+      console.error(`refused the relay's ${type}:\n${sdp}`);
+      throw e;
+    }
+    try {
+      await pc.setRemoteDescription({ type, sdp: safe });
     } catch (e) {
       const err = /** @type {DOMException} */ (e);
       console.error(`the relay's ${type} was refused by this browser:\n${sdp}`);
@@ -202,18 +248,51 @@ export class Media {
   }
 
   /**
+   * A remote track arrived: keep the relay's label for it (its stream id, a
+   * claim we only compare with the true sender) and tell the page.
    * @param {RTCTrackEvent} ev
-   * @param {(participant: string, stream: MediaStream, track: MediaStreamTrack) => void} onTrack
+   * @param {(mid: string | null, track: MediaStreamTrack) => void} onTrack
    */
   onTrack(ev, onTrack) {
     this.transformReceivers();
     const stream = ev.streams[0];
-    if (!stream) return; // the relay always sets msid = participant id
-    const participant = stream.id;
-    this.owners.set(ev.track.id, participant);
-    if (ev.transceiver.mid != null) this.midOwners.set(ev.transceiver.mid, participant);
-    this.streams.set(participant, stream);
-    onTrack(participant, stream, ev.track);
+    const label = stream ? stream.id : null;
+    const mid = ev.transceiver.mid;
+    if (label !== null) this.owners.set(ev.track.id, label);
+    if (mid != null) {
+      if (label !== null) this.midOwners.set(mid, label);
+      else this.midOwners.delete(mid);
+      this.midLabelAt.set(mid, Date.now());
+    }
+    onTrack(mid, ev.track);
+  }
+
+  /**
+   * Every remote receiver, with the relay's label for it and what the worker
+   * says decrypted its frames (tracks.js decides whose it is).
+   * @returns {(import('./tracks.js').Receiver & {track: MediaStreamTrack})[]}
+   */
+  receivers() {
+    if (!this.pc || this.closed) return [];
+    const out = [];
+    for (const t of this.pc.getTransceivers()) {
+      if (t.mid == null || t.sender.track) continue; // ours: sendonly
+      const track = t.receiver.track;
+      const rx = this.rx[t.mid] || { ok: 0, failed: 0 };
+      const dir = t.currentDirection;
+      out.push({
+        mid: t.mid,
+        kind: /** @type {'audio' | 'video'} */ (track.kind),
+        track,
+        live: track.readyState === 'live' && (dir === 'recvonly' || dir === 'sendrecv'),
+        label: this.midOwners.get(t.mid) ?? null,
+        labelAt: this.midLabelAt.get(t.mid) ?? 0,
+        ok: rx.ok || 0,
+        sender: rx.sender ?? null,
+        lastOkAt: rx.lastOkAt || 0,
+      });
+    }
+    return out;
   }
 
   /**
@@ -238,13 +317,12 @@ export class Media {
   }
 
   /**
-   * Why we cannot show this participant's media, or null.
-   * @param {string} participant
+   * Why we cannot show the media of these receivers, or null.
+   * @param {string[]} mids
    * @param {boolean} member whether we are in the encrypted call
    * @returns {string | null}
    */
-  decryptProblem(participant, member) {
-    const mids = [...this.midOwners.entries()].filter(([, p]) => p === participant).map(([mid]) => mid);
+  decryptProblem(mids, member) {
     const rx = mids.map((m) => this.rx[m]).filter((r) => r && (r.ok > 0 || r.failed > 0));
     if (!rx.length || rx.some((r) => r.ok > 0 && !r.lastError)) return null;
     const err = rx.map((r) => r.lastError).find(Boolean) || '';
@@ -269,24 +347,27 @@ export class Media {
   }
 
   /**
-   * Receive statistics per remote participant, from pc.getStats(): inbound-rtp
-   * reports mapped to participants through the transceiver (mid) or receiver
-   * track that carried them. Where an m-line was reused, the newest SSRC wins.
-   * @param {(participant: string) => boolean} here whether a participant is still in the room
+   * Receive statistics per member, from pc.getStats(): inbound-rtp reports
+   * of the receivers shown for each member (`shown`: mid -> MLS leaf, from
+   * tracks.js: by the key that decrypted them). Where an m-line was reused,
+   * the newest SSRC wins.
+   * @param {Map<string, number>} shown
    */
-  async receiveStats(here) {
+  async receiveStats(shown) {
     if (!this.pc || this.closed) return [];
     const report = await this.pc.getStats();
-    /** @type {Map<string, {participant: string, video: Record<string, unknown> | null, audio: Record<string, unknown> | null}>} */
+    const trackMid = new Map(this.pc.getTransceivers().filter((t) => t.mid != null).map((t) => [t.receiver.track.id, t.mid]));
+    /** @type {Map<number, {leaf: number, video: Record<string, unknown> | null, audio: Record<string, unknown> | null}>} */
     const byPeer = new Map();
     for (const r of report.values()) {
       if (r.type !== 'inbound-rtp') continue;
-      const participant = (r.mid != null && this.midOwners.get(r.mid)) || this.owners.get(r.trackIdentifier);
-      if (!participant || !here(participant)) continue;
+      const mid = r.mid ?? trackMid.get(r.trackIdentifier);
+      const participant = mid != null ? shown.get(mid) : undefined;
+      if (participant === undefined) continue;
       /** @type {'audio' | 'video'} */
       const kind = r.kind || r.mediaType;
       if (kind !== 'audio' && kind !== 'video') continue;
-      const entry = byPeer.get(participant) || { participant, video: null, audio: null };
+      const entry = byPeer.get(participant) || { leaf: participant, video: null, audio: null };
       const prev = /** @type {any} */ (entry[kind]);
       if (prev && (prev.lastPacketReceivedTimestamp || 0) >= (r.lastPacketReceivedTimestamp || 0)) continue;
       entry[kind] = kind === 'video'
@@ -300,23 +381,30 @@ export class Media {
     return [...byPeer.values()];
   }
 
-  /** Every receiver and whom its track currently belongs to. */
-  remoteTracks() {
+  /**
+   * Every remote receiver: the relay's label for it (`participant`), the
+   * member it is shown under (`leaf`, by the key that decrypted it, from
+   * `shown`), and whether it is shown at all (`inStream`).
+   * @param {Map<string, number>} shown mid -> MLS leaf
+   */
+  remoteTracks(shown) {
     if (!this.pc || this.closed) return [];
     return this.pc.getTransceivers()
-      .filter((t) => t.mid != null && this.owners.has(t.receiver.track.id))
+      .filter((t) => t.mid != null && !t.sender.track)
       .map((t) => {
         const track = t.receiver.track;
-        const participant = (t.mid != null && this.midOwners.get(t.mid)) || this.owners.get(track.id) || null;
-        const stream = participant && this.streams.get(participant);
+        const mid = /** @type {string} */ (t.mid);
+        const rx = this.rx[mid];
         return {
-          participant,
+          participant: this.midOwners.get(mid) ?? this.owners.get(track.id) ?? null,
+          leaf: shown.get(mid) ?? null,
+          sender: rx && rx.ok > 0 ? rx.sender ?? null : null,
           kind: track.kind,
-          mid: t.mid,
+          mid,
           direction: t.currentDirection,
           readyState: track.readyState,
           muted: track.muted,
-          inStream: !!(stream && stream.getTracks().includes(track)),
+          inStream: shown.has(mid),
         };
       });
   }

@@ -1,8 +1,10 @@
 // @ts-check
 // Everything the page draws (index.html holds the elements): which part of the
 // page shows, the status line, errors, the call's event list, the video tiles,
-// the E2EE panel (lock, safety code, epoch, roster from the MLS group) and a
-// host's admit/deny requests. Functions take plain values and hold no call
+// the E2EE panel (lock, safety code, epoch, roster from the MLS group, with a
+// Remove button where this member may remove others) and a host's admit/deny
+// requests. A tile is one MLS member (`data-leaf`); what the relay does to
+// that member (stopped delivering them, claims they left) shows on it. Functions take plain values and hold no call
 // state. Names and messages come from other people: they go in through
 // textContent, never innerHTML.
 
@@ -100,17 +102,19 @@ function makeTile() {
   label.append(el('span', 'name'), el('span', 'badge mic-off', 'mic off'), el('span', 'badge cam-off', 'camera off'));
   const why = el('div', 'why');
   why.hidden = true;
-  tile.append(video, label, why);
+  const status = el('div', 'relay-status');
+  status.hidden = true;
+  tile.append(video, label, why, status);
   return tile;
 }
 
 /**
- * A tile for a remote participant, appended to the grid.
- * @param {string} participant
+ * A tile for a remote member (an MLS leaf), appended to the grid.
+ * @param {number} leaf
  */
-export function addTile(participant) {
+export function addTile(leaf) {
   const tile = makeTile();
-  tile.dataset.participant = participant;
+  tile.dataset.leaf = String(leaf);
   $('grid').append(tile);
   return tile;
 }
@@ -122,13 +126,21 @@ export function removeTile(tile) {
 }
 
 /**
- * Draws a remote participant's tile.
+ * Draws a remote member's tile.
  * @param {HTMLElement} tile
- * @param {{name: string, problem: string | null, audio: boolean, video: boolean, stream: MediaStream | null}} view
+ * @param {{name: string, participant: string | null, problem: string | null, status: string, statusText: string,
+ *   audio: boolean, video: boolean, stream: MediaStream | null}} view
  */
 export function renderTile(tile, view) {
   // textContent, never innerHTML: names come from other people.
   /** @type {HTMLElement} */ (tile.querySelector('.name')).textContent = view.name;
+  // The relay connection the member named inside MLS (tests select on it).
+  if (view.participant) tile.dataset.participant = view.participant;
+  else delete tile.dataset.participant;
+  const status = /** @type {HTMLElement} */ (tile.querySelector('.relay-status'));
+  status.textContent = view.statusText;
+  status.hidden = !view.statusText;
+  tile.dataset.status = view.status;
   const why = /** @type {HTMLElement} */ (tile.querySelector('.why'));
   why.textContent = view.problem || '';
   why.hidden = !view.problem;
@@ -137,9 +149,9 @@ export function renderTile(tile, view) {
   /** @type {HTMLElement} */ (tile.querySelector('.cam-off')).hidden = view.video;
   tile.classList.toggle('video-off', !view.video);
   const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
-  if (view.stream && video.srcObject !== view.stream) {
+  if (video.srcObject !== view.stream) {
     video.srcObject = view.stream;
-    play(video);
+    if (view.stream) play(video);
   }
 }
 
@@ -197,9 +209,12 @@ export function renderSelf(tile, { audio, video }) {
  * @param {'connecting' | 'waiting' | 'member' | 'out'} view.state
  * @param {string} view.safetyCode
  * @param {number} view.epoch
- * @param {{leaf: number, self: boolean, host: boolean, name: string | null}[]} view.members the MLS group
+ * @param {{leaf: number, self: boolean, host: boolean, name: string | null, leaving?: boolean, stale?: boolean,
+ *   relayClaimsLeft?: boolean}[]} view.members the MLS group
+ * @param {boolean} view.canRemove whether we may remove others (room policy)
+ * @param {(leaf: number) => void} view.remove the user pressed Remove on this member
  */
-export function renderE2ee({ active, state, safetyCode, epoch, members }) {
+export function renderE2ee({ active, state, safetyCode, epoch, members, canRemove, remove }) {
   $('e2ee').hidden = false;
   $('e2ee-on').hidden = !active;
   $('e2ee-off').hidden = active;
@@ -212,6 +227,14 @@ export function renderE2ee({ active, state, safetyCode, epoch, members }) {
     li.dataset.leaf = String(m.leaf);
     li.textContent = m.self ? `${m.name} (you)` : m.name ?? '(no name yet)';
     if (m.host) li.textContent += ' · host';
+    const flag = m.self ? '' : m.leaving ? 'leaving' : m.stale ? 'not delivered by the relay' : m.relayClaimsLeft ? 'relay claims they left' : '';
+    if (flag) li.append(el('span', 'flag', ` · ${flag}`));
+    if (canRemove && !m.self) {
+      const b = el('button', 'remove', 'Remove');
+      b.title = 'Remove from the call (new keys; everyone sees who did it)';
+      b.onclick = () => { b.setAttribute('disabled', ''); remove(m.leaf); };
+      li.append(' ', b);
+    }
     return li;
   }));
 }

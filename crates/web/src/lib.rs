@@ -27,7 +27,9 @@ pub const ASSET_NAMES: &[&str] = &[
     "link.js",
     "relay.js",
     "media.js",
+    "sdp.js",
     "membership.js",
+    "tracks.js",
     "ui.js",
     "hook.js",
     "style.css",
@@ -57,9 +59,17 @@ pub fn asset(name: &str) -> Option<Asset> {
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/media.js"),
         ),
+        "sdp.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/sdp.js"),
+        ),
         "membership.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/membership.js"),
+        ),
+        "tracks.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/tracks.js"),
         ),
         "ui.js" => (
             "text/javascript; charset=utf-8",
