@@ -1,5 +1,5 @@
-//! Join requests arrive from anyone through the relay. Decoding must never
-//! panic and must round-trip; a proof is accepted at most once, and with a
+//! Join requests arrive from anyone through the relay. Decoding (and opening
+//! a sealed display name) must never panic and must round-trip; a proof is accepted at most once, and with a
 //! valid proof over fuzzed KeyPackage bytes (first byte odd) it exercises the
 //! MLS KeyPackage parser and validation behind it.
 #![no_main]
@@ -22,6 +22,12 @@ thread_local! {
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = JoinRequest::decode(data) {
         assert_eq!(req.encode(), data);
+    }
+    if let Ok(req) = JoinRequest::decode(data) {
+        // A sealed display name opens only with the room's admit key.
+        ROOM.with(|(secret, _)| {
+            let _ = req.display_name(&secret.admit_key());
+        });
     }
     ROOM.with(|(secret, member)| {
         let mut member = member.borrow_mut();

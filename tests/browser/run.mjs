@@ -386,6 +386,11 @@ async function scenario() {
     const guest = await open(1, '');
     await host.page.waitForSelector('#requests li button.primary', { timeout: 15000 });
     check(!(await hook(guest, () => window.conclave.e2eeState() === 'member')), 'the guest got in before the host admitted it');
+    // The prompt names the joiner (sealed in its request; the relay cannot
+    // read it) and shows its device key.
+    const asked = await host.page.textContent('#requests li');
+    check(asked.includes(`${NAMES_C[1]} asks to join`) && /device key [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4}/.test(asked),
+      `the host's prompt says ${JSON.stringify(asked)}`);
     await host.page.click('#requests li button.primary');
     await waitJoined([guest], 20);
     for (const tab of C) tab.me = await hook(tab, () => window.conclave.me);

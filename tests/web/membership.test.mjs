@@ -422,3 +422,10 @@ test('nothing is sent for a participant the relay says left before they ever sho
   assert.deepEqual(a.m.handleMls('p2', envelope({ t: 'app' }), 2000), []);
   assert.equal(a.m.state, 'out');
 });
+
+test('a device key is shown as four groups of four hex digits', async () => {
+  const { fingerprint } = await import('../../crates/web/assets/membership.js');
+  assert.equal(fingerprint('3f2a91c07b1e0d44aa'), '3f2a 91c0 7b1e 0d44');
+  assert.equal(fingerprint(null), null);
+  assert.equal(fingerprint('not hex at all, no'), null);
+});

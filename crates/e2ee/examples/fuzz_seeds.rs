@@ -48,6 +48,10 @@ fn main() {
     let mut joiner = Joiner::new(Identity::generate(), &secret);
     let req = joiner.join_request(NOW).expect("join request");
     write(dir, "join_request", "valid", &req.encode());
+    let mut named = Joiner::new(Identity::generate(), &secret);
+    named.set_display_name("Gecko Guestly");
+    let req_named = named.join_request(NOW).expect("join request");
+    write(dir, "join_request", "valid_named", &req_named.encode());
     let mut raw_kp = vec![1u8];
     raw_kp.extend_from_slice(&req.key_package);
     write(dir, "join_request", "raw_key_package", &raw_kp);

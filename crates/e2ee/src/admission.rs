@@ -10,11 +10,24 @@
 //! seen ([`AdmissionGuard`]), so a captured request cannot be replayed.
 //!
 //! The nonce doubles as the [`JoinTicket`] the relay routes the Welcome by.
+//!
+//! A request may also carry the joiner's display name, sealed for the members
+//! ([`JoinRequest::display_name`]): ChaCha20-Poly1305 under
+//! `HKDF(admit_key, "conclave join name")`, nonce = the first 12 bytes of the
+//! proof's nonce (fresh per request), AAD = the proof's MAC, over the name
+//! padded to [`MAX_JOIN_NAME_LEN`] + 1 bytes so its length does not show. A
+//! host deciding about a joiner sees the name it gave (issue 10, revocation:
+//! "a host-approval prompt shows the joiner's display name"); the relay,
+//! without the admit key, sees only a fixed-size ciphertext.
 
 use std::collections::HashMap;
 
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::delivery::JoinTicket;
 use crate::error::AdmissionError;
@@ -28,8 +41,16 @@ pub const MAX_KEY_PACKAGE_LEN: usize = 16 * 1024;
 /// within [`MAX_CLOCK_SKEW_MS`] are refused (they would be a flood).
 pub const MAX_REMEMBERED_NONCES: usize = 4096;
 
+/// Longest display name a join request carries, in bytes (UTF-8).
+pub const MAX_JOIN_NAME_LEN: usize = 64;
+/// Bytes of a sealed name: the padded name and the 16-byte tag.
+pub const SEALED_NAME_LEN: usize = MAX_JOIN_NAME_LEN + 1 + 16;
+
 const PROOF_LABEL: &[u8] = b"conclave join v1";
+const NAME_KEY_LABEL: &[u8] = b"conclave join name";
 const REQUEST_VERSION: u8 = 1;
+/// A request with a sealed display name after the KeyPackage.
+const REQUEST_VERSION_NAMED: u8 = 2;
 
 /// The parts of a join proof that travel next to the KeyPackage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +147,18 @@ pub struct JoinRequest {
     pub key_package: Vec<u8>,
     /// The admission proof over it.
     pub proof: JoinProof,
+    /// The joiner's display name, sealed for the members (see the module
+    /// docs); read it with [`JoinRequest::display_name`].
+    pub sealed_name: Option<Vec<u8>>,
+}
+
+fn name_cipher(key: &AdmitKey) -> ChaCha20Poly1305 {
+    let hk = Hkdf::<Sha256>::new(None, &key.0);
+    let mut k = Zeroizing::new([0u8; 32]);
+    if hk.expand(NAME_KEY_LABEL, &mut k[..]).is_err() {
+        unreachable!("32 bytes is a valid HKDF-SHA256 output length");
+    }
+    <ChaCha20Poly1305 as chacha20poly1305::KeyInit>::new(Key::from_slice(&k[..]))
 }
 
 impl JoinRequest {
@@ -134,7 +167,57 @@ impl JoinRequest {
         let mut nonce = [0u8; 16];
         crate::random::fill(&mut nonce);
         let proof = JoinProof::make(key, room_id, &key_package, nonce, now_ms);
-        JoinRequest { key_package, proof }
+        JoinRequest {
+            key_package,
+            proof,
+            sealed_name: None,
+        }
+    }
+
+    /// Adds the joiner's display name, sealed for the members (at most
+    /// [`MAX_JOIN_NAME_LEN`] bytes; longer names are cut at a character
+    /// boundary). `key` is the admit key the proof was made with.
+    pub fn with_name(mut self, key: &AdmitKey, name: &str) -> Self {
+        let mut end = name.len().min(MAX_JOIN_NAME_LEN);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut padded = Zeroizing::new(Vec::with_capacity(MAX_JOIN_NAME_LEN + 1));
+        padded.extend_from_slice(&name.as_bytes()[..end]);
+        padded.push(0x80);
+        padded.resize(MAX_JOIN_NAME_LEN + 1, 0);
+        let sealed = name_cipher(key).encrypt(
+            Nonce::from_slice(&self.proof.nonce[..12]),
+            Payload {
+                msg: &padded,
+                aad: &self.proof.mac,
+            },
+        );
+        self.sealed_name = sealed.ok();
+        self
+    }
+
+    /// The joiner's display name, if it sent one and it opens under `key`
+    /// (the admit key members check the proof with). `None` for a request
+    /// without a name or whose sealed name does not open.
+    pub fn display_name(&self, key: &AdmitKey) -> Option<String> {
+        let sealed = self.sealed_name.as_ref()?;
+        let padded = Zeroizing::new(
+            name_cipher(key)
+                .decrypt(
+                    Nonce::from_slice(&self.proof.nonce[..12]),
+                    Payload {
+                        msg: sealed,
+                        aad: &self.proof.mac,
+                    },
+                )
+                .ok()?,
+        );
+        let end = padded.iter().rposition(|b| *b != 0)?;
+        if padded[end] != 0x80 {
+            return None;
+        }
+        String::from_utf8(padded[..end].to_vec()).ok()
     }
 
     /// The ticket the relay routes this joiner's Welcome by.
@@ -142,14 +225,27 @@ impl JoinRequest {
         JoinTicket(self.proof.nonce)
     }
 
-    /// `version u8 | nonce 16 | time u64 | mac 32 | len u32 | KeyPackage`.
+    /// `version u8 | nonce 16 | time u64 | mac 32 | len u32 | KeyPackage`,
+    /// then, in version 2, the sealed name ([`SEALED_NAME_LEN`] bytes).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + PROOF_LEN + 4 + self.key_package.len());
-        out.push(REQUEST_VERSION);
+        let mut out =
+            Vec::with_capacity(1 + PROOF_LEN + 4 + self.key_package.len() + SEALED_NAME_LEN);
+        let named = self
+            .sealed_name
+            .as_ref()
+            .filter(|n| n.len() == SEALED_NAME_LEN);
+        out.push(if named.is_some() {
+            REQUEST_VERSION_NAMED
+        } else {
+            REQUEST_VERSION
+        });
         self.proof.encode_into(&mut out);
         let len = u32::try_from(self.key_package.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&self.key_package);
+        if let Some(n) = named {
+            out.extend_from_slice(n);
+        }
         out
     }
 
@@ -159,7 +255,7 @@ impl JoinRequest {
         let (&version, rest) = bytes
             .split_first()
             .ok_or(AdmissionError::Malformed("empty join request"))?;
-        if version != REQUEST_VERSION {
+        if version != REQUEST_VERSION && version != REQUEST_VERSION_NAMED {
             return Err(AdmissionError::UnsupportedVersion(version));
         }
         if rest.len() < PROOF_LEN + 4 {
@@ -172,14 +268,21 @@ impl JoinRequest {
         if len > MAX_KEY_PACKAGE_LEN {
             return Err(AdmissionError::KeyPackageTooLarge(len));
         }
-        if kp.len() != len {
+        let name_len = if version == REQUEST_VERSION_NAMED {
+            SEALED_NAME_LEN
+        } else {
+            0
+        };
+        if kp.len() != len + name_len {
             return Err(AdmissionError::Malformed(
                 "KeyPackage length does not match the bytes sent",
             ));
         }
+        let (kp, name) = kp.split_at(len);
         Ok(JoinRequest {
             key_package: kp.to_vec(),
             proof,
+            sealed_name: (name_len > 0).then(|| name.to_vec()),
         })
     }
 }
@@ -242,6 +345,42 @@ mod tests {
     use crate::link::RoomSecret;
 
     const NOW: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn a_display_name_opens_for_members_only_and_hides_its_length() {
+        let (key, room) = setup();
+        let other = RoomSecret::from_bytes([4; 32]).admit_key();
+        let short = JoinRequest::create(&key, &room, vec![1, 2, 3], NOW).with_name(&key, "Al");
+        let long = JoinRequest::create(&key, &room, vec![1, 2, 3], NOW)
+            .with_name(&key, "Bartholomew Featherstonehaugh-Cholmondeley");
+        assert_eq!(
+            short.encode().len(),
+            long.encode().len(),
+            "name length shows"
+        );
+        for req in [&short, &long] {
+            let back = JoinRequest::decode(&req.encode()).unwrap();
+            assert_eq!(&back, req);
+        }
+        assert_eq!(short.display_name(&key).as_deref(), Some("Al"));
+        assert_eq!(
+            long.display_name(&key).as_deref(),
+            Some("Bartholomew Featherstonehaugh-Cholmondeley")
+        );
+        // Without the admit key (the relay) nothing opens.
+        assert_eq!(short.display_name(&other), None);
+        // The name is bound to its request: moved onto another, it does not open.
+        let mut moved = JoinRequest::create(&key, &room, vec![1, 2, 3], NOW);
+        moved.sealed_name = short.sealed_name.clone();
+        assert_eq!(moved.display_name(&key), None);
+        // Over-long names are cut at a character boundary.
+        let cut = JoinRequest::create(&key, &room, vec![1], NOW).with_name(&key, &"é".repeat(40));
+        assert_eq!(cut.display_name(&key).unwrap().chars().count(), 32);
+        // A request without a name still round-trips as version 1.
+        let plain = JoinRequest::create(&key, &room, vec![1], NOW);
+        assert_eq!(plain.encode()[0], 1);
+        assert_eq!(plain.display_name(&key), None);
+    }
 
     fn setup() -> (AdmitKey, RoomId) {
         let s = RoomSecret::from_bytes([3; 32]);
@@ -314,12 +453,16 @@ mod tests {
         let mut long = good.clone();
         long.push(0);
         assert!(JoinRequest::decode(&long).is_err());
+        let mut v3 = good.clone();
+        v3[0] = 3;
+        assert_eq!(
+            JoinRequest::decode(&v3),
+            Err(AdmissionError::UnsupportedVersion(3))
+        );
+        // Version 2 without its sealed name is cut short.
         let mut v2 = good.clone();
         v2[0] = 2;
-        assert_eq!(
-            JoinRequest::decode(&v2),
-            Err(AdmissionError::UnsupportedVersion(2))
-        );
+        assert!(JoinRequest::decode(&v2).is_err());
         let mut big = good[..1 + PROOF_LEN].to_vec();
         big.extend_from_slice(&(MAX_KEY_PACKAGE_LEN as u32 + 1).to_be_bytes());
         assert!(matches!(

@@ -78,9 +78,16 @@ pub struct VerifiedJoin {
     key_package: KeyPackage,
     proof: JoinProof,
     identity: PublicIdentity,
+    name: Option<String>,
 }
 
 impl VerifiedJoin {
+    /// The display name the joiner sealed into its request, if any (read
+    /// with the room's admit key; the relay cannot).
+    pub fn display_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
     /// The joiner's device key.
     pub fn identity(&self) -> PublicIdentity {
         self.identity
@@ -194,6 +201,8 @@ pub struct Joiner {
     /// The key the group's creator bound the group to (always from S).
     binding_key: AdmitKey,
     admission: Option<AdmissionSecret>,
+    /// The display name sealed into each join request, for a host to see.
+    name: Option<String>,
 }
 
 impl fmt::Debug for Joiner {
@@ -226,7 +235,14 @@ impl Joiner {
             admit_key: admission.map_or_else(|| secret.admit_key(), AdmissionSecret::admit_key),
             binding_key: secret.admit_key(),
             admission: admission.cloned(),
+            name: None,
         }
+    }
+
+    /// Seals `name` into this joiner's join requests: members (a host
+    /// deciding whether to admit) read it; the relay cannot.
+    pub fn set_display_name(&mut self, name: &str) {
+        self.name = Some(name.to_owned());
     }
 
     /// Makes a fresh KeyPackage (its private keys stay in this joiner) and a
@@ -245,12 +261,11 @@ impl Joiner {
             .key_package()
             .tls_serialize_detached()
             .map_err(|e| GroupError::Malformed(e.to_string()))?;
-        Ok(JoinRequest::create(
-            &self.admit_key,
-            &self.room_id,
-            kp,
-            now_ms,
-        ))
+        let request = JoinRequest::create(&self.admit_key, &self.room_id, kp, now_ms);
+        Ok(match &self.name {
+            Some(name) => request.with_name(&self.admit_key, name),
+            None => request,
+        })
     }
 
     /// [`Joiner::join_request`] wrapped in the envelope the relay routes.
@@ -499,6 +514,22 @@ impl Member {
         }
     }
 
+    /// Reads a join request without taking it on (members who may not
+    /// admit, in host-approval rooms): whether its proof was made with the
+    /// room's current admission key, and the display name it carries.
+    pub fn read_join_request(
+        &self,
+        request: &JoinRequest,
+    ) -> Result<Option<String>, AdmissionError> {
+        if !request
+            .proof
+            .verify(&self.admit_key, &self.room_id, &request.key_package)
+        {
+            return Err(AdmissionError::BadProof);
+        }
+        Ok(request.display_name(&self.admit_key))
+    }
+
     /// Checks a join request ourselves: the proof (made with this room's
     /// secret, for this room, over this KeyPackage), its freshness and nonce,
     /// the KeyPackage's signature and ciphersuite, and that its credential
@@ -547,6 +578,7 @@ impl Member {
             key_package: kp,
             proof: request.proof,
             identity,
+            name: request.display_name(&self.admit_key),
         })
     }
 

@@ -333,11 +333,27 @@ impl RoomLink {
         }
         let (url, fragment) = link.split_once('#').ok_or(LinkError::NoSecret)?;
         let trimmed = url.trim_end_matches('/');
-        // `…/r/<room-id>`: an older link with the room id in the path.
-        let (base, mut room_id) = match trimmed.rsplit_once("/r/") {
-            Some((base, room)) if !room.contains('/') => (base, Some(RoomId::parse(room)?)),
-            _ => (trimmed, None),
+        // `…/r/<room-id>`: an older link with the room id in the path (looked
+        // for in the path only, never in the host).
+        let after_scheme = trimmed.find("://").map_or(0, |i| i + 3);
+        let room_path = trimmed[after_scheme..]
+            .find('/')
+            .and_then(|p| {
+                trimmed[after_scheme + p..]
+                    .rfind("/r/")
+                    .map(|i| after_scheme + p + i)
+            })
+            .filter(|&i| !trimmed[i + 3..].contains('/'));
+        let (base, mut room_id) = match room_path {
+            Some(i) => (&trimmed[..i], Some(RoomId::parse(&trimmed[i + 3..])?)),
+            None => (trimmed, None),
         };
+        // As RoomLink::new does: a base never ends with `/` (found by fuzzing:
+        // `https://h//r/<id>#…` formatted to a different base).
+        let mut base = base;
+        while base.len() > after_scheme && base.ends_with('/') {
+            base = &base[..base.len() - 1];
+        }
         check_base(base)?;
         let mut secret = None;
         let mut admission = None;
@@ -401,6 +417,13 @@ fn check_base(base: &str) -> Result<(), LinkError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-._~:/[]%@".contains(c))
     {
+        return Err(LinkError::BadHost);
+    }
+    // A relay address whose path has an `r` segment would read as an older
+    // link's room path (`…/r/<room-id>`) once formatted: refuse it, so every
+    // link parses back to the same address (found by fuzzing).
+    let path = &rest[host.len()..];
+    if path.contains("/r/") || path.ends_with("/r") {
         return Err(LinkError::BadHost);
     }
     Ok(())
@@ -519,6 +542,39 @@ mod tests {
         assert_eq!(
             RoomLink::parse(&edited).unwrap_err(),
             LinkError::RoomMismatch
+        );
+    }
+
+    /// Found by fuzzing: a relay address with an `/r/` in its path parsed,
+    /// but its formatted link read back as an older link's room path.
+    #[test]
+    fn a_relay_address_with_an_r_segment_is_refused() {
+        let sec = RoomSecret::from_bytes([7; 32]).to_base64url();
+        let room = RoomSecret::from_bytes([7; 32]).room_id();
+        let text = format!(
+            "https://relhttps://r/HTbbTay.example:8443/r/{room}#{}",
+            sec.as_str()
+        );
+        assert_eq!(RoomLink::parse(&text).unwrap_err(), LinkError::BadHost);
+        assert_eq!(
+            RoomLink::new("https://h/r", RoomSecret::from_bytes([7; 32])).unwrap_err(),
+            LinkError::BadHost
+        );
+        assert!(RoomLink::parse(&format!("https://h/rooms/#{}", sec.as_str())).is_ok());
+        // A host named `r` is not a room path.
+        let odd = format!("https://r/8443/r/{room}#{}&name=", sec.as_str());
+        let link = RoomLink::parse(&odd).unwrap();
+        assert_eq!(link.base(), "https://r/8443");
+        assert_eq!(
+            RoomLink::parse(&link.to_url()).unwrap().base(),
+            "https://r/8443"
+        );
+        // Slashes before the room path belong to neither part.
+        let slashes = RoomLink::parse(&format!("https://h//r/{room}#{}", sec.as_str())).unwrap();
+        assert_eq!(slashes.base(), "https://h");
+        assert_eq!(
+            RoomLink::parse(&slashes.to_url()).unwrap().base(),
+            "https://h"
         );
     }
 

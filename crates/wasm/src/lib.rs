@@ -231,6 +231,10 @@ enum Out {
         /// The joiner's device key (hex), when the request checked out.
         #[serde(skip_serializing_if = "Option::is_none")]
         identity: Option<String>,
+        /// The display name the joiner sealed into its request (readable
+        /// only with the room's admit key, so never by the relay).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// The room requires host approval and we are not a host: the proof
         /// was checked, but only a host may admit.
         host_decides: bool,
@@ -407,7 +411,6 @@ impl Call {
                 };
                 if let Envelope::JoinRequest { ticket, request } = &env {
                     return Self::check_join(
-                        &self.secret,
                         member,
                         &mut self.pending,
                         hex(&ticket.0),
@@ -493,7 +496,6 @@ impl Call {
     }
 
     fn check_join(
-        secret: &RoomSecret,
         member: &mut Member,
         pending: &mut BTreeMap<String, PendingJoin>,
         ticket: String,
@@ -505,6 +507,7 @@ impl Call {
             ok: false,
             reason: Some(reason),
             identity: None,
+            name: None,
             host_decides: false,
         };
         let req = match JoinRequest::decode(request) {
@@ -515,23 +518,22 @@ impl Call {
         if policy.host_approval && !policy.is_host(&member.identity()) {
             // Only a host may admit, but every member still checks the proof
             // so refused attempts are visible to all.
-            if !req
-                .proof
-                .verify(&secret.admit_key(), &secret.room_id(), &req.key_package)
-            {
+            let Ok(name) = member.read_join_request(&req) else {
                 return refused("the join proof was not made with this meeting's link".into());
-            }
+            };
             return Out::JoinRequest {
                 ticket,
                 ok: true,
                 reason: None,
                 identity: None,
+                name,
                 host_decides: true,
             };
         }
         match member.check_join_request(&req, now_ms) {
             Ok(join) => {
                 let identity = hex(join.identity().as_bytes());
+                let name = join.display_name().map(str::to_owned);
                 pending.insert(
                     ticket.clone(),
                     PendingJoin {
@@ -544,6 +546,7 @@ impl Call {
                     ok: true,
                     reason: None,
                     identity: Some(identity),
+                    name,
                     host_decides: false,
                 }
             }
@@ -584,6 +587,15 @@ impl Call {
         let leaves: Vec<LeafIndex> = leaves.into_iter().map(LeafIndex).collect();
         let env = self.member()?.remove(&leaves).map_err(js_err)?;
         Ok(self.commit_out(env))
+    }
+
+    /// Seals `name` into the join requests this device sends, so a host
+    /// deciding whether to let it in sees who asks (the relay cannot read it).
+    #[wasm_bindgen(js_name = setName)]
+    pub fn set_name(&mut self, name: &str) {
+        if let State::Joining(j) = &mut self.state {
+            j.set_display_name(name);
+        }
     }
 
     /// Asks to leave: a self-remove proposal (MLS; only this member can make
@@ -1020,6 +1032,28 @@ mod tests {
             old.link("https://relay.example").unwrap(),
             "https://relay.example/#BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"
         );
+    }
+
+    /// A joiner's name reaches the members (host-approval prompt) sealed:
+    /// the envelope the relay routes does not contain it.
+    #[test]
+    fn a_joiners_name_reaches_the_members_but_not_the_relay() {
+        let key = RoomKey::generate();
+        let mut ds = DeliveryService::new();
+        let mut calls = vec![Call::new(&key), Call::new(&key)];
+        calls[0].create(true).unwrap();
+        ds.add_member(0);
+        calls[1].set_name("Gecko Guestly");
+        let req = calls[1].join_request(NOW).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&req).contains("Gecko"),
+            "the name is in clear"
+        );
+        let ev = route(&mut ds, &mut calls, 1, &req);
+        let jr = &ev.iter().find(|(i, _)| *i == 0).unwrap().1;
+        assert_eq!(jr["ok"], true, "{jr}");
+        assert_eq!(jr["name"], "Gecko Guestly");
+        assert_eq!(jr["identity"].as_str().unwrap().len(), 64);
     }
 
     /// Leaving through the page's API: the leaver's self-remove proposal

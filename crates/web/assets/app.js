@@ -391,7 +391,7 @@ function apply(s, actions) {
         break;
       case 'ask_host': {
         const ticket = a.ticket;
-        ui.askHost(ticket, { admit: () => apply(s, s.m.admit(ticket, Date.now())), deny: () => apply(s, s.m.deny(ticket)) });
+        ui.askHost(ticket, { name: a.name, fingerprint: a.fingerprint }, { admit: () => apply(s, s.m.admit(ticket, Date.now())), deny: () => apply(s, s.m.deny(ticket)) });
         break;
       }
       case 'admission':

@@ -318,6 +318,16 @@ export class Call {
         wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
         return v2;
     }
+    /**
+     * Seals `name` into the join requests this device sends, so a host
+     * deciding whether to let it in sees who asks (the relay cannot read it).
+     * @param {string} name
+     */
+    setName(name) {
+        const ptr0 = passStringToWasm0(name, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        wasm.call_setName(this.__wbg_ptr, ptr0, len0);
+    }
 }
 if (Symbol.dispose) Call.prototype[Symbol.dispose] = Call.prototype.free;
 

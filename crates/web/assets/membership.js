@@ -100,7 +100,7 @@ const REMOVE_INTENT_MS = 30000;
  *   | {type: 'waiting'}
  *   | {type: 'member', how: 'created' | 'welcomed'}
  *   | {type: 'rejoining'}
- *   | {type: 'ask_host', ticket: string}
+ *   | {type: 'ask_host', ticket: string, name: string | null, fingerprint: string | null}
  *   | {type: 'admission', secret: string}
  *   | {type: 'fail', code: string, message: string}} Action
  *
@@ -121,7 +121,18 @@ const REMOVE_INTENT_MS = 30000;
 /** @typedef {{leaf: number, identity: string, host: boolean}} RosterRow */
 /** @typedef {{name: string, participant: string, audio: boolean, video: boolean}} Profile */
 /** @typedef {{leaf: number, name: string, how: 'left' | 'removed', by: string | null, silent: boolean, at: number}} Departure */
-/** @typedef {{since: number, hostDecides: boolean, asked: boolean, approved?: boolean}} Join */
+/** @typedef {{since: number, hostDecides: boolean, asked: boolean, approved?: boolean, name?: string | null, identity?: string | null}} Join */
+
+/**
+ * A device key as people compare it: the first 16 hex digits in groups of
+ * four ("3f2a 91c0 7b1e 0d44"), or null.
+ * @param {string | null | undefined} identity hex
+ * @returns {string | null}
+ */
+export function fingerprint(identity) {
+  if (typeof identity !== 'string' || !/^[0-9a-f]{16,}$/.test(identity)) return null;
+  return identity.slice(0, 16).match(/.{4}/g).join(' ');
+}
 /** @typedef {{what: string, reason: string, at: number}} Refusal */
 
 export class Membership {
@@ -318,7 +329,7 @@ export class Membership {
     switch (ev.kind) {
       case 'join_request':
         if (!ev.ok) { this.refuse('join', ev.reason, now); break; }
-        this.joins.set(ev.ticket, { since: now, hostDecides: ev.host_decides, asked: false });
+        this.joins.set(ev.ticket, { since: now, hostDecides: ev.host_decides, asked: false, name: typeof ev.name === 'string' ? ev.name : null, identity: ev.identity || null });
         break;
       case 'welcomed':
         this.becomeMember(now, 'welcomed');
@@ -557,6 +568,9 @@ export class Membership {
     this.state = 'waiting';
     this.waitingSince = now;
     this.out.push({ type: 'waiting' });
+    // Our name, sealed into the request for the members (a host deciding
+    // whether to let us in sees it; the relay cannot read it).
+    if (typeof this.call.setName === 'function') this.call.setName(this.name);
     this.send(this.call.joinRequest(now));
   }
 
@@ -850,7 +864,7 @@ export class Membership {
       const j = this.joins.get(t);
       if (!j || j.asked) continue;
       j.asked = true;
-      this.out.push({ type: 'ask_host', ticket: t });
+      this.out.push({ type: 'ask_host', ticket: t, name: j.name ?? null, fingerprint: fingerprint(j.identity) });
     }
   }
 

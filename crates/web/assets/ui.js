@@ -240,14 +240,20 @@ export function renderE2ee({ active, state, safetyCode, epoch, members, canRemov
 }
 
 /**
- * A host's question about one checked joiner; each button answers once.
+ * A host's question about one checked joiner; each button answers once. The
+ * name is the one the joiner sealed into its request for the members (the
+ * relay cannot read it); the fingerprint is its device key.
  * @param {string} ticket
+ * @param {{name: string | null, fingerprint: string | null}} who
  * @param {{admit: () => void, deny: () => void}} on
  */
-export function askHost(ticket, on) {
+export function askHost(ticket, who, on) {
   const li = el('li', 'request');
   li.dataset.ticket = ticket;
-  const text = el('span', '', 'Someone with the link asks to join. ');
+  // textContent only: the name comes from the joiner.
+  const text = el('span', '', `${who.name ? `${who.name} asks to join` : 'Someone with the link asks to join (no name given)'}`);
+  if (who.fingerprint) text.append(' ', el('span', 'fingerprint', `(device key ${who.fingerprint})`));
+  text.append('. ');
   const admit = el('button', 'primary', 'Admit');
   const deny = el('button', '', 'Deny');
   admit.onclick = () => { li.remove(); on.admit(); };
