@@ -932,6 +932,28 @@ mod tests {
         out
     }
 
+    /// A room of `n` calls: call 0 created the group and admitted the others,
+    /// in order, through the delivery service.
+    fn call_of(n: usize) -> (RoomKey, DeliveryService<usize>, Vec<Call>) {
+        let key = RoomKey::generate();
+        let mut ds = DeliveryService::new();
+        let mut calls: Vec<Call> = (0..n).map(|_| Call::new(&key)).collect();
+        calls[0].create(false).unwrap();
+        ds.add_member(0); // as the relay does for the room's first connection
+        for joiner in 1..n {
+            let req = calls[joiner].join_request(NOW).unwrap();
+            let ev = route(&mut ds, &mut calls, joiner, &req);
+            let ticket = ev.iter().find(|(i, _)| *i == 0).unwrap().1["ticket"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let commit = calls[0].admit(vec![ticket]).unwrap();
+            route(&mut ds, &mut calls, 0, &commit);
+            assert!(calls[joiner].is_member());
+        }
+        (key, ds, calls)
+    }
+
     #[test]
     fn application_padding_round_trips_any_text() {
         for text in [
@@ -956,17 +978,7 @@ mod tests {
 
     #[test]
     fn profiles_with_names_of_different_length_look_alike() {
-        let key = RoomKey::generate();
-        let mut ds = DeliveryService::new();
-        let mut calls = vec![Call::new(&key), Call::new(&key)];
-        calls[0].create(false).unwrap();
-        ds.add_member(0);
-        let req = calls[1].join_request(NOW).unwrap();
-        let ev = route(&mut ds, &mut calls, 1, &req);
-        let ticket = ev[0].1["ticket"].as_str().unwrap().to_owned();
-        let commit = calls[0].admit(vec![ticket]).unwrap();
-        route(&mut ds, &mut calls, 0, &commit);
-        assert!(calls[1].is_member());
+        let (_key, mut ds, mut calls) = call_of(2);
 
         let short = r#"{"profile":{"name":"Al"}}"#;
         let long = r#"{"profile":{"name":"Maximiliane Alexandra von Hohenzollern-Sigmaringen"}}"#;
@@ -1061,16 +1073,7 @@ mod tests {
     /// out and the link still admits (a leave revokes nothing).
     #[test]
     fn a_leave_proposal_is_committed_by_another_member() {
-        let key = RoomKey::generate();
-        let mut ds = DeliveryService::new();
-        let mut calls = vec![Call::new(&key), Call::new(&key)];
-        calls[0].create(false).unwrap();
-        ds.add_member(0);
-        let req = calls[1].join_request(NOW).unwrap();
-        let ev = route(&mut ds, &mut calls, 1, &req);
-        let ticket = ev[0].1["ticket"].as_str().unwrap().to_owned();
-        let commit = calls[0].admit(vec![ticket]).unwrap();
-        route(&mut ds, &mut calls, 0, &commit);
+        let (_key, mut ds, mut calls) = call_of(2);
         let bye = calls[1].leave().unwrap();
         let ev = route(&mut ds, &mut calls, 1, &bye);
         assert!(
@@ -1094,22 +1097,7 @@ mod tests {
     /// link is refused, one whose link carries `a=` is admitted.
     #[test]
     fn revoking_gives_every_member_the_new_link_and_refuses_the_old_one() {
-        let key = RoomKey::generate();
-        let mut ds = DeliveryService::new();
-        let mut calls = vec![Call::new(&key), Call::new(&key), Call::new(&key)];
-        calls[0].create(false).unwrap();
-        ds.add_member(0);
-        for joiner in [1, 2] {
-            let req = calls[joiner].join_request(NOW).unwrap();
-            let ev = route(&mut ds, &mut calls, joiner, &req);
-            let ticket = ev.iter().find(|(i, _)| *i == 0).unwrap().1["ticket"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let commit = calls[0].admit(vec![ticket]).unwrap();
-            route(&mut ds, &mut calls, 0, &commit);
-            assert!(calls[joiner].is_member());
-        }
+        let (key, mut ds, mut calls) = call_of(3);
         assert_eq!(calls[0].admission_secret(), None);
         let leaf = calls[2].own_leaf() as u32;
         let commit = calls[0].revoke(vec![leaf]).unwrap();
