@@ -241,6 +241,7 @@ export class Net {
     this.hung = new Set(); // tabs that neither send nor receive (a stuck tab)
     this.muted = new Set(); // tabs whose messages the relay withholds from the others
     this.dropWelcomes = false;
+    this.dropAnswers = false; // the relay withholds its Accepted/Rejected replies
   }
 
   /** A tab connects; `alone` when the relay's `joined` lists nobody. */
@@ -307,7 +308,7 @@ export class Net {
         }
         this.epoch += 1;
         this.commits.push({ by: from.name, added: env.added, removed: env.removed });
-        this.deliver(from, from, { t: 'accepted', epoch: env.epoch }, now);
+        if (!this.dropAnswers) this.deliver(from, from, { t: 'accepted', epoch: env.epoch }, now);
         for (const t of others) this.deliver(t, from, env, now);
         if (this.dropWelcomes) continue;
         for (const w of env.welcomes) {

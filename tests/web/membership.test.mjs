@@ -429,3 +429,18 @@ test('a device key is shown as four groups of four hex digits', async () => {
   assert.equal(fingerprint(null), null);
   assert.equal(fingerprint('not hex at all, no'), null);
 });
+
+test('a relay that withholds the answer to our key change is called out once, after STUCK_MS', async () => {
+  const { STUCK_MS } = await import('../../crates/web/assets/membership.js');
+  const net = new Net();
+  const a = net.connect(new Tab('Alice', 'p1', { rekeyMs: 5000 }), 0);
+  net.flush(0);
+  net.dropAnswers = true;
+  net.ticks(1000, 5000); // the rekey goes out at 5 s; no answer comes back
+  assert.ok(a.call.hasPendingCommit(), 'the rekey is waiting');
+  net.ticks(6000, 5000 + STUCK_MS - 1000);
+  assert.ok(!a.notes.some((n) => /has not answered our key change/.test(n)), 'called out too early');
+  net.ticks(5000 + STUCK_MS, 5000 + STUCK_MS + 5000);
+  assert.equal(a.notes.filter((n) => /has not answered our key change/.test(n)).length, 1);
+  assert.equal(a.m.stuck, true);
+});

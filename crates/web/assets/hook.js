@@ -98,6 +98,8 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
     e2ee() { return e2eeActive(page.session); },
     /** Attempts members refused: [{what: 'join'|'commit'|'welcome'|…, reason, at}]. */
     refusedAttempts() { const s = page.session; return s ? s.m.refused.slice() : []; },
+    /** True while our key change waits on a relay that does not answer (membership.js STUCK_MS). */
+    stuck() { const s = page.session; return !!(s && s.m.stuck); },
     /** Received frames dropped because they did not decrypt: {audio, video, byParticipant}. */
     decryptFailures() {
       const s = page.session;

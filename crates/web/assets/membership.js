@@ -56,6 +56,9 @@ export const STALE_MS = 25000;
 /** Nothing from a member inside MLS this long, and the relay says their
  * connection is gone: their leaf is removed (rule (c) above). */
 export const SILENT_MS = 45000;
+/** Our commit has had no answer from the delivery service this long: the
+ * page says the relay may be holding back the group's key changes. */
+export const STUCK_MS = 10000;
 /** A profile (or any application message), at most. */
 export const MAX_PROFILE_LEN = 512;
 /** Names that arrive this soon after we got in are the people already there,
@@ -167,6 +170,10 @@ export class Membership {
     this.toRemove = [];
     /** @type {string | undefined} the admission secret once a member revoked the first link */
     this.admission = undefined;
+    /** @type {number | null} since when our commit waits for the delivery service's answer */
+    this.pendingSince = null;
+    /** Whether we told the user the relay holds back our key change. */
+    this.stuck = false;
     /** @type {Map<number, number>} leaf -> when the relay said its connection left */
     this.relayLeftAt = new Map();
     /** @type {Set<string>} warnings already in the event list (`stale:3`, `claim:3`) */
@@ -387,6 +394,7 @@ export class Membership {
     if (this.state === 'member') {
       if (now - this.profileSentAt >= this.heartbeatMs) this.sendProfile(now);
       this.watch(now);
+      this.watchPending(now);
     }
     this.maintain(now);
     return this.take();
@@ -865,6 +873,28 @@ export class Membership {
       if (!j || j.asked) continue;
       j.asked = true;
       this.out.push({ type: 'ask_host', ticket: t, name: j.name ?? null, fingerprint: fingerprint(j.identity) });
+    }
+  }
+
+  /**
+   * A commit of ours that the delivery service neither accepts nor refuses
+   * is the relay withholding the group's key changes (or a dead relay): the
+   * user is told, once, and again when it moves (docs/design.md §1: refusing
+   * service is made visible). The call goes on with the current keys.
+   * @param {number} now
+   */
+  watchPending(now) {
+    if (!this.call.hasPendingCommit()) {
+      if (this.stuck) this.note('The relay answered our key change; the group moves on');
+      this.pendingSince = null;
+      this.stuck = false;
+      return;
+    }
+    this.pendingSince ??= now;
+    if (!this.stuck && now - this.pendingSince >= STUCK_MS) {
+      this.stuck = true;
+      this.note(`The relay has not answered our key change for ${Math.round((now - this.pendingSince) / 1000)} s: `
+        + 'it may be holding back the group\'s messages. The call goes on with the current keys.', 'warn');
     }
   }
 
