@@ -55,18 +55,13 @@ pub const APPLICATION_PAD: usize = 256;
 /// that holds it (ISO/IEC 7816-4 padding: the last non-zero byte is the
 /// marker, so any text, even one ending in zeros, comes back exactly).
 fn pad_application(text: &[u8]) -> Vec<u8> {
-    let size = (text.len() + 1).div_ceil(APPLICATION_PAD) * APPLICATION_PAD;
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(text);
-    out.push(0x80);
-    out.resize(size, 0);
-    out
+    conclave_e2ee::padding::pad(text, APPLICATION_PAD)
 }
 
-/// Takes [`pad_application`]'s padding off; `None` when there is none.
+/// The text inside a padded application message, or `None` if it is not
+/// padded that way (an outdated or forged client).
 fn unpad_application(padded: &[u8]) -> Option<&[u8]> {
-    let end = padded.iter().rposition(|b| *b != 0)?;
-    (padded[end] == 0x80 && padded.len() % APPLICATION_PAD == 0).then(|| &padded[..end])
+    conclave_e2ee::padding::unpad(padded, APPLICATION_PAD)
 }
 
 /// An error with the Rust error text. Crossing into JS it becomes a thrown
