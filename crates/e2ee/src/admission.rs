@@ -182,10 +182,10 @@ impl JoinRequest {
         while !name.is_char_boundary(end) {
             end -= 1;
         }
-        let padded = Zeroizing::new(crate::padding::pad(
-            &name.as_bytes()[..end],
-            MAX_JOIN_NAME_LEN + 1,
-        ));
+        let mut padded = Zeroizing::new(Vec::with_capacity(MAX_JOIN_NAME_LEN + 1));
+        padded.extend_from_slice(&name.as_bytes()[..end]);
+        padded.push(0x80);
+        padded.resize(MAX_JOIN_NAME_LEN + 1, 0);
         let sealed = name_cipher(key).encrypt(
             Nonce::from_slice(&self.proof.nonce[..12]),
             Payload {
@@ -213,8 +213,11 @@ impl JoinRequest {
                 )
                 .ok()?,
         );
-        let name = crate::padding::unpad(&padded, MAX_JOIN_NAME_LEN + 1)?;
-        String::from_utf8(name.to_vec()).ok()
+        let end = padded.iter().rposition(|b| *b != 0)?;
+        if padded[end] != 0x80 {
+            return None;
+        }
+        String::from_utf8(padded[..end].to_vec()).ok()
     }
 
     /// The ticket the relay routes this joiner's Welcome by.

@@ -92,9 +92,6 @@ pub mod identity;
 pub mod link;
 #[cfg(feature = "group")]
 pub mod media;
-/// One padding scheme (ISO/IEC 7816-4) for audio frames, application
-/// messages and joiners' names.
-pub mod padding;
 #[cfg(feature = "group")]
 pub mod policy;
 #[cfg(feature = "group")]

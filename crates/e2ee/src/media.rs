@@ -283,13 +283,27 @@ fn aad_meta(prefix: &[u8], codec: Codec) -> Vec<u8> {
     meta
 }
 
+/// `payload ‖ 0x80 ‖ 0x00…` to the smallest multiple of
+/// [`AUDIO_PADDED_SIZE`] that holds it and the marker (ISO/IEC 7816-4
+/// padding: unambiguous, since the marker is the last non-zero byte).
 fn pad(payload: &[u8]) -> Vec<u8> {
-    crate::padding::pad(payload, AUDIO_PADDED_SIZE)
+    let size = (payload.len() + 1).div_ceil(AUDIO_PADDED_SIZE) * AUDIO_PADDED_SIZE;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(payload);
+    out.push(0x80);
+    out.resize(size, 0);
+    out
 }
 
 fn unpad(padded: &[u8]) -> Result<&[u8], FrameError> {
-    crate::padding::unpad(padded, AUDIO_PADDED_SIZE)
-        .ok_or(FrameError::Malformed("padding without end marker"))
+    let end = padded
+        .iter()
+        .rposition(|b| *b != 0)
+        .ok_or(FrameError::Malformed("padding without end marker"))?;
+    if padded[end] != 0x80 {
+        return Err(FrameError::Malformed("padding without end marker"));
+    }
+    Ok(&padded[..end])
 }
 
 /// Encrypts this device's frames under the current epoch's key.

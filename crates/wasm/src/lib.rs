@@ -55,13 +55,18 @@ pub const APPLICATION_PAD: usize = 256;
 /// that holds it (ISO/IEC 7816-4 padding: the last non-zero byte is the
 /// marker, so any text, even one ending in zeros, comes back exactly).
 fn pad_application(text: &[u8]) -> Vec<u8> {
-    conclave_e2ee::padding::pad(text, APPLICATION_PAD)
+    let size = (text.len() + 1).div_ceil(APPLICATION_PAD) * APPLICATION_PAD;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(text);
+    out.push(0x80);
+    out.resize(size, 0);
+    out
 }
 
-/// The text inside a padded application message, or `None` if it is not
-/// padded that way (an outdated or forged client).
+/// Takes [`pad_application`]'s padding off; `None` when there is none.
 fn unpad_application(padded: &[u8]) -> Option<&[u8]> {
-    conclave_e2ee::padding::unpad(padded, APPLICATION_PAD)
+    let end = padded.iter().rposition(|b| *b != 0)?;
+    (padded[end] == 0x80 && padded.len() % APPLICATION_PAD == 0).then(|| &padded[..end])
 }
 
 /// An error with the Rust error text. Crossing into JS it becomes a thrown
