@@ -34,6 +34,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tracing::{debug, error, warn};
 
+use crate::adversary::Adversary;
 use crate::insider::{RtpFields, RtpTap};
 use crate::metrics::Metrics;
 use crate::sfu::{Command, SendNow, Sfu, SfuConfig, Transmit};
@@ -105,12 +106,14 @@ pub struct Engine {
 
 impl Engine {
     /// Starts one shard thread per socket. The sockets must share one port
-    /// (bound with `SO_REUSEPORT`); `tap` sees every shard's RTP.
+    /// (bound with `SO_REUSEPORT`); `tap` sees every shard's RTP; an
+    /// `adversary` (test builds only) may tamper with forwarded copies.
     pub fn spawn(
         sockets: Vec<std::net::UdpSocket>,
         config: SfuConfig,
         metrics: Arc<Metrics>,
         tap: Option<Box<dyn RtpTap>>,
+        adversary: Option<Arc<dyn Adversary>>,
     ) -> anyhow::Result<Engine> {
         let tap = tap.map(|t| Arc::new(Mutex::new(t)));
         let (senders, receivers): (Vec<_>, Vec<_>) =
@@ -136,6 +139,9 @@ impl Engine {
             }
             if let Some(tap) = &tap {
                 sfu.set_tap(Box::new(SharedTap(tap.clone())));
+            }
+            if let Some(adversary) = &adversary {
+                sfu.set_adversary(adversary.clone());
             }
             let shard = Shard {
                 index,

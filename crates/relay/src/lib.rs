@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod adversary;
 pub mod config;
 pub mod engine;
 pub mod http;
@@ -50,6 +51,26 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Binds the HTTPS and media sockets, prints where to connect, and serves
 /// until `shutdown` completes; then tells every client and returns.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run(config, None, shutdown).await
+}
+
+/// [`serve`], as a relay that lies: `adversary` may drop, rewrite or reflect
+/// every forwarded copy. Only the test-only `conclave-evil-relay` calls this
+/// (crates/evil-relay); `conclave serve` never does.
+pub async fn serve_lying(
+    config: Config,
+    adversary: Arc<dyn adversary::Adversary>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    run(config, Some(adversary), shutdown).await
+}
+
+async fn run(
+    config: Config,
+    adversary: Option<Arc<dyn adversary::Adversary>>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let lying = adversary.is_some();
     str0m::crypto::from_feature_flags().install_process_default();
     let threads = config.media_threads.max(1);
     let (listener, udp) = bind(&config, threads).await?;
@@ -84,6 +105,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
         },
         metrics.clone(),
         tap,
+        adversary,
     )?;
     let app = http::router(http::AppState {
         shards: engine.shards.clone(),
@@ -96,6 +118,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     let base = format!("https://{}/", SocketAddr::new(public_ip, https.port()));
     let cert = if tls.self_signed { "self-signed, " } else { "" };
     println!("Conclave relay is running.");
+    if lying {
+        println!("  WARNING:     this is the test-only lying relay: it tampers with media");
+    }
     println!("  open:        {base}");
     println!(
         "  media:       udp port {} (advertised as {public_ip}), {threads} thread(s)",

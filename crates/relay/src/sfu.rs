@@ -36,6 +36,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
+use crate::adversary::{Adversary, Outgoing, Verdict};
 use crate::insider::{RtpFields, RtpTap};
 use crate::metrics::Metrics;
 use crate::srtp::{self, KeySlot, SrtpSender};
@@ -332,6 +333,8 @@ pub struct Sfu {
     /// Release packets on several cores when many peers wait ([`Sfu::set_fanout`]).
     fanout: Option<Fanout>,
     tap: Option<Box<dyn RtpTap>>,
+    /// Test builds only: a relay that lies ([`crate::adversary`]).
+    adversary: Option<Arc<dyn Adversary>>,
     addr_changes: Vec<(SocketAddr, bool)>,
 }
 
@@ -353,6 +356,7 @@ impl Sfu {
             gso_segments: 1,
             fanout: None,
             tap: None,
+            adversary: None,
             addr_changes: Vec::new(),
         }
     }
@@ -373,6 +377,12 @@ impl Sfu {
     /// Shows every published RTP packet to `tap` (`--insider-view`).
     pub fn set_tap(&mut self, tap: Box<dyn RtpTap>) {
         self.tap = Some(tap);
+    }
+
+    /// Lets `adversary` drop, rewrite or reflect forwarded media (the
+    /// test-only evil relay; [`crate::adversary`]).
+    pub fn set_adversary(&mut self, adversary: Arc<dyn Adversary>) {
+        self.adversary = Some(adversary);
     }
 
     /// Number of rooms now.
@@ -981,11 +991,16 @@ impl Sfu {
                         recent: VecDeque::new(),
                     },
                 );
+                // Only a lying relay sends a publisher its own track.
+                let reflect = self
+                    .adversary
+                    .as_ref()
+                    .is_some_and(|a| a.reflect(&key.participant()));
                 let others: Vec<PeerKey> = self.rooms[&room]
                     .peers
                     .iter()
                     .copied()
-                    .filter(|k| *k != key)
+                    .filter(|k| *k != key || reflect)
                     .collect();
                 for other in others {
                     // A peer that has not made its offer yet gets every
@@ -1164,10 +1179,31 @@ impl Sfu {
         // then, so its sender reports map RTP time to wallclock correctly.
         let may_sync = !video || pkt.header.marker;
         let mut direct_copies = 0;
+        let adversary = self.adversary.clone();
+        let publisher_id = adversary.as_ref().map(|_| from.participant());
         for sub in &mut route.subscriptions {
             let Some(peer) = self.peers.get_mut(&sub.subscriber) else {
                 continue;
             };
+            let mut payload = &pkt.payload;
+            let replaced;
+            if let (Some(adversary), Some(publisher)) = (&adversary, &publisher_id) {
+                let verdict = adversary.copy(&Outgoing {
+                    publisher,
+                    subscriber: &peer.participant,
+                    video,
+                    marker: pkt.header.marker,
+                    payload,
+                });
+                match verdict {
+                    Verdict::Forward => {}
+                    Verdict::Drop => continue,
+                    Verdict::Replace(p) => {
+                        replaced = p;
+                        payload = &replaced;
+                    }
+                }
+            }
             let offset = *sub.seq_offset.get_or_insert(seq.saturating_sub(1));
             let Some(out_seq) = seq.checked_sub(offset) else {
                 continue; // older than this subscription
@@ -1180,7 +1216,7 @@ impl Sfu {
                         .is_none_or(|t| now.saturating_duration_since(t) >= SYNC_INTERVAL);
                 // str0m writes the video-orientation extension; the direct path writes none.
                 if !sync_due && ext.video_orientation.is_none() {
-                    let len = direct.sealed_len(pkt.payload.len());
+                    let len = direct.sealed_len(payload.len());
                     let more = video && !pkt.header.marker;
                     let buf = segment_buf(&mut peer.direct_out, dest, len, self.gso_segments, more);
                     direct.seal_into(
@@ -1189,7 +1225,7 @@ impl Sfu {
                         out_seq,
                         pkt.header.timestamp,
                         sub.ssrc,
-                        &pkt.payload,
+                        payload,
                         buf,
                     );
                     forwarded += 1;
@@ -1216,7 +1252,7 @@ impl Sfu {
                     out_seq.into(),
                     pkt.header.timestamp,
                     pkt.timestamp,
-                    pkt.payload.clone(),
+                    payload.clone(),
                 )
                 .marker(pkt.header.marker)
                 .nackable(nackable)
