@@ -4,17 +4,23 @@
 # tests/browser/run.mjs and tests/browser/suite-*.mjs (playwright-core). tests/browser/measure.mjs prints
 # the E2EE measurements (not run here). Needs what
 # scripts/setup-test-deps.sh installs; runs it when something is missing.
-# CONCLAVE_BIN picks another relay binary (e.g. target/release/conclave).
+# CONCLAVE_BIN picks another relay binary (e.g. target/release/conclave),
+# CONCLAVE_EVIL_BIN another lying relay.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1 \
   || [ ! -d tests/browser/node_modules ]; then
   bash scripts/setup-test-deps.sh
 fi
+# The lying relay (crates/evil-relay, tests only) is its own program; the
+# suites that need it start it instead of the real one.
 if [ -z "${CONCLAVE_BIN:-}" ]; then
-  cargo build --locked --bin conclave
+  cargo build --locked -p conclave -p conclave-evil-relay
   export CONCLAVE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/conclave"
+elif [ -z "${CONCLAVE_EVIL_BIN:-}" ]; then
+  cargo build --locked -p conclave-evil-relay
 fi
+export CONCLAVE_EVIL_BIN="${CONCLAVE_EVIL_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/conclave-evil-relay}"
 # Each suite has its own deadline (230 s); this one only guards against a hung
 # node. run.mjs first (calls, E2EE, admission, insider view), then every
 # tests/browser/suite-*.mjs (each starts its own relay and browser through

@@ -24,6 +24,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.resolve(ROOT, process.env.CONCLAVE_BIN || 'target/debug/conclave');
+/** The test-only relay that lies about media (crates/evil-relay). */
+export const EVIL_BIN = path.resolve(ROOT, process.env.CONCLAVE_EVIL_BIN || 'target/debug/conclave-evil-relay');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const HARD_TIMEOUT_S = Number(process.env.CONCLAVE_BROWSER_TIMEOUT_S || 230);
 
@@ -52,7 +54,7 @@ export async function waitFor(what, timeoutS, probe, intervalMs = 500) {
 
 // ------------------------------------------------------------------ the relay
 
-export const relay = { proc: null, url: null, out: [], all: [], err: [], exited: null, insider: null };
+export const relay = { proc: null, url: null, control: null, out: [], all: [], err: [], exited: null, insider: null };
 
 export function keepTail(buf, chunk) {
   // eslint-disable-next-line no-control-regex
@@ -60,9 +62,14 @@ export function keepTail(buf, chunk) {
   if (buf.length > 400) buf.splice(0, buf.length - 400);
 }
 
-export async function startRelay() {
+/**
+ * Starts a relay on a free loopback port and waits for its address. `bin`
+ * picks another program with the same `serve` flags (the test-only lying
+ * relay, EVIL_BIN, which also prints `evil control: ADDR`: relay.control).
+ */
+export async function startRelay({ bin = BIN } = {}) {
   relay.insider = mkdtempSync(path.join(os.tmpdir(), 'conclave-insider-'));
-  relay.proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--insider-view', relay.insider], {
+  relay.proc = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--insider-view', relay.insider], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
@@ -72,6 +79,8 @@ export async function startRelay() {
   relay.proc.stdout.on('data', (d) => {
     keepTail(relay.out, d);
     relay.all.push(d);
+    const control = /evil control: (\S+)/.exec(d.toString());
+    if (control) relay.control = control[1];
     if (!relay.url) {
       const line = d.toString().split('\n').find((l) => l.includes('open:'));
       const m = line && /https?:\/\/\S+/.exec(line);

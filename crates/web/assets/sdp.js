@@ -128,7 +128,7 @@ function join({ session, media }) {
  * @param {string} line
  */
 function extmapUri(line) {
-  const m = /^a=extmap:\d+(?:\/\w+)?\s+(\S+)/.exec(line);
+  const m = /^a=extmap:\d+(?:\/\w+)?\s+(\S+)/i.exec(line);
   return m ? m[1] : null;
 }
 
@@ -136,38 +136,47 @@ function extmapUri(line) {
 const isAudioLevel = (uri) => uri !== null && AUDIO_LEVEL_URIS.includes(uri.toLowerCase());
 
 /**
- * Payload type -> codec name (lower case) of a section's rtpmap lines.
+ * Payload type -> codec name (lower case) and line of a section's rtpmap
+ * lines; `twice` lists payload types named more than once (ambiguous).
  * @param {Section} s
  */
 function codecs(s) {
-  /** @type {Map<string, string>} */
+  /** @type {Map<string, {name: string, line: number}>} */
   const byPt = new Map();
-  for (const line of s.lines) {
-    const m = /^a=rtpmap:(\d+)\s+([^/\s]+)/.exec(line);
-    if (m) byPt.set(m[1], m[2].toLowerCase());
-  }
-  return byPt;
+  /** @type {string[]} */
+  const twice = [];
+  s.lines.forEach((line, i) => {
+    const m = /^a=rtpmap:(\d+)\s+([^/\s]+)/i.exec(line);
+    if (!m) return;
+    if (byPt.has(m[1])) twice.push(m[1]);
+    byPt.set(m[1], { name: m[2].toLowerCase(), line: i });
+  });
+  return { byPt, twice };
 }
 
 /**
- * Payload type -> fmtp parameters (names lower case) of a section.
+ * Payload type -> fmtp parameters (names lower case) and line of a section;
+ * `twice` lists payload types with more than one fmtp line (ambiguous).
  * @param {Section} s
  */
 function fmtps(s) {
-  /** @type {Map<string, Map<string, string>>} */
+  /** @type {Map<string, {params: Map<string, string>, line: number}>} */
   const byPt = new Map();
-  for (const line of s.lines) {
-    const m = /^a=fmtp:(\d+)\s+(.*)$/.exec(line);
-    if (!m) continue;
+  /** @type {string[]} */
+  const twice = [];
+  s.lines.forEach((line, i) => {
+    const m = /^a=fmtp:(\d+)\s+(.*)$/i.exec(line);
+    if (!m) return;
     const params = new Map();
     for (const p of m[2].split(';')) {
       const eq = p.indexOf('=');
       if (eq < 0) continue;
       params.set(p.slice(0, eq).trim().toLowerCase(), p.slice(eq + 1).trim());
     }
-    byPt.set(m[1], params);
-  }
-  return byPt;
+    if (byPt.has(m[1])) twice.push(m[1]);
+    byPt.set(m[1], { params, line: i });
+  });
+  return { byPt, twice };
 }
 
 /**
@@ -180,6 +189,10 @@ export function problems(sdp) {
   const parsed = parse(sdp);
   /** @type {string[]} */
   const found = [];
+  // What this check cannot read, it does not let through (a browser might
+  // read it differently).
+  const odd = [...parsed.session, ...parsed.media.flatMap((m) => m.lines)].filter((l) => !/^[a-z]=/.test(l));
+  if (odd.length) found.push(`has ${odd.length} line${odd.length === 1 ? '' : 's'} that are not SDP (first: ${JSON.stringify(odd[0].slice(0, 60))})`);
   for (const line of parsed.session) {
     const uri = extmapUri(line);
     if (isAudioLevel(uri)) found.push(`turns on the audio-level header extension (${uri}) for every m-line, which would tell the relay who is speaking`);
@@ -196,19 +209,23 @@ export function problems(sdp) {
       found.push(`adds ${where}, a kind of media this page does not know`);
       continue;
     }
-    const names = codecs(s);
+    const { byPt: names, twice } = codecs(s);
+    const { byPt: params, twice: twiceFmtp } = fmtps(s);
+    // A browser may read either of two lines for one payload type: refuse
+    // rather than guess which one it applies.
+    for (const pt of new Set(twice)) found.push(`names payload type ${pt} twice on ${where} (two a=rtpmap lines)`);
+    for (const pt of new Set(twiceFmtp)) found.push(`gives payload type ${pt} two a=fmtp lines on ${where}`);
     for (const pt of s.formats) {
-      const name = names.get(pt);
+      const name = names.get(pt)?.name;
       if (name === undefined) {
         found.push(`offers payload type ${pt} on ${where} without naming its codec (a static codec such as PCMU, which this page cannot encrypt)`);
       } else if (!allowed.includes(name)) {
         found.push(`offers the codec ${name} on ${where}, which this page cannot encrypt end to end (only Opus and VP8)`);
       }
     }
-    const params = fmtps(s);
-    for (const [pt, name] of names) {
+    for (const [pt, { name }] of names) {
       if (name !== 'opus') continue;
-      const p = params.get(pt);
+      const p = params.get(pt)?.params;
       if (p && p.get('usedtx') === '1') found.push(`turns on Opus DTX (usedtx=1) on ${where}, which would make the packet rate follow speech`);
       if (p && p.get('cbr') === '0') found.push(`asks for variable-bitrate Opus (cbr=0) on ${where}, which would make packet sizes follow speech`);
     }
@@ -225,21 +242,21 @@ export function problems(sdp) {
  */
 export function hardenRemote(sdp) {
   const parsed = parse(sdp);
+  // Every section: an Opus line is hardened wherever the relay put it.
   for (const s of parsed.media) {
-    if (s.kind !== 'audio') continue;
-    const params = fmtps(s);
-    for (const [pt, name] of codecs(s)) {
-      if (name !== 'opus') continue;
-      const p = params.get(pt);
-      if (p && p.get('cbr') === '1') continue;
-      if (p) {
-        const i = s.lines.findIndex((l) => l.startsWith(`a=fmtp:${pt} `));
-        s.lines[i] = p.has('cbr')
-          ? s.lines[i].replace(/(^|[\s;])cbr\s*=\s*[^;]*/i, '$1cbr=1')
-          : `${s.lines[i].replace(/;\s*$/, '')};cbr=1`;
+    const params = fmtps(s).byPt;
+    // Last line first, so inserting a line moves none still to be changed.
+    const opus = [...codecs(s).byPt].filter(([, c]) => c.name === 'opus').sort((a, b) => b[1].line - a[1].line);
+    for (const [pt, codec] of opus) {
+      const f = params.get(pt);
+      if (f && f.params.get('cbr') === '1') continue;
+      if (f) {
+        const line = s.lines[f.line];
+        s.lines[f.line] = f.params.has('cbr')
+          ? line.replace(/(^|[\s;])cbr\s*=\s*[^;]*/i, '$1cbr=1')
+          : `${line.replace(/;\s*$/, '')};cbr=1`;
       } else {
-        const i = s.lines.findIndex((l) => l.startsWith(`a=rtpmap:${pt} `));
-        s.lines.splice(i + 1, 0, `a=fmtp:${pt} cbr=1`);
+        s.lines.splice(codec.line + 1, 0, `a=fmtp:${pt} cbr=1`);
       }
     }
   }
