@@ -47,6 +47,19 @@ pub struct RtpFields {
     pub ssrc: u32,
 }
 
+impl RtpFields {
+    /// The fields of a packet str0m parsed.
+    pub fn of(pkt: &str0m::rtp::RtpPacket) -> RtpFields {
+        RtpFields {
+            marker: pkt.header.marker,
+            payload_type: *pkt.header.payload_type,
+            sequence_number: pkt.header.sequence_number,
+            timestamp: pkt.header.timestamp,
+            ssrc: *pkt.header.ssrc,
+        }
+    }
+}
+
 /// The signaling half: shared by all WebSocket tasks.
 pub struct SignalingLog {
     out: Mutex<BufWriter<File>>,

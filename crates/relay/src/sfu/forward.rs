@@ -1,0 +1,246 @@
+//! The per-packet path: a publisher's RTP packet to every subscriber of its
+//! track ([`Sfu::forward`]), retransmissions a subscriber asks for
+//! ([`Sfu::retransmit`]) and key-frame requests to a publisher.
+
+use std::time::{Duration, Instant};
+
+use str0m::media::{KeyframeRequestKind, MediaKind};
+use str0m::rtp::rtcp::Nack;
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+
+use super::ids::{PeerKey, TrackKey};
+use super::release::segment_buf;
+use super::track::{KEYFRAME_REQUEST_INTERVAL, RTX_PER_SECOND};
+use super::{Sfu, Transmit};
+use crate::adversary::{Outgoing, Verdict};
+use crate::insider::RtpFields;
+use crate::metrics::Metrics;
+
+impl Sfu {
+    /// Answers a subscriber's NACK from the route's recent packets, on the
+    /// stream's RTX SSRC (RFC 4588). With direct send every NACK is answered
+    /// here: the copies str0m sends then are not nackable, so str0m never
+    /// sends on the RTX SSRC and the relay alone numbers it (its sequence
+    /// numbers are SRTP nonces).
+    pub(super) fn retransmit(&mut self, now: Instant, key: PeerKey, nack: &Nack) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let (Some(dest), Some(direct)) = (peer.dest, peer.direct.as_mut()) else {
+            return;
+        };
+        let Some(track) = peer
+            .sending
+            .get(&*nack.ssrc)
+            .and_then(|mid| peer.receiving.get(mid))
+        else {
+            return;
+        };
+        let Some(route) = self.routes.get_mut(track) else {
+            return;
+        };
+        let Some(sub) = route.subscriptions.iter_mut().find(|s| s.subscriber == key) else {
+            return;
+        };
+        let (Some((rtx_ssrc, rtx_pt)), Some(offset)) = (sub.rtx, sub.seq_offset) else {
+            return;
+        };
+        let mut sent = 0;
+        for entry in nack.reports.iter() {
+            let lost = std::iter::once(entry.pid).chain(
+                (0..16u16)
+                    .filter(|b| entry.blp & (1 << b) != 0)
+                    .map(|b| entry.pid.wrapping_add(b + 1)),
+            );
+            for seq16 in lost {
+                if now.saturating_duration_since(sub.rtx_window.0) >= Duration::from_secs(1) {
+                    sub.rtx_window = (now, 0);
+                }
+                if sub.rtx_window.1 >= RTX_PER_SECOND {
+                    break;
+                }
+                // The newest extended sequence number with these low 16 bits.
+                let back = (sub.last_out as u16).wrapping_sub(seq16) as u64;
+                let Some(out_seq) = sub.last_out.checked_sub(back) else {
+                    continue;
+                };
+                let Some(p) = route.recent.iter().find(|r| r.seq == out_seq + offset) else {
+                    continue;
+                };
+                let mut body = Vec::with_capacity(2 + p.payload.len());
+                body.extend_from_slice(&seq16.to_be_bytes());
+                body.extend_from_slice(&p.payload);
+                let contents =
+                    direct.seal(p.marker, rtx_pt, sub.rtx_seq, p.timestamp, rtx_ssrc, &body);
+                sub.rtx_seq += 1;
+                sub.rtx_window.1 += 1;
+                peer.direct_out.push(Transmit::single(dest, contents));
+                sent += 1;
+            }
+        }
+        if sent > 0 {
+            Metrics::add(&self.metrics.retransmits, sent);
+            self.flush_due = true;
+            if !peer.dirty {
+                peer.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// The per-packet path: one publisher's RTP packet to every subscriber
+    /// of its track. Top to bottom: which track it is, what the insider view
+    /// records, the route, when the copies may leave, the retransmission
+    /// cache, then one copy per subscription (the adversary's say in test
+    /// builds, the subscriber's sequence numbers, sealed directly or written
+    /// to str0m).
+    pub(super) fn forward(&mut self, now: Instant, from: PeerKey, pkt: RtpPacket) {
+        let Some(publisher) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let Some(mid) = publisher.mid_of(pkt.header.ssrc) else {
+            return;
+        };
+        if let Some(tap) = &mut self.tap {
+            let source = publisher.addr.unwrap_or(self.config.media_addr);
+            tap.rtp(
+                source,
+                self.config.media_addr,
+                &RtpFields::of(&pkt),
+                &pkt.payload,
+            );
+        }
+        let Some(route) = self.routes.get_mut(&TrackKey {
+            publisher: from,
+            mid,
+        }) else {
+            return;
+        };
+        let video = route.kind == MediaKind::Video;
+        // A video frame's leading packets may wait for its last; anything
+        // else makes the next flush due at once.
+        if video && !pkt.header.marker {
+            self.held_since.get_or_insert(now);
+        } else {
+            self.flush_due = true;
+        }
+        if video && self.config.direct_send {
+            route.remember(now, &pkt);
+        }
+        let seq: u64 = *pkt.seq_no;
+        let ext = ExtensionValues {
+            video_orientation: pkt.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        // A copy that ends a frame (or is audio) may go through str0m now and
+        // then, so its sender reports map RTP time to wallclock correctly.
+        let may_sync = !video || pkt.header.marker;
+        let adversary = self.adversary.clone();
+        let publisher_id = adversary.as_ref().map(|_| from.participant());
+        let (mut forwarded, mut direct_copies) = (0, 0);
+        for sub in &mut route.subscriptions {
+            let Some(peer) = self.peers.get_mut(&sub.subscriber) else {
+                continue;
+            };
+            let mut payload = &pkt.payload;
+            let replaced;
+            if let (Some(adversary), Some(publisher)) = (&adversary, &publisher_id) {
+                let verdict = adversary.copy(&Outgoing {
+                    publisher,
+                    subscriber: &peer.participant,
+                    video,
+                    marker: pkt.header.marker,
+                    payload,
+                });
+                match verdict {
+                    Verdict::Forward => {}
+                    Verdict::Drop => continue,
+                    Verdict::Replace(p) => {
+                        replaced = p;
+                        payload = &replaced;
+                    }
+                }
+            }
+            let Some(out_seq) = sub.out_seq(seq) else {
+                continue; // older than this subscription
+            };
+            let direct = match (peer.direct.as_mut(), peer.dest) {
+                (Some(direct), Some(dest))
+                    // str0m writes the video-orientation extension; the direct path writes none.
+                    if ext.video_orientation.is_none() && !sub.sync_due(now, may_sync) =>
+                {
+                    let len = direct.sealed_len(payload.len());
+                    let more = video && !pkt.header.marker;
+                    let buf = segment_buf(&mut peer.direct_out, dest, len, self.gso_segments, more);
+                    direct.seal_into(
+                        pkt.header.marker,
+                        *sub.pt,
+                        out_seq,
+                        pkt.header.timestamp,
+                        sub.ssrc,
+                        payload,
+                        buf,
+                    );
+                    true
+                }
+                (Some(_), Some(_)) => {
+                    sub.via_str0m_at = Some(now);
+                    false
+                }
+                _ => false,
+            };
+            if !direct {
+                // With direct send the relay answers every NACK itself
+                // (`retransmit`): str0m must never send on the RTX SSRC, whose
+                // sequence numbers (SRTP nonces) the relay then owns alone.
+                let nackable = video && !self.config.direct_send;
+                let mut api = peer.rtc.direct_api();
+                let Some(tx) = api.stream_tx_by_mid(sub.mid, None) else {
+                    continue;
+                };
+                tx.write_rtp(
+                    RtpWrite::new(
+                        sub.pt,
+                        out_seq.into(),
+                        pkt.header.timestamp,
+                        pkt.timestamp,
+                        payload.clone(),
+                    )
+                    .marker(pkt.header.marker)
+                    .nackable(nackable)
+                    .ext_vals(ext.clone()),
+                );
+                peer.str0m_due = true;
+            }
+            forwarded += 1;
+            direct_copies += u64::from(direct);
+            if !peer.dirty {
+                peer.dirty = true;
+                self.dirty.push(sub.subscriber);
+            }
+        }
+        Metrics::add(&self.metrics.rtp_forwarded, forwarded);
+        if direct_copies > 0 {
+            Metrics::add(&self.metrics.rtp_direct, direct_copies);
+        }
+    }
+
+    pub(super) fn request_keyframe(&mut self, now: Instant, track: TrackKey) {
+        let Some(route) = self.routes.get_mut(&track) else {
+            return;
+        };
+        if route
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        route.last_keyframe_request = Some(now);
+        if let Some(p) = self.peers.get_mut(&track.publisher) {
+            if let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(track.mid, None) {
+                rx.request_keyframe(KeyframeRequestKind::Pli);
+            }
+            self.mark_dirty(track.publisher);
+        }
+    }
+}

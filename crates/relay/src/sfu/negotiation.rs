@@ -1,0 +1,284 @@
+//! SDP with each connection: the client's one offer, then the relay's
+//! offers for every track it subscribes to or drops (only the relay offers
+//! after the first, so there is no glare).
+
+use std::time::Instant;
+
+use conclave_proto::{ErrorCode, ServerMsg};
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind};
+use str0m::Rtc;
+
+use super::ids::{PeerKey, TrackKey};
+use super::peer::Change;
+use super::track::{Subscription, RTX_CACHE_AGE, RTX_CACHE_PACKETS};
+use super::Sfu;
+
+impl Sfu {
+    pub(super) fn accept_offer(&mut self, now: Instant, key: PeerKey, sdp: &str) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.offered {
+            return self.error(
+                key,
+                ErrorCode::OutOfOrder,
+                "this connection already sent its offer; answer the relay's offers instead",
+            );
+        }
+        let offer = match SdpOffer::from_sdp_string(sdp) {
+            Ok(o) => o,
+            Err(e) => {
+                return self.error(
+                    key,
+                    ErrorCode::BadSdp,
+                    &format!("the offer is not valid SDP: {e}"),
+                )
+            }
+        };
+        let answer = match peer.rtc.sdp_api().accept_offer(offer) {
+            Ok(a) => a,
+            Err(e) => {
+                return self.error(
+                    key,
+                    ErrorCode::BadSdp,
+                    &format!("the offer cannot be used: {e}"),
+                );
+            }
+        };
+        peer.offered = true;
+        peer.send(ServerMsg::Answer {
+            sdp: answer.to_sdp_string(),
+        });
+        // The newcomer receives every track already published in the room.
+        let room = peer.room.clone();
+        let existing: Vec<Change> = self.rooms[&room]
+            .peers
+            .iter()
+            .filter(|k| **k != key)
+            .filter_map(|k| self.peers.get(k).map(|p| (*k, p)))
+            .flat_map(|(k, p)| {
+                p.published.iter().map(move |(mid, kind)| {
+                    Change::Subscribe(
+                        TrackKey {
+                            publisher: k,
+                            mid: *mid,
+                        },
+                        *kind,
+                    )
+                })
+            })
+            .collect();
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.queued.extend(existing);
+        }
+        // MediaAdded events for its own tracks come out of the Rtc now.
+        self.drive(now, key);
+        self.renegotiate(key);
+    }
+
+    pub(super) fn accept_answer(&mut self, now: Instant, key: PeerKey, sdp: &str) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(pending) = peer.pending_offer.take() else {
+            return self.error(
+                key,
+                ErrorCode::OutOfOrder,
+                "no offer from the relay is waiting for an answer",
+            );
+        };
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(a) => a,
+            Err(e) => {
+                peer.pending_offer = Some(pending);
+                return self.error(
+                    key,
+                    ErrorCode::BadSdp,
+                    &format!("the answer is not valid SDP: {e}"),
+                );
+            }
+        };
+        if let Err(e) = peer.rtc.sdp_api().accept_answer(pending, answer) {
+            // The offer is spent; retry its subscriptions in a fresh offer.
+            let retry: Vec<Change> = peer
+                .in_flight
+                .drain(..)
+                .map(|(_, t, kind)| Change::Subscribe(t, kind))
+                .collect();
+            peer.queued.extend(retry);
+            self.error(
+                key,
+                ErrorCode::BadSdp,
+                &format!("the answer cannot be used: {e}"),
+            );
+            self.renegotiate(key);
+            return;
+        }
+        let in_flight = std::mem::take(&mut peer.in_flight);
+        let pt_for = |rtc: &Rtc, kind: MediaKind| {
+            let codec = if kind == MediaKind::Audio {
+                Codec::Opus
+            } else {
+                Codec::Vp8
+            };
+            rtc.codec_config()
+                .params()
+                .iter()
+                .find(|p| p.spec().codec == codec)
+                .map(|p| p.pt())
+        };
+        let mut keyframes = Vec::new();
+        for (mid, track, kind) in in_flight {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                return;
+            };
+            let (Some(route), Some(pt)) = (self.routes.get_mut(&track), pt_for(&peer.rtc, kind))
+            else {
+                // The publisher left while the offer was out.
+                peer.queued.push(Change::Unsubscribe(mid));
+                continue;
+            };
+            let mut api = peer.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+                peer.queued.push(Change::Unsubscribe(mid));
+                continue;
+            };
+            // str0m keeps 3 s / 1024 packets by default: far more memory per track.
+            tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
+            let ssrc = *tx.ssrc();
+            let rtx_ssrc = tx.rtx().map(|s| *s);
+            let rtx_pt = peer
+                .rtc
+                .codec_config()
+                .params()
+                .iter()
+                .find(|p| p.pt() == pt)
+                .and_then(|p| p.resend());
+            peer.receiving.insert(mid, track);
+            peer.sending.insert(ssrc, mid);
+            route.subscriptions.push(Subscription {
+                subscriber: key,
+                mid,
+                pt,
+                seq_offset: None,
+                ssrc,
+                rtx: rtx_ssrc.zip(rtx_pt.map(|p| *p)),
+                rtx_seq: 0,
+                rtx_window: (now, 0),
+                last_out: 0,
+                via_str0m_at: None,
+            });
+            if kind == MediaKind::Video {
+                keyframes.push(track);
+            }
+        }
+        // A new subscriber can decode nothing until the next key frame.
+        for track in keyframes {
+            self.request_keyframe(now, track);
+        }
+        self.renegotiate(key);
+    }
+
+    /// Sends the next relay offer if one is needed and none is outstanding:
+    /// only the relay offers after the client's first offer, so there is no glare.
+    pub(super) fn renegotiate(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if !peer.offered || peer.pending_offer.is_some() || peer.queued.is_empty() {
+            return;
+        }
+        let queued = std::mem::take(&mut peer.queued);
+        let mut api = peer.rtc.sdp_api();
+        let mut in_flight = Vec::new();
+        for change in queued {
+            match change {
+                Change::Subscribe(track, kind) => {
+                    if !self.routes.contains_key(&track) {
+                        continue;
+                    }
+                    let stream = track.publisher.participant().0;
+                    let track_id = format!("{stream}-{}", track.mid);
+                    let mid = api.add_media(
+                        kind,
+                        Direction::SendOnly,
+                        Some(stream),
+                        Some(track_id),
+                        None,
+                    );
+                    in_flight.push((mid, track, kind));
+                }
+                Change::Unsubscribe(mid) => api.stop_media(mid),
+            }
+        }
+        if let Some((offer, pending)) = api.apply() {
+            peer.pending_offer = Some(pending);
+            peer.in_flight = in_flight;
+            peer.send(ServerMsg::Offer {
+                sdp: without_send_twcc(&offer.to_sdp_string()),
+            });
+        }
+    }
+}
+
+/// Removes transport-wide congestion control from the m-lines the relay sends
+/// on. The relay runs no bandwidth estimation for its forwarded streams, so
+/// per-packet TWCC sequence numbers, the subscriber's feedback and str0m's
+/// send-side record of it (~90 KB per peer) would be work for nothing. The
+/// m-lines a client publishes on keep TWCC: its browser's estimator needs the
+/// relay's feedback.
+fn without_send_twcc(sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    // Sections start at "m=" lines; the session part comes first.
+    let mut rest = sdp;
+    while !rest.is_empty() {
+        let end = rest[1..]
+            .find("\r\nm=")
+            .map(|i| i + 3)
+            .unwrap_or(rest.len());
+        let (section, tail) = rest.split_at(end);
+        rest = tail;
+        let sending = section.starts_with("m=") && section.contains("\r\na=sendonly\r\n");
+        if !sending {
+            out.push_str(section);
+            continue;
+        }
+        for line in section.split_inclusive("\r\n") {
+            let twcc = (line.starts_with("a=extmap:") && line.contains("transport-wide-cc"))
+                || (line.starts_with("a=rtcp-fb:") && line.trim_end().ends_with(" transport-cc"));
+            if !twcc {
+                out.push_str(line);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_send_twcc;
+
+    #[test]
+    fn twcc_is_dropped_only_where_the_relay_sends() {
+        let sdp = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\na=group:BUNDLE 0 1\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n\
+            a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=recvonly\r\n\
+            a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 nack\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=sendonly\r\n\
+            a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 nack\r\n";
+        let out = without_send_twcc(sdp);
+        let (published, sent) = out.split_at(out.find("a=mid:1").expect("second m-line"));
+        assert!(published.contains("transport-wide-cc") && published.contains("96 transport-cc"));
+        assert!(!sent.contains("transport-wide-cc") && !sent.contains("transport-cc"));
+        assert!(sent.contains("sdes:mid") && sent.contains("a=rtcp-fb:96 nack\r\n"));
+        let removed = sdp.len() - out.len();
+        let expected = "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n".len()
+            + "a=rtcp-fb:96 transport-cc\r\n".len();
+        assert_eq!(removed, expected, "{out}");
+    }
+}

@@ -1,0 +1,156 @@
+//! One connection ([`Peer`]): its str0m `Rtc`, what it publishes and
+//! receives, its negotiation queue, where it is and its own SRTP sealing of
+//! forwarded copies; and how it is polled and released ([`poll_peer`],
+//! [`release`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use conclave_proto::{ParticipantId, PeerState, RoomId, ServerMsg};
+use str0m::change::SdpPendingOffer;
+use str0m::media::{MediaKind, Mid};
+use str0m::rtp::Ssrc;
+use str0m::{Event, Input, Output, Rtc};
+use tracing::debug;
+
+use super::ids::{PeerKey, TrackKey};
+use super::{EventSender, Transmit};
+use crate::srtp::{KeySlot, SrtpSender};
+
+/// Renegotiation work queued for a peer.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Change {
+    Subscribe(TrackKey, MediaKind),
+    Unsubscribe(Mid),
+}
+
+pub(super) struct Peer {
+    pub(super) participant: ParticipantId,
+    pub(super) room: RoomId,
+    pub(super) rtc: Rtc,
+    pub(super) events: EventSender,
+    pub(super) audio: bool,
+    pub(super) video: bool,
+    /// The client's one offer has been answered.
+    pub(super) offered: bool,
+    pub(super) pending_offer: Option<SdpPendingOffer>,
+    /// Subscriptions in the offer awaiting the client's answer.
+    pub(super) in_flight: Vec<(Mid, TrackKey, MediaKind)>,
+    pub(super) queued: Vec<Change>,
+    /// Subscriber-side mid → the track it carries (for keyframe requests).
+    pub(super) receiving: HashMap<Mid, TrackKey>,
+    /// Incoming SSRC → publisher-side mid.
+    pub(super) ssrc_mid: HashMap<Ssrc, Mid>,
+    pub(super) published: Vec<(Mid, MediaKind)>,
+    pub(super) next_timeout: Instant,
+    /// In `Sfu::dirty`: something waits to leave at the next release.
+    pub(super) dirty: bool,
+    /// The release must also run str0m (a write to it, its timer, a request);
+    /// copies sealed directly alone do not need it.
+    pub(super) str0m_due: bool,
+    pub(super) addr: Option<SocketAddr>,
+    /// Where str0m last sent to (the nominated ICE pair's remote address).
+    pub(super) dest: Option<SocketAddr>,
+    /// Where this peer's DTLS instance leaves its SRTP keys (direct send).
+    pub(super) key_slot: Option<Arc<KeySlot>>,
+    /// The relay's own sealing of forwarded copies, once keys are known.
+    pub(super) direct: Option<SrtpSender>,
+    /// Sealed copies waiting for this peer's next release.
+    pub(super) direct_out: Vec<Transmit>,
+    /// Subscriber-side SSRC → mid of forwarded streams (NACKs, direct send).
+    pub(super) sending: HashMap<u32, Mid>,
+}
+
+impl Peer {
+    pub(super) fn send(&self, msg: ServerMsg) {
+        // A closed channel means the connection is going away; its Leave follows.
+        let _ = self.events.send(msg);
+    }
+
+    pub(super) fn state(&self) -> PeerState {
+        PeerState {
+            participant: self.participant.clone(),
+            audio: self.audio,
+            video: self.video,
+        }
+    }
+}
+
+/// What polling peers produced.
+#[derive(Default)]
+pub(super) struct PollOut {
+    pub(super) transmits: Vec<Transmit>,
+    pub(super) events: Vec<(PeerKey, Event)>,
+    pub(super) dead: Vec<PeerKey>,
+    pub(super) packets: u64,
+    pub(super) bytes: u64,
+}
+
+/// Lets one peer's pacer release what was written to it, then polls it.
+pub(super) fn release(now: Instant, key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
+    // Copies sealed on the direct path leave first: what str0m sends in the
+    // same release (a frame's last packet now and then) was written after them.
+    for t in peer.direct_out.drain(..) {
+        out.packets += t.datagrams().count() as u64;
+        out.bytes += t.contents.len() as u64;
+        out.transmits.push(t);
+    }
+    if !std::mem::take(&mut peer.str0m_due) {
+        return;
+    }
+    if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+        debug!(peer = %peer.participant, "timeout refused: {e}");
+    }
+    poll_peer(key, peer, out);
+}
+
+/// Polls one peer's `Rtc` until it has nothing more to say.
+pub(super) fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
+    loop {
+        match peer.rtc.poll_output() {
+            Ok(Output::Transmit(t)) => {
+                out.packets += 1;
+                out.bytes += t.contents.len() as u64;
+                peer.dest = Some(t.destination);
+                out.transmits
+                    .push(Transmit::single(t.destination, t.contents.into()));
+            }
+            Ok(Output::Event(e)) => out.events.push((key, e)),
+            Ok(Output::Timeout(t)) => {
+                peer.next_timeout = t;
+                break;
+            }
+            Err(e) => {
+                debug!(peer = %peer.participant, "media session failed: {e}");
+                out.dead.push(key);
+                return;
+            }
+        }
+    }
+    if !peer.rtc.is_alive() {
+        out.dead.push(key);
+    }
+    // New SRTP keys (the first handshake, or a DTLS restart) replace the old.
+    if let Some(keys) = peer.key_slot.as_ref().and_then(|s| s.take()) {
+        peer.direct = SrtpSender::new(&keys);
+        if peer.direct.is_none() {
+            debug!(peer = %peer.participant, "SRTP profile not sealed directly: {keys:?}");
+        }
+    }
+}
+
+impl Peer {
+    /// The publisher-side m-line an incoming SSRC belongs to (remembered
+    /// after str0m first names it).
+    #[inline]
+    pub(super) fn mid_of(&mut self, ssrc: Ssrc) -> Option<Mid> {
+        if let Some(mid) = self.ssrc_mid.get(&ssrc) {
+            return Some(*mid);
+        }
+        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid())?;
+        self.ssrc_mid.insert(ssrc, mid);
+        Some(mid)
+    }
+}

@@ -1,0 +1,124 @@
+//! One published track and everything subscribed to it ([`Route`]): its
+//! subscribers' copies ([`Subscription`]), the recent packets kept to answer
+//! their NACKs ([`Recent`]), and when a key frame was last asked for.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::media::{MediaKind, Mid, Pt};
+use str0m::rtp::RtpPacket;
+
+use super::ids::PeerKey;
+
+/// Keyframe requests to one publisher's track are sent at most this often.
+pub(super) const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Resend history kept per forwarded video track: half a second answers any
+/// NACK that can still help a real-time stream, and each slot costs memory.
+pub(super) const RTX_CACHE_PACKETS: usize = 128;
+pub(super) const RTX_CACHE_AGE: Duration = Duration::from_millis(500);
+
+/// Most retransmissions per second for one forwarded stream (a 1.5 Mbit/s
+/// video stream is ~150 packets/s; more than that is a NACK flood).
+pub(super) const RTX_PER_SECOND: u32 = 200;
+
+/// How often a direct-path stream sends a copy through str0m, whose sender
+/// reports (every 1 s for video) take their RTP-to-wallclock mapping from it.
+pub(super) const SYNC_INTERVAL: Duration = Duration::from_millis(900);
+
+/// One subscriber's copy of a published track.
+#[derive(Debug)]
+pub(super) struct Subscription {
+    pub(super) subscriber: PeerKey,
+    /// The subscriber-side m-line carrying this track.
+    pub(super) mid: Mid,
+    /// The subscriber's payload type for the track's codec.
+    pub(super) pt: Pt,
+    /// Sequence numbers are rebased so every subscriber's stream starts low
+    /// (a fresh SRTP receiver assumes rollover counter 0, RFC 3711 §3.3.1).
+    pub(super) seq_offset: Option<u64>,
+    /// The subscriber-side stream's SSRC (direct send).
+    pub(super) ssrc: u32,
+    /// Its retransmission stream: SSRC, payload type and the next RTX
+    /// sequence number (direct send; RFC 4588).
+    pub(super) rtx: Option<(u32, u8)>,
+    pub(super) rtx_seq: u64,
+    /// Retransmissions in the current second, and when it began: a NACK
+    /// flood costs the relay at most `RTX_PER_SECOND` seals per stream.
+    pub(super) rtx_window: (Instant, u32),
+    /// Highest sequence number sent to this subscriber.
+    pub(super) last_out: u64,
+    /// When a copy last went through str0m, which keeps its sender reports'
+    /// RTP-to-wallclock mapping from such copies (direct send).
+    pub(super) via_str0m_at: Option<Instant>,
+}
+
+/// Everything subscribed to one published track.
+#[derive(Debug)]
+pub(super) struct Route {
+    pub(super) kind: MediaKind,
+    pub(super) subscriptions: Vec<Subscription>,
+    pub(super) last_keyframe_request: Option<Instant>,
+    /// Recent video packets by publisher sequence number, for retransmission
+    /// to any subscriber (direct send); payloads are shared, not copied.
+    pub(super) recent: VecDeque<Recent>,
+}
+
+/// A packet kept for retransmission on the direct path.
+#[derive(Debug)]
+pub(super) struct Recent {
+    pub(super) seq: u64,
+    pub(super) timestamp: u32,
+    pub(super) marker: bool,
+    pub(super) payload: Arc<[u8]>,
+    pub(super) at: Instant,
+}
+
+impl Subscription {
+    /// The sequence number this subscriber sees for the publisher's `seq`:
+    /// rebased so its stream starts low (a fresh SRTP receiver assumes
+    /// rollover counter 0, RFC 3711 §3.3.1); `None` for a packet older than
+    /// the subscription.
+    #[inline]
+    pub(super) fn out_seq(&mut self, seq: u64) -> Option<u64> {
+        let offset = *self.seq_offset.get_or_insert(seq.saturating_sub(1));
+        let out = seq.checked_sub(offset)?;
+        self.last_out = self.last_out.max(out);
+        Some(out)
+    }
+
+    /// Whether this copy (one that `may_sync`: audio, or a frame's last
+    /// packet) should go through str0m, which keeps its sender reports'
+    /// RTP-to-wallclock mapping from such copies ([`SYNC_INTERVAL`]).
+    #[inline]
+    pub(super) fn sync_due(&self, now: Instant, may_sync: bool) -> bool {
+        may_sync
+            && self
+                .via_str0m_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= SYNC_INTERVAL)
+    }
+}
+
+impl Route {
+    /// Keeps a video packet to answer subscribers' NACKs on the direct path
+    /// (at most [`RTX_CACHE_PACKETS`], none older than [`RTX_CACHE_AGE`]);
+    /// the payload is shared, not copied.
+    pub(super) fn remember(&mut self, now: Instant, pkt: &RtpPacket) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|r| now.saturating_duration_since(r.at) > RTX_CACHE_AGE)
+            || self.recent.len() >= RTX_CACHE_PACKETS
+        {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Recent {
+            seq: *pkt.seq_no,
+            timestamp: pkt.header.timestamp,
+            marker: pkt.header.marker,
+            payload: pkt.payload.clone(),
+            at: now,
+        });
+    }
+}
