@@ -7,6 +7,9 @@
 #   bench/run.sh --quick              # N = 1 10, 5 s windows
 #   bench/run.sh --subs "25 100" --duration 15 --systems "conclave janus"
 #   bench/run.sh --pace 2.5           # the publisher paces video like Chrome
+#   BASELINE_BIN=/tmp/conclave-old bench/run.sh --systems "baseline conclave"
+#                                     # a change against an older build, in one run
+#   BENCH_BIN_DIR=DIR bench/run.sh --no-build   # binaries built elsewhere
 #
 # Everything runs inside a network namespace made here (libnice, Janus's ICE,
 # ignores loopback interfaces, so peers use 127.0.1.1 on a veth), pinned: the
@@ -38,7 +41,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --pace) PACE=$2; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -49,13 +52,16 @@ if [[ " $SYSTEMS " == *" janus "* ]] && ! command -v janus >/dev/null; then
   echo "== installing Janus (Debian package janus)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus >/dev/null
 fi
+if [[ " $SYSTEMS " == *" baseline "* ]] && [ ! -x "${BASELINE_BIN:-}" ]; then
+  echo "the baseline system needs BASELINE_BIN=<a conclave binary built from the commit to compare with>" >&2; exit 2
+fi
 for t in ip taskset curl; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }; done
 
 if [ "$BUILD" = 1 ]; then
   echo "== building (release)"
   cargo build --release --locked -p conclave -p conclave-load
 fi
-BIN=target/release
+BIN=${BENCH_BIN_DIR:-target/release}
 [ -x "$BIN/conclave" ] || { echo "no $BIN/conclave; build first" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/conclave-bench.XXXXXX)
@@ -99,8 +105,9 @@ wait_open() { # log pid
 start() {
   local log="$tmp/$1.log"
   case $1 in
-    conclave)
-      ip netns exec "$NS" taskset -c "$RELAY_CPU" "$BIN/conclave" serve --listen $IP:0 --max-participants 1000 >"$log" 2>&1 &
+    conclave|baseline)
+      local bin="$BIN/conclave"; [ "$1" = baseline ] && bin=$BASELINE_BIN
+      ip netns exec "$NS" taskset -c "$RELAY_CPU" "$bin" serve --listen $IP:0 --max-participants 1000 >"$log" 2>&1 &
       PID=$!; pids+=("$PID"); TARGET=conclave
       URL=$(wait_open "$log" "$PID") ;;
     janus)

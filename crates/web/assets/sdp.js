@@ -28,7 +28,7 @@
 // message). A
 // refusal is visible; quietly fixing a hostile description would hide that the
 // relay tried, and the user would go on trusting it. An honest Conclave relay
-// never sends any of these (crates/relay sfu.rs: Opus and VP8 only, no
+// never sends any of these (crates/relay/src/sfu/room.rs: Opus and VP8 only, no
 // audio-level), so a refusal always means a lying or broken relay:
 // - the audio-level extension, on any m-line: it is a clear RTP header that
 //   says how loud each packet is;
