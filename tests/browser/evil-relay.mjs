@@ -16,11 +16,39 @@
 // frame to that browser as if the relay had; `conn.injectToRelay(msg)` sends
 // one to the relay as that browser. Every connection is listed in `conns`
 // with the participant id the relay gave it (`conn.me`) and everything it was
-// sent (`conn.seen`), so a test can replay or reorder.
+// sent (`conn.seen`), so a test can replay or reorder. `mlsEnvelope(msg)`
+// reads the clear envelope of an `mls` frame (kind, epoch) so an attack can
+// pick commits or application messages; `acceptedMls` forges the delivery
+// service's answer to a committer.
 
 import http from 'node:http';
 import https from 'node:https';
 import WebSocket, { WebSocketServer } from 'ws';
+
+/** Envelope kinds of crates/e2ee delivery.rs, by their byte. */
+export const MLS_KINDS = { 1: 'join_request', 2: 'commit', 3: 'proposal', 4: 'application', 5: 'welcome', 6: 'accepted', 7: 'rejected' };
+
+/** The clear envelope of an `mls` frame (either direction): its kind, the
+ * epoch it names (commits, proposals, application messages, the delivery
+ * service's answers), and its bytes; null for anything else. */
+export function mlsEnvelope(msg) {
+  if (!msg || msg.type !== 'mls' || typeof msg.data !== 'string') return null;
+  const bytes = Buffer.from(msg.data, 'base64');
+  if (bytes.length < 2 || bytes[0] !== 1) return null;
+  const kind = MLS_KINDS[bytes[1]] || 'unknown';
+  const epoch = [2, 3, 4, 6, 7].includes(bytes[1]) && bytes.length >= 10 ? Number(bytes.readBigUInt64BE(2)) : null;
+  return { kind, epoch, bytes };
+}
+
+/** The delivery service's `Accepted` for a commit made in `epoch`, as the
+ * relay sends it to the committer (`from` is the committer itself). */
+export function acceptedMls(participant, epoch) {
+  const b = Buffer.alloc(10);
+  b[0] = 1;
+  b[1] = 6;
+  b.writeBigUInt64BE(BigInt(epoch), 2);
+  return { type: 'mls', from: participant, data: b.toString('base64') };
+}
 
 export const passThrough = {
   toClient: (_conn, msg) => msg,

@@ -9,10 +9,18 @@
 //
 // Envelopes are JSON in bytes:
 //   {t:'join', ticket, identity, good}        a join request (good: proof checks)
-//   {t:'commit', group, epoch, by, roster, added, removed, welcomes}   (by: the committer's leaf)
-//   {t:'accepted', epoch} / {t:'rejected', current}   the service to a committer
-//   {t:'welcome', group, ticket, epoch, roster, leaf, policy}
-//   {t:'app', group, sender, text}            an application message
+//   {t:'commit', group, epoch, by, roster, added, removed, welcomes, id, secret}   (by: the committer's leaf)
+//   {t:'accepted', epoch} / {t:'rejected', epoch, current}   the service to a committer
+//   {t:'welcome', group, ticket, epoch, roster, leaf, policy, secret}
+//   {t:'app', group, sender, text, epoch, id, secret}   an application message
+//
+// Like MLS, each epoch has its own key (`secret`: the id of the commit that
+// started it), so a message made under another branch of the same epoch
+// number (a fork) does not read; an application message reads in its epoch
+// and the two before it; messages handled or sent before (by `id`) are
+// duplicates; and the wasm's `relation` (behind, current, ahead) is reported
+// for messages of our group it cannot read. Messages a test builds by hand
+// without `epoch` read in any epoch.
 //
 // `Net` plays the relay: it connects tabs (each a Membership with its own
 // FakeCall), tells them who is present, carries out their actions and
@@ -30,6 +38,9 @@ export const open = (bytes) => JSON.parse(decoder.decode(bytes));
 
 let identities = 0;
 let tickets = 0;
+let ids = 0;
+/** How many past epochs' keys a member keeps (crates/e2ee group.rs MAX_PAST_EPOCHS). */
+const PAST_EPOCHS = 2;
 
 /** The surface of the wasm `Call` that membership.js uses. */
 export class FakeCall {
@@ -48,6 +59,26 @@ export class FakeCall {
     this.pol = null;
     this.pending = new Map(); // ticket -> {identity, seen}
     this.commit = null; // our commit awaiting the service's verdict
+    this.secret = null; // this epoch's key
+    this.secrets = new Map(); // epoch -> key, ours and the last PAST_EPOCHS
+    this.seen = new Set(); // ids of messages handled or sent
+  }
+
+  /** The key of a new epoch. */
+  setEpoch(epoch, secret) {
+    this.epochN = epoch;
+    this.secret = secret;
+    this.secrets.set(epoch, secret);
+    for (const e of [...this.secrets.keys()]) if (e < epoch - PAST_EPOCHS) this.secrets.delete(e);
+  }
+
+  /** Where a message of our group stands against our epoch, as the wasm says it. */
+  place(env, what, readable) {
+    const refused = (relation) => ({ kind: 'refused', what, reason: `not readable (${relation})`, epoch: env.epoch, relation });
+    if (env.epoch > this.epochN) return refused('ahead');
+    if (env.epoch < this.epochN && !readable) return refused('behind');
+    if (env.epoch === this.epochN && env.secret !== this.secret) return refused('current');
+    return null;
   }
 
   alive() {
@@ -67,6 +98,7 @@ export class FakeCall {
     this.leaf = 0;
     this.rosterRows = [{ leaf: 0, identity: this.identity, host: hostApproval }];
     this.pol = { hostApproval, hostsOnlyRemove: this.hostsOnlyRemove, hosts: hostApproval || this.hostsOnlyRemove ? [this.identity] : [] };
+    this.setEpoch(0, `${this.group}#0`);
   }
 
   joinRequest() {
@@ -84,11 +116,21 @@ export class FakeCall {
     if (this.state === 'joining') {
       if (env.t !== 'welcome') return out({ kind: 'ignored' });
       if (env.ticket !== this.ticket) return out({ kind: 'refused', what: 'welcome', reason: 'not an invitation for us' });
-      Object.assign(this, { state: 'member', group: env.group, epochN: env.epoch, rosterRows: env.roster, leaf: env.leaf, pol: env.policy });
+      Object.assign(this, { state: 'member', group: env.group, rosterRows: env.roster, leaf: env.leaf, pol: env.policy });
+      this.setEpoch(env.epoch, env.secret);
       return out({ kind: 'welcomed', epoch: env.epoch, leaf: env.leaf });
     }
+    if (env.id !== undefined && this.seen.has(env.id)) return out({ kind: 'duplicate' });
+    const read = (o) => {
+      if (env.id !== undefined && o.kind !== 'refused') this.seen.add(env.id);
+      return out(o);
+    };
     switch (env.t) {
+      case 'welcome':
+        return out({ kind: 'ignored' });
       case 'join': {
+        // The request that let someone in, replayed: they are here.
+        if (env.good && this.rosterRows.some((r) => r.identity === env.identity)) return out({ kind: 'duplicate' });
         if (!env.good) return out({ kind: 'join_request', ticket: env.ticket, ok: false, reason: 'the join proof was not made with this meeting\'s link', host_decides: false });
         if (this.pol.hostApproval && !this.pol.hosts.includes(this.identity)) {
           return out({ kind: 'join_request', ticket: env.ticket, ok: true, host_decides: true });
@@ -97,12 +139,14 @@ export class FakeCall {
         return out({ kind: 'join_request', ticket: env.ticket, ok: true, host_decides: false, identity: env.identity });
       }
       case 'commit': {
+        const placed = env.group === this.group && env.secret !== undefined && this.place(env, 'commit', false);
+        if (placed) return out(placed);
         if (env.group !== this.group || env.epoch !== this.epochN) return out({ kind: 'refused', what: 'commit', reason: 'not a commit of this group\'s epoch' });
         const committer = this.rosterRows.find((r) => r.leaf === env.by);
         if (this.pol.hostsOnlyRemove && env.removed.length && !(committer && this.pol.hosts.includes(committer.identity))) {
           return out({ kind: 'refused', what: 'commit', reason: 'a non-host removed someone in a room where only hosts may' });
         }
-        return out(this.apply(env));
+        return read(this.apply(env));
       }
       case 'accepted': {
         const c = this.commit;
@@ -110,11 +154,16 @@ export class FakeCall {
         return out(c ? this.apply(c) : { kind: 'ignored' });
       }
       case 'rejected':
+        // Only the answer to the commit we have out (a replayed one is not).
+        if (this.commit && env.epoch !== undefined && env.epoch !== this.commit.epoch) return out({ kind: 'ignored' });
         this.commit = null;
         return out({ kind: 'rejected', current: env.current });
-      case 'app':
+      case 'app': {
         if (env.group !== this.group) return out({ kind: 'refused', what: 'message', reason: 'cannot decrypt' });
-        return out({ kind: 'application', sender: env.sender, text: env.text });
+        const placed = env.epoch !== undefined && this.place(env, 'message', this.secrets.get(env.epoch) === env.secret);
+        if (placed) return out(placed);
+        return read({ kind: 'application', sender: env.sender, text: env.text });
+      }
       default:
         return out({ kind: 'refused', what: 'envelope', reason: 'unknown envelope' });
     }
@@ -126,7 +175,7 @@ export class FakeCall {
       this.state = 'gone';
       return { kind: 'removed' };
     }
-    this.epochN = c.epoch + 1;
+    this.setEpoch(c.epoch + 1, c.id);
     this.rosterRows = c.roster;
     const inGroup = c.roster.map((r) => r.identity);
     const admitted = [...this.pending].filter(([, p]) => inGroup.includes(p.identity)).map(([t]) => t);
@@ -149,7 +198,8 @@ export class FakeCall {
       added.push(leaf);
       welcomes.push({ ticket: j.ticket, leaf });
     }
-    this.commit = { t: 'commit', group: this.group, epoch: this.epochN, by: this.leaf, roster, added, removed: remove, welcomes, policy: this.pol };
+    this.commit = { t: 'commit', group: this.group, epoch: this.epochN, by: this.leaf, roster, added, removed: remove, welcomes, policy: this.pol, id: `c${++ids}`, secret: this.secret };
+    this.seen.add(this.commit.id);
     return envelope(this.commit);
   }
 
@@ -176,7 +226,9 @@ export class FakeCall {
 
   send(text) {
     this.member();
-    return envelope({ t: 'app', group: this.group, sender: this.leaf, text });
+    const id = `m${++ids}`;
+    this.seen.add(id);
+    return envelope({ t: 'app', group: this.group, sender: this.leaf, text, epoch: this.epochN, id, secret: this.secret });
   }
 
   epoch() { return this.state === 'member' ? this.epochN : 0; }
@@ -191,7 +243,7 @@ export class FakeCall {
   }
 
   safetyCode() {
-    return this.state === 'member' ? `${this.group}/${this.epochN}/${this.rosterRows.map((r) => r.identity).join(',')}` : '';
+    return this.state === 'member' ? `${this.group}/${this.epochN}/${this.secret}/${this.rosterRows.map((r) => r.identity).join(',')}` : '';
   }
 
   mediaEpoch() {
@@ -242,6 +294,11 @@ export class Net {
     this.muted = new Set(); // tabs whose messages the relay withholds from the others
     this.dropWelcomes = false;
     this.dropAnswers = false; // the relay withholds its Accepted/Rejected replies
+    /** @type {((to: Tab, from: Tab, env: object) => object[]) | null} a lying
+     * relay's hand on each envelope it delivers: what `to` gets instead */
+    this.tamper = null;
+    /** @type {Map<Tab, {from: Tab, env: object}[]>} what each tab was delivered */
+    this.delivered = new Map();
   }
 
   /** A tab connects; `alone` when the relay's `joined` lists nobody. */
@@ -290,7 +347,14 @@ export class Net {
   /** @param {Tab} to */
   deliver(to, from, env, now) {
     if (this.hung.has(to) || to.failure) return;
+    if (!this.delivered.has(to)) this.delivered.set(to, []);
+    this.delivered.get(to).push({ from, env });
     this.run(to, to.m.handleMls(from.participant, envelope(env), now));
+  }
+
+  /** Delivers as the relay does, through `tamper` when set. */
+  relay(to, from, env, now) {
+    for (const e of this.tamper ? this.tamper(to, from, env) : [env]) this.deliver(to, from, e, now);
   }
 
   /** Delivers everything sent so far (and what that makes them send). */
@@ -303,21 +367,21 @@ export class Net {
       const others = this.tabs.filter((t) => t !== from);
       if (env.t === 'commit') {
         if (env.epoch !== this.epoch) {
-          this.deliver(from, from, { t: 'rejected', current: this.epoch }, now);
+          this.relay(from, from, { t: 'rejected', epoch: env.epoch, current: this.epoch }, now);
           continue;
         }
         this.epoch += 1;
         this.commits.push({ by: from.name, added: env.added, removed: env.removed });
-        if (!this.dropAnswers) this.deliver(from, from, { t: 'accepted', epoch: env.epoch }, now);
-        for (const t of others) this.deliver(t, from, env, now);
+        if (!this.dropAnswers) this.relay(from, from, { t: 'accepted', epoch: env.epoch }, now);
+        for (const t of others) this.relay(t, from, env, now);
         if (this.dropWelcomes) continue;
         for (const w of env.welcomes) {
           const joiner = this.tabs.find((t) => t.call.ticket === w.ticket);
-          const welcome = { t: 'welcome', group: env.group, ticket: w.ticket, epoch: env.epoch + 1, roster: env.roster, leaf: w.leaf, policy: env.policy };
-          if (joiner) this.deliver(joiner, from, welcome, now);
+          const welcome = { t: 'welcome', group: env.group, ticket: w.ticket, epoch: env.epoch + 1, roster: env.roster, leaf: w.leaf, policy: env.policy, secret: env.id };
+          if (joiner) this.relay(joiner, from, welcome, now);
         }
       } else {
-        for (const t of others) this.deliver(t, from, env, now);
+        for (const t of others) this.relay(t, from, env, now);
       }
     }
   }

@@ -115,6 +115,10 @@ pub enum GroupError {
         /// Ours.
         current: crate::delivery::Epoch,
     },
+    /// An MLS message whose key was used before: the relay re-sent a message
+    /// we already read. Nothing changed; drop it quietly.
+    #[error("the message was already received (a replay); drop it")]
+    Replayed,
     /// A commit or proposal not sent by a current member (e.g. forged by the relay).
     #[error("refused: {0} was not sent by a current member of the group")]
     NotFromMember(&'static str),

@@ -35,6 +35,7 @@ use crate::identity::{Identity, PublicIdentity};
 use crate::link::{AdmissionSecret, AdmitKey, RoomId, RoomSecret};
 use crate::media::MediaEpoch;
 use crate::policy::{group_binding, RoomPolicy, POLICY_EXTENSION_TYPE};
+use crate::replay::SeenMessages;
 use crate::safety::SafetyCode;
 
 /// The MLS ciphersuite every Conclave group uses (0x0003).
@@ -137,6 +138,9 @@ pub enum Event {
     /// We were removed from the group (or our leave was committed). All keys
     /// of the group are gone; the call is over for this device.
     Removed,
+    /// A message we already handled or sent ourselves, delivered again (a
+    /// relay replaying or duplicating): nothing changed ([`crate::replay`]).
+    Duplicate,
     /// Nothing for us (e.g. a Welcome for another joiner).
     Ignored,
 }
@@ -357,6 +361,7 @@ impl Joiner {
             group,
             guard: AdmissionGuard::new(),
             active: true,
+            seen: SeenMessages::default(),
         })
     }
 }
@@ -376,6 +381,8 @@ pub struct Member {
     group: MlsGroup,
     guard: AdmissionGuard,
     active: bool,
+    /// The MLS messages we handled or sent, so a replay is known as one.
+    seen: SeenMessages,
 }
 
 impl fmt::Debug for Member {
@@ -435,6 +442,7 @@ impl Member {
             group,
             guard: AdmissionGuard::new(),
             active: true,
+            seen: SeenMessages::default(),
         })
     }
 
@@ -583,7 +591,7 @@ impl Member {
     }
 
     fn commit_envelope(
-        &self,
+        &mut self,
         epoch: Epoch,
         commit: &MlsMessageOut,
         welcome: Option<(&MlsMessageOut, Vec<JoinTicket>)>,
@@ -595,9 +603,11 @@ impl Member {
             }),
             None => None,
         };
+        let commit = encode_mls(commit)?;
+        self.seen.insert(&commit);
         Ok(Envelope::Commit {
             epoch,
-            commit: encode_mls(commit)?,
+            commit,
             welcome,
         }
         .encode())
@@ -745,11 +755,9 @@ impl Member {
             .group
             .leave_group(&self.provider, &self.identity)
             .map_err(mls("leave"))?;
-        Ok(Envelope::Proposal {
-            epoch,
-            proposal: encode_mls(&proposal)?,
-        }
-        .encode())
+        let proposal = encode_mls(&proposal)?;
+        self.seen.insert(&proposal);
+        Ok(Envelope::Proposal { epoch, proposal }.encode())
     }
 
     /// Encrypts an application message (a profile with a display name, chat)
@@ -761,11 +769,9 @@ impl Member {
             .group
             .create_message(&self.provider, &self.identity, data)
             .map_err(mls("application message"))?;
-        Ok(Envelope::Application {
-            epoch,
-            message: encode_mls(&msg)?,
-        }
-        .encode())
+        let message = encode_mls(&msg)?;
+        self.seen.insert(&message);
+        Ok(Envelope::Application { epoch, message }.encode())
     }
 
     /// Handles one envelope from the relay. Errors mean the message was
@@ -808,8 +814,13 @@ impl Member {
                     removed: staged.map(|s| s.1).unwrap_or_default(),
                 })
             }
-            Envelope::Rejected { current, .. } => {
+            Envelope::Rejected { epoch, current } => {
                 if self.has_pending_commit() {
+                    // Only the answer to the commit we have out: a replayed
+                    // or duplicated refusal must not drop a later one.
+                    if epoch != self.epoch() {
+                        return Ok(Event::Ignored);
+                    }
                     self.group
                         .clear_pending_commit(self.provider.storage())
                         .map_err(mls("clear pending commit"))?;
@@ -817,10 +828,62 @@ impl Member {
                 self.pending_revoke = false;
                 Ok(Event::CommitRejected { current })
             }
-            Envelope::Commit { commit, .. } => self.handle_mls(&commit, "commit"),
-            Envelope::Proposal { proposal, .. } => self.handle_mls(&proposal, "proposal"),
-            Envelope::Application { message, .. } => self.handle_mls(&message, "message"),
+            Envelope::Commit { commit, .. } => self.handle_once(&commit, "commit"),
+            Envelope::Proposal { proposal, .. } => self.handle_once(&proposal, "proposal"),
+            Envelope::Application { message, .. } => self.handle_once(&message, "message"),
         }
+    }
+
+    /// [`Member::handle_mls`], once per message: bytes we handled or sent
+    /// before are a replay ([`Event::Duplicate`]), whatever MLS would say.
+    fn handle_once(&mut self, bytes: &[u8], what: &'static str) -> Result<Event, GroupError> {
+        if self.seen.contains(bytes) {
+            return Ok(Event::Duplicate);
+        }
+        let event = self.handle_mls(bytes, what)?;
+        self.seen.insert(bytes);
+        Ok(event)
+    }
+
+    /// The epoch an MLS message in this envelope (commit, proposal or
+    /// application message) says it was made in, if it is a PrivateMessage
+    /// that names our group. The relay can write any number there: use it
+    /// only to decide whether to wait for a commit (a newer epoch), to drop
+    /// the message quietly (an older one), or that a message of our own
+    /// epoch failed to decrypt (a fork, or a forgery).
+    pub fn message_epoch(&self, envelope: &[u8]) -> Option<Epoch> {
+        let mls = match Envelope::decode(envelope).ok()? {
+            Envelope::Commit { commit, .. } => commit,
+            Envelope::Proposal { proposal, .. } => proposal,
+            Envelope::Application { message, .. } => message,
+            _ => return None,
+        };
+        let MlsMessageBodyIn::PrivateMessage(m) = decode_mls(&mls).ok()?.extract() else {
+            return None;
+        };
+        let protocol = ProtocolMessage::from(m);
+        (protocol.group_id() == self.group.group_id()).then(|| Epoch(protocol.epoch().as_u64()))
+    }
+
+    /// Whether this join request (its proof made with the room's current
+    /// admission key) is from someone already in the group: a replay of the
+    /// request that admitted them.
+    pub fn is_admitted(&self, request: &JoinRequest) -> bool {
+        if !request
+            .proof
+            .verify(&self.admit_key, &self.room_id, &request.key_package)
+        {
+            return false;
+        }
+        let Ok(kp) = KeyPackageIn::tls_deserialize_exact(&request.key_package[..]) else {
+            return false;
+        };
+        let Ok(kp) = kp.validate(self.provider.crypto(), ProtocolVersion::Mls10) else {
+            return false;
+        };
+        let leaf = kp.leaf_node();
+        leaf_identity(leaf.credential(), leaf.signature_key().as_slice())
+            .is_some_and(|id| self.roster().iter().any(|r| r.identity == id))
     }
 
     fn handle_mls(&mut self, bytes: &[u8], what: &'static str) -> Result<Event, GroupError> {
@@ -841,7 +904,9 @@ impl Member {
             return Err(GroupError::NotFromMember(what));
         }
         let got = Epoch(protocol.epoch().as_u64());
-        if protocol.is_handshake_message() && got != self.epoch() {
+        // Handshake messages only for our epoch; application messages also
+        // from the past epochs MLS keeps, never from a future one.
+        if (protocol.is_handshake_message() && got != self.epoch()) || got > self.epoch() {
             return Err(GroupError::WrongEpoch {
                 got,
                 current: self.epoch(),
@@ -851,6 +916,13 @@ impl Member {
             .group
             .process_message(&self.provider, protocol)
             .map_err(|e| match e {
+                // A generation of a sender's ratchet that was used before: a
+                // replay of a message whose digest we no longer hold.
+                ProcessMessageError::ValidationError(ValidationError::UnableToDecrypt(
+                    openmls::framing::errors::MessageDecryptionError::SecretTreeError(
+                        openmls::framing::errors::SecretTreeError::SecretReuseError,
+                    ),
+                )) => GroupError::Replayed,
                 // A message that does not decrypt under this epoch's keys was
                 // not made by a member of this epoch.
                 ProcessMessageError::ValidationError(_) => GroupError::NotFromMember(what),

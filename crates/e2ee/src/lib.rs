@@ -97,6 +97,8 @@ pub mod policy;
 #[cfg(feature = "group")]
 mod random;
 #[cfg(feature = "group")]
+pub mod replay;
+#[cfg(feature = "group")]
 pub mod safety;
 
 #[cfg(feature = "group")]

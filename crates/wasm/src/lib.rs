@@ -34,8 +34,8 @@ use std::collections::BTreeMap;
 use conclave_e2ee::delivery::{Envelope, Epoch};
 use conclave_e2ee::media::{Codec, FrameReceiver, FrameSender, MediaEpoch};
 use conclave_e2ee::{
-    AdmissionSecret, Event, Identity, JoinRequest, Joiner, LeafIndex, Member, RoomId, RoomLink,
-    RoomPolicy, RoomSecret, VerifiedJoin,
+    AdmissionError, AdmissionSecret, Event, GroupError, Identity, JoinRequest, Joiner, LeafIndex,
+    Member, RoomId, RoomLink, RoomPolicy, RoomSecret, VerifiedJoin,
 };
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -74,6 +74,17 @@ fn unpad_application(padded: &[u8]) -> Option<&[u8]> {
 /// wrappers also run in native tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error(pub String);
+
+impl Out {
+    fn refused(what: &str, reason: impl std::fmt::Display) -> Out {
+        Out::Refused {
+            what: what.into(),
+            reason: reason.to_string(),
+            epoch: None,
+            relation: None,
+        }
+    }
+}
 
 impl From<Error> for JsValue {
     fn from(e: Error) -> JsValue {
@@ -258,8 +269,23 @@ enum Out {
     /// We are out of the group.
     Removed,
     /// A message we had to refuse: `what` (commit, welcome, message,
-    /// proposal, envelope) and why. Nothing changed.
-    Refused { what: String, reason: String },
+    /// proposal, envelope) and why. Nothing changed. For an MLS message of
+    /// our group that did not decrypt or was for another epoch: `epoch`, the
+    /// epoch it claims, and `relation` to ours: `behind` (old: drop it
+    /// quietly), `ahead` (keep it until the commit that starts its epoch
+    /// arrives: the relay withholds or reordered it) or `current` (a message
+    /// of our own epoch that does not decrypt: the group may have forked).
+    Refused {
+        what: String,
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        epoch: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        relation: Option<&'static str>,
+    },
+    /// A message we already handled, delivered again (a replay or a
+    /// duplicate): nothing changed, nothing to show.
+    Duplicate,
     /// Not for us.
     Ignored,
 }
@@ -363,7 +389,7 @@ impl Call {
     /// Handles one envelope from the relay (the bytes of an `mls` message's
     /// `data`) and returns what it meant as JSON: an object whose `kind` is
     /// `join_request`, `welcomed`, `epoch`, `rejected`, `leave_requested`,
-    /// `application`, `removed`, `refused` or `ignored`.
+    /// `application`, `removed`, `refused`, `duplicate` or `ignored`.
     pub fn handle(&mut self, bytes: &[u8], now_ms: f64) -> String {
         let out = self.handle_inner(bytes, now(now_ms));
         serde_json::to_string(&out).unwrap_or_else(|_| String::from(r#"{"kind":"ignored"}"#))
@@ -374,12 +400,7 @@ impl Call {
             .retain(|_, p| now_ms.saturating_sub(p.seen_ms) < PENDING_JOIN_TTL_MS);
         let env = match Envelope::decode(bytes) {
             Ok(e) => e,
-            Err(e) => {
-                return Out::Refused {
-                    what: "envelope".into(),
-                    reason: e.to_string(),
-                }
-            }
+            Err(e) => return Out::refused("envelope", e),
         };
         match &mut self.state {
             State::Gone => Out::Ignored,
@@ -393,10 +414,7 @@ impl Call {
                         self.state = State::Member(Box::new(member));
                         out
                     }
-                    Err(e) => Out::Refused {
-                        what: "welcome".into(),
-                        reason: e.to_string(),
-                    },
+                    Err(e) => Out::refused("welcome", e),
                 },
                 _ => Out::Ignored,
             },
@@ -406,6 +424,20 @@ impl Call {
                     // its acknowledgement names that one.
                     (Envelope::Accepted { epoch }, Some((sent, real))) if epoch.0 == sent => {
                         Envelope::Accepted { epoch: Epoch(real) }.encode()
+                    }
+                    (Envelope::Rejected { epoch, current }, Some((sent, real)))
+                        if epoch.0 == sent =>
+                    {
+                        Envelope::Rejected {
+                            epoch: Epoch(real),
+                            current: *current,
+                        }
+                        .encode()
+                    }
+                    // An answer about another commit than the one we have out
+                    // under the service's count: a replay.
+                    (Envelope::Accepted { .. } | Envelope::Rejected { .. }, Some(_)) => {
+                        return Out::Ignored
                     }
                     _ => bytes.to_vec(),
                 };
@@ -472,24 +504,46 @@ impl Call {
                             sender: sender.0,
                             text: String::from_utf8_lossy(text).into_owned(),
                         },
-                        None => Out::Refused {
-                            what: what.into(),
-                            reason: format!(
+                        None => Out::refused(
+                            what,
+                            format!(
                                 "an application message from leaf {} is not padded; \
                                  its sender runs an outdated client and should reload the page",
                                 sender.0
                             ),
-                        },
+                        ),
                     },
                     Ok(Event::Removed) => {
                         self.state = State::Gone;
                         Out::Removed
                     }
                     Ok(Event::JoinRequested(_)) | Ok(Event::Ignored) => Out::Ignored,
-                    Err(e) => Out::Refused {
-                        what: what.into(),
-                        reason: e.to_string(),
-                    },
+                    Ok(Event::Duplicate) | Err(GroupError::Replayed) => Out::Duplicate,
+                    Err(e) => {
+                        // Where the message stands against our epoch, for
+                        // messages MLS could not read: too old, too new (a
+                        // commit is missing), or ours but undecryptable.
+                        let got = match &e {
+                            GroupError::NotFromMember(_) | GroupError::WrongEpoch { .. } => {
+                                member.message_epoch(&bytes)
+                            }
+                            _ => None,
+                        };
+                        let ours = member.epoch();
+                        match (Out::refused(what, e), got) {
+                            (Out::Refused { what, reason, .. }, Some(got)) => Out::Refused {
+                                what,
+                                reason,
+                                epoch: Some(got.0),
+                                relation: Some(match got.cmp(&ours) {
+                                    std::cmp::Ordering::Less => "behind",
+                                    std::cmp::Ordering::Equal => "current",
+                                    std::cmp::Ordering::Greater => "ahead",
+                                }),
+                            },
+                            (out, _) => out,
+                        }
+                    }
                 }
             }
         }
@@ -549,6 +603,12 @@ impl Call {
                     name,
                     host_decides: false,
                 }
+            }
+            // The request that let someone in, replayed: they are here.
+            Err(AdmissionError::Replayed | AdmissionError::Stale { .. })
+                if member.is_admitted(&req) =>
+            {
+                Out::Duplicate
             }
             Err(e) => refused(e.to_string()),
         }

@@ -91,7 +91,7 @@ export class Call {
      * Handles one envelope from the relay (the bytes of an `mls` message's
      * `data`) and returns what it meant as JSON: an object whose `kind` is
      * `join_request`, `welcomed`, `epoch`, `rejected`, `leave_requested`,
-     * `application`, `removed`, `refused` or `ignored`.
+     * `application`, `removed`, `refused`, `duplicate` or `ignored`.
      * @param {Uint8Array | number[]} bytes
      * @param {number} now_ms
      * @returns {string}

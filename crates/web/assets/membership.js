@@ -38,6 +38,7 @@
 // time (tests/web/membership.test.mjs).
 
 import { cleanName } from './link.js';
+import { MlsOrder } from './mls-order.js';
 
 /** How long a joiner waits for a member to admit it. */
 export const ADMIT_TIMEOUT_MS = 20000;
@@ -122,7 +123,7 @@ const REMOVE_INTENT_MS = 30000;
  */
 
 /** @typedef {{leaf: number, identity: string, host: boolean}} RosterRow */
-/** @typedef {{name: string, participant: string, audio: boolean, video: boolean}} Profile */
+/** @typedef {{name: string, participant: string, audio: boolean, video: boolean, seq: number}} Profile */
 /** @typedef {{leaf: number, name: string, how: 'left' | 'removed', by: string | null, silent: boolean, at: number}} Departure */
 /** @typedef {{since: number, hostDecides: boolean, asked: boolean, approved?: boolean, name?: string | null, identity?: string | null}} Join */
 
@@ -212,6 +213,10 @@ export class Membership {
     this.present = new Set();
     /** @type {Set<string>} relay participants who left; ids are never reused */
     this.gone = new Set();
+    /** Replays, duplicates, messages from other epochs and forks (mls-order.js). */
+    this.order = new MlsOrder();
+    /** Counts our profiles, so a reordered older one never undoes a newer one. */
+    this.profileSeq = 0;
     /** @type {Action[]} */
     this.out = [];
   }
@@ -332,7 +337,31 @@ export class Membership {
   handleMls(from, bytes, now) {
     this.out = [];
     if (this.state === 'out') return [];
+    let stop = this.receive(from, bytes, now);
+    // Messages that waited for the commit that starts their epoch, now that it came.
+    for (let h; !stop && this.state === 'member' && (h = this.order.next(this.epoch));) stop = this.receive(h.from, h.bytes, now);
+    if (!stop) this.maintain(now);
+    return this.take();
+  }
+
+  /**
+   * Reads one MLS envelope; true when nothing more may be done now (we
+   * were removed, or gave up our group for a rival one).
+   * @param {string} from
+   * @param {Uint8Array} bytes
+   * @param {number} now
+   */
+  receive(from, bytes, now) {
     const ev = JSON.parse(this.call.handle(bytes, now));
+    if (this.state === 'member') {
+      // Replays, duplicates, other epochs, forks (mls-order.js).
+      const placed = this.order.place(from, bytes, ev, this.epoch, now);
+      if (placed === 'fork') {
+        const n = this.order.forkNote(this.epoch, now);
+        if (n) this.note(n.text, n.kind);
+      }
+      if (placed) return false;
+    }
     switch (ev.kind) {
       case 'join_request':
         if (!ev.ok) { this.refuse('join', ev.reason, now); break; }
@@ -360,10 +389,10 @@ export class Membership {
         const by = this.removing.get(this.ownLeaf);
         const who = by && now - by.at < REMOVE_INTENT_MS ? this.nameOf(by.by) : null;
         this.fail('removed', `You were removed from the call by ${who ?? 'a member'}.`);
-        return this.take();
+        return true;
       }
       case 'refused':
-        if (ev.what === 'message' && this.rivalGroup(from, now)) return this.take();
+        if (ev.what === 'message' && this.rivalGroup(from, now)) return true;
         this.refuse(ev.what, ev.reason, now);
         if (ev.what === 'welcome' && this.state === 'waiting') {
           // The relay used up our join ticket on a fake invitation: ask again.
@@ -373,8 +402,7 @@ export class Membership {
       default:
         break;
     }
-    this.maintain(now);
-    return this.take();
+    return false;
   }
 
   /**
@@ -395,6 +423,7 @@ export class Membership {
       if (now - this.profileSentAt >= this.heartbeatMs) this.sendProfile(now);
       this.watch(now);
       this.watchPending(now);
+      for (const n of this.order.watch(now, this.epoch)) this.note(n.text, n.kind);
     }
     this.maintain(now);
     return this.take();
@@ -681,7 +710,7 @@ export class Membership {
    */
   sendProfile(now) {
     if (this.state !== 'member') return;
-    const text = JSON.stringify({ profile: { name: this.name, participant: this.me, audio: this.sending.audio, video: this.sending.video } });
+    const text = JSON.stringify({ profile: { name: this.name, participant: this.me, audio: this.sending.audio, video: this.sending.video, seq: ++this.profileSeq } });
     this.send(this.call.send(text));
     this.profileSentAt = now;
   }
@@ -713,8 +742,11 @@ export class Membership {
     if (!p || typeof p.name !== 'string' || typeof p.participant !== 'string') return;
     const name = cleanName(p.name);
     const first = !this.profiles.has(sender);
+    // One the relay delivered after a newer one of the same member changes nothing.
+    const seq = Number.isSafeInteger(p.seq) ? p.seq : 0;
+    if (!first && seq && seq <= (this.profiles.get(sender)?.seq ?? 0)) return;
     // Each leaf keeps its own name: a profile never moves another leaf's.
-    this.profiles.set(sender, { name, participant: p.participant, audio: p.audio !== false, video: p.video !== false });
+    this.profiles.set(sender, { name, participant: p.participant, audio: p.audio !== false, video: p.video !== false, seq });
     // The connection it names now is the one the relay must vouch for.
     if (this.present.has(p.participant) && !this.gone.has(p.participant)) this.relayLeftAt.delete(sender);
     if (first && sender !== this.ownLeaf && this.joinedAt !== null && now - this.joinedAt > QUIET_AFTER_JOIN_MS) this.note(`${name} joined`);
@@ -802,7 +834,9 @@ export class Membership {
    * @param {number} now
    */
   maintain(now) {
-    if (this.state !== 'member' || this.call.hasPendingCommit()) return;
+    // Nothing while messages of a newer epoch wait for their commit: ours
+    // would be for an epoch the others left (mls-order.js).
+    if (this.state !== 'member' || this.call.hasPendingCommit() || this.order.behind(this.epoch)) return;
     const live = this.liveLeaves(now);
     const rank = Math.max(0, live.indexOf(this.ownLeaf));
     /** @param {number} since */
