@@ -27,6 +27,12 @@
 // which connections the relay claims are here; `peer_media` is ignored (the
 // relay only broadcasts it, so we no longer send `media` either).
 //
+// What the relay does to media is made plain too: frames it forged, replayed
+// or sent back to us are dropped by the worker and named once each in the
+// event list (per receiver and cause) and counted in the E2EE panel; media a
+// member says inside MLS it sends, but that does not arrive, shows on its
+// tile (gaps.js).
+//
 // `window.conclave` (hook.js) is a small hook for tests and curious users.
 
 import initWasm, { Call, RoomKey } from './conclave_wasm.js';
@@ -34,6 +40,7 @@ import { cleanName, fromBase64, readLink, roomIdProblem, toBase64, MAX_NAME_LEN 
 import { ADMIT_TIMEOUT_MS, HEARTBEAT_MS, REKEY_MS, SILENT_MS, STALE_MS, Membership } from './membership.js';
 import { Media } from './media.js';
 import { attribute } from './tracks.js';
+import { GAP_MS, GapWatch, KINDS, gapKinds, gapText } from './gaps.js';
 import { FATAL_ERRORS, Relay } from './relay.js';
 import { installHook } from './hook.js';
 import * as ui from './ui.js';
@@ -66,9 +73,11 @@ const page = {
 
 /**
  * A remote member's tile: one MLS leaf, its name from its own profile, and
- * the receivers whose frames decrypt under its key.
+ * the receivers whose frames decrypt under its key; `gap`: how long each kind
+ * it says it sends has been missing (ms; null: not missing, gaps.js).
  * @typedef {{leaf: number, participant: string | null, name: string | null, audio: boolean, video: boolean,
- *   status: string, mids: {audio?: string, video?: string}, stream: MediaStream | null, tile: HTMLElement}} Peer
+ *   status: string, mids: {audio?: string, video?: string}, stream: MediaStream | null, tile: HTMLElement,
+ *   gap: import('./gaps.js').Gap}} Peer
  */
 
 /**
@@ -85,6 +94,11 @@ const page = {
  * @property {Map<string, {mid: string, kind: string, label: string, claimed: string, sender: string, at: number}>} relabeled
  *   tracks the relay labelled as someone other than their true sender
  * @property {Map<string, {mid: string, kind: string, sender: string, at: number}>} duplicates second copies of a member's track
+ * @property {Set<string>} dropNotes "mid|cause" of every drop cause already in the event list
+ * @property {GapWatch} gaps which media members say they send but does not arrive
+ * @property {number} gapMs how long media may be missing before it is a gap
+ * @property {number | null} readySince since when we can receive media (member, keys, connected); null: we cannot
+ * @property {Map<number, number>} gapEpisodes leaf -> when its current media gap was put in the event list
  * @property {HTMLElement | null} selfTile
  * @property {{code: string, message: string, at: number} | null} relayError the relay's last error, shown if it then closes
  * @property {boolean} leaving
@@ -179,6 +193,11 @@ function join() {
     attr: { shown: new Map(), relabeled: [], duplicates: [], unattributed: [] },
     relabeled: new Map(),
     duplicates: new Map(),
+    dropNotes: new Set(),
+    gaps: new GapWatch(),
+    gapMs: debugMs('media_gap_s', GAP_MS),
+    readySince: null,
+    gapEpisodes: new Map(),
     selfTile: null,
     relayError: null,
     leaving: false,
@@ -488,11 +507,26 @@ function renderPeers(s) {
     s.duplicates.set(key, { mid: d.mid, kind: d.kind, sender: nameOf(d.sender), at: now });
     ui.note(`The relay sends a second ${d.kind} track from ${nameOf(d.sender)}; not shown`, 'warn');
   }
+  noteDrops(s, nameOf);
+  // Media members say they send but that does not arrive (gaps.js): only
+  // once we can receive at all, and not from someone on their way out.
+  const pc = s.media.pc;
+  const ready = s.m.state === 'member' && s.media.workerEpoch >= 0 && !!pc && pc.connectionState === 'connected';
+  if (!ready) s.readySince = null;
+  else if (s.readySince === null) s.readySince = now;
+  const gaps = s.gaps.update(members.map((m) => ({
+    leaf: m.leaf,
+    said: m.name !== null && m.name !== undefined, // its profile came: what it sends is known
+    audio: !!m.audio,
+    video: !!m.video,
+    away: !!m.leaving || !!(m.relayGone && m.participant),
+  })), { now, readySince: s.readySince, gapMs: s.gapMs, lastFrameAt: (leaf, kind) => s.media.lastFrameAt(leaf, kind) });
+  for (const leaf of s.gapEpisodes.keys()) if (!leaves.has(leaf)) s.gapEpisodes.delete(leaf);
   const byMid = new Map(receivers.map((r) => [r.mid, r.track]));
   for (const m of members) {
     let peer = s.peers.get(m.leaf);
     if (!peer) {
-      peer = { leaf: m.leaf, participant: null, name: null, audio: true, video: true, status: '', mids: {}, stream: null, tile: ui.addTile(m.leaf) };
+      peer = { leaf: m.leaf, participant: null, name: null, audio: true, video: true, status: '', mids: {}, stream: null, tile: ui.addTile(m.leaf), gap: { audio: null, video: null } };
       s.peers.set(m.leaf, peer);
     }
     const mids = s.attr.shown.get(m.leaf) || {};
@@ -515,7 +549,22 @@ function renderPeers(s) {
       'relay-gone': `the relay says ${name}'s connection is gone`,
       '': '',
     }[peer.status];
+    peer.gap = gaps.get(m.leaf) || { audio: null, video: null };
+    const gap = gapText(name, peer.gap);
+    const episode = s.gapEpisodes.get(m.leaf);
+    if (gap && episode === undefined) {
+      s.gapEpisodes.set(m.leaf, now);
+      ui.note(gap, 'warn');
+    } else if (!gap && episode !== undefined && KINDS.some((k) => s.media.lastFrameAt(m.leaf, k) >= episode)) {
+      // The episode ends when media comes back, not when the gap stops
+      // counting for another reason (they say it is off, the relay says they
+      // are gone): a gap that resumes then is the same episode, noted once.
+      s.gapEpisodes.delete(m.leaf);
+      ui.note(`Media from ${name} arrives again`);
+    }
     ui.renderTile(peer.tile, {
+      gapText: gap,
+      gapKinds: gapKinds(peer.gap),
       name,
       participant: m.participant,
       problem: decryptProblem(s, peer),
@@ -525,6 +574,32 @@ function renderPeers(s) {
       video: m.video,
       stream: peer.stream,
     });
+  }
+}
+
+/**
+ * Puts each kind of frame the relay should not have sent in the event list,
+ * once per receiver and cause, under the member whose key decrypted that
+ * receiver's other frames when there is one. Drops before we had keys or at
+ * a key change are honest races and not shown.
+ * @param {Session} s
+ * @param {(leaf: number) => string} nameOf
+ */
+function noteDrops(s, nameOf) {
+  for (const r of s.media.droppedByReceiver()) {
+    for (const cause of /** @type {const} */ (['forged', 'replayed', 'reflected'])) {
+      const key = `${r.mid}|${cause}`;
+      if (!(r[cause] > 0) || s.dropNotes.has(key)) continue;
+      s.dropNotes.add(key);
+      const whose = r.sender !== null ? `${nameOf(r.sender)}'s ${r.kind}` : null;
+      const text = {
+        forged: whose ? `The relay sent frames on ${whose} that no member made: dropped, never shown`
+          : `The relay sent ${r.kind} frames that no member made: dropped, never shown`,
+        replayed: whose ? `The relay replayed old frames of ${whose}: dropped` : `The relay replayed old ${r.kind} frames: dropped`,
+        reflected: `The relay sent our own ${r.kind} back to us: dropped, never shown`,
+      }[cause];
+      ui.note(text, 'warn');
+    }
   }
 }
 
@@ -567,6 +642,7 @@ function renderE2ee(s) {
     canRemove: m.canRemove() && !s.over,
     remove: (leaf) => { if (!s.over) { apply(s, m.removeMember(leaf, Date.now())); } },
   });
+  ui.renderDropped(s.media.dropped);
 }
 
 /**

@@ -26,15 +26,39 @@
 //   {type:'stats', id}      reply {type:'stats', id, stats}
 //   {type:'samples', id}    reply {type:'samples', id, samples}
 // Messages to the page:
-//   {type:'rx', rx: {<receiver id>: {ok, failed, lastError, sender, epoch, lastOkAt, reflected}}}
+//   {type:'rx', rx: {<receiver id>: {kind, ok, failed, lastError, lastFailAt, sender, epoch, lastOkAt,
+//                                    reflected, forged, replayed, duplicate, early, lateEpoch}},
+//    senders: {<leaf>: {audio, video}}, dropped: {forged, replayed, reflected, duplicate, early, lateEpoch}}
 //                           per-receiver status, at most twice a second:
 //                           `sender` is the MLS leaf whose key decrypted the
 //                           last frame, which is who sent it (the page shows
 //                           the track under that member, whatever the relay
-//                           says), `lastOkAt` when (Date.now())
+//                           says), `lastOkAt` when (Date.now()); `senders`
+//                           when (Date.now()) a frame of each kind last
+//                           decrypted under each leaf's key, on any receiver
+//                           (the page's media-gap check, gaps.js); `dropped`
+//                           the totals of the drop causes below, both kinds
 //   {type:'ready'} / {type:'error', message}
+//
+// Every dropped received frame is counted under one cause (per receiver, and
+// per kind in `stats`; drops.js decides); `failed` is the sum of all but
+// `reflected`:
+//   forged     no member made it: authentication failed, malformed or
+//              plaintext, bad SFrame header, a sender that is not a member,
+//              or a key id naming an epoch we never had nor are about to have
+//   replayed   a frame counter already received, or older than the window,
+//              in an RTP frame (timestamp) this receiver has not decrypted
+//              before (an old frame re-sent as a new one), while more than 1
+//              in 8 of the receiver's last 128 frames are such replays
+//   duplicate  the same, but a frame delivered twice or only now and then:
+//              honest relays cause these under load; still dropped
+//   reflected  it decrypted under our own key: the relay sent it back to us
+//   early      we had no keys yet (still joining)
+//   lateEpoch  an epoch we just left or are about to enter: honest senders
+//              race key changes (docs/design.md §4 step 4), not an attack
 
 import init, { FrameDecryptor, FrameEncryptor } from './conclave_wasm.js';
+import { ReplayRing, causeOf } from './drops.js';
 
 const SAMPLE_FRAMES = 64; // plaintext samples kept per kind with debug on
 const SAMPLE_BYTES = 48; // bytes kept of each, right after the clear prefix
@@ -51,14 +75,27 @@ const stats = {
   decrypted: { audio: 0, video: 0 },
   decryptMs: { audio: 0, video: 0 },
   decryptBytes: { audio: 0, video: 0 },
-  failed: { audio: 0, video: 0 },
+  failed: { audio: 0, video: 0 }, // every decrypt failure: the sum of the causes below but `reflected`
   reflected: { audio: 0, video: 0 }, // decrypted under our own key: the relay sent us our own frames
+  forged: { audio: 0, video: 0 }, // no member made it (see the list above)
+  replayed: { audio: 0, video: 0 }, // sustained replays: the relay's doing
+  duplicate: { audio: 0, video: 0 }, // now-and-then replays: retransmission races
+  early: { audio: 0, video: 0 }, // before we had keys
+  lateEpoch: { audio: 0, video: 0 }, // an epoch just left or about to come: a key-change race
   firstDecryptAt: { audio: null, video: null }, // Date.now() of the first good frame
   keysAt: null,
   epoch: -1,
 };
-const receivers = new Map(); // id -> {ok, failed, lastError, sender, epoch}
+const receivers = new Map(); // id -> its status (see receiveTransform)
+/** @type {Map<number, {audio: number, video: number}>} leaf -> when a frame of each kind last decrypted under its key */
+const senders = new Map();
 let rxDirty = false;
+/** Epochs we held keys for, this stay (for telling a key-change race from a forged key id). */
+const heldEpochs = new Set();
+/** How many RTP timestamps of decrypted frames each receiver remembers, to
+ * tell a frame delivered twice (`duplicate`) from an old one re-sent as new
+ * (`replayed`): 10 s of audio, 17 s of video. */
+const SEEN_FRAMES = 512;
 // Transformers, to ask for key frames: a receiver that just got keys needs
 // one to start decoding, and a sender that switched keys sends one so
 // newcomers start at once.
@@ -82,6 +119,13 @@ const codecOf = (kind, frame) => {
   let mime = null;
   try { mime = frame.getMetadata().mimeType; } catch { /* older metadata without mimeType */ }
   return mime || (kind === 'video' ? 'video/VP8' : 'audio/opus');
+};
+
+/** The frame's RTP timestamp (undefined if the browser does not say). */
+const rtpTimestampOf = (frame) => {
+  let ts;
+  try { ts = frame.getMetadata().rtpTimestamp; } catch { /* no metadata */ }
+  return ts ?? frame.timestamp;
 };
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -116,23 +160,45 @@ function sendTransform(kind) {
   };
 }
 
-function receiveTransform(kind, id) {
-  const rx = { kind, ok: 0, failed: 0, lastError: null, lastFailAt: 0, sender: null, epoch: null, lastOkAt: 0, reflected: 0 };
+/** A video receiver that dropped a forged or replayed frame asks for a key
+ * frame at most this often: the frame it replaced broke the decoder's chain. */
+const RECOVER_MS = 1000;
+
+function receiveTransform(kind, id, transformer) {
+  const rx = {
+    kind, ok: 0, failed: 0, lastError: null, lastFailAt: 0, sender: null, epoch: null, lastOkAt: 0,
+    reflected: 0, forged: 0, replayed: 0, duplicate: 0, early: 0, lateEpoch: 0,
+  };
   receivers.set(id, rx);
+  // The RTP timestamps of the last SEEN_FRAMES frames that decrypted here.
+  const seen = new Set();
+  const seenOrder = new Array(SEEN_FRAMES);
+  let seenAt = 0;
+  const ring = new ReplayRing();
+  let recoverAt = 0;
   return (frame, controller) => {
     const dec = decryptors[kind];
     const data = new Uint8Array(frame.data);
     const t0 = performance.now();
     let out;
     try {
-      if (!dec) throw new Error('no media keys yet');
+      // Without keys the decryptor would say "unknown epoch": say why.
+      if (!dec || !haveKeys) throw new Error('no media keys yet');
       out = dec.decrypt(codecOf(kind, frame), data, Date.now());
     } catch (err) {
+      const message = err && err.message ? err.message : String(err);
+      const cause = causeOf(message, { held: heldEpochs, seenFrame: seen.has(rtpTimestampOf(frame)), ring });
       stats.failed[kind]++;
+      stats[cause][kind]++;
       rx.failed++;
-      rx.lastError = err && err.message ? err.message : String(err);
+      rx[cause]++;
+      rx.lastError = message;
       rx.lastFailAt = Date.now();
       rxDirty = true;
+      if (kind === 'video' && (cause === 'forged' || cause === 'replayed') && rx.lastFailAt - recoverAt >= RECOVER_MS) {
+        recoverAt = rx.lastFailAt;
+        requestKeyFrame(transformer);
+      }
       return; // dropped: never rendered
     }
     const sender = dec.lastSender();
@@ -148,9 +214,20 @@ function receiveTransform(kind, id) {
     stats.decryptBytes[kind] += out.length;
     if (stats.firstDecryptAt[kind] === null) stats.firstDecryptAt[kind] = Date.now();
     rxDirty = true; // lastOkAt moves: the page needs it to tell live receivers from old ones
+    const ts = rtpTimestampOf(frame);
+    if (ts !== undefined && !seen.has(ts)) {
+      if (seenOrder[seenAt] !== undefined) seen.delete(seenOrder[seenAt]);
+      seenOrder[seenAt] = ts;
+      seenAt = (seenAt + 1) % SEEN_FRAMES;
+      seen.add(ts);
+    }
+    ring.push(false);
     rx.ok++;
     rx.lastOkAt = Date.now();
     rx.sender = sender;
+    const last = senders.get(sender) || { audio: 0, video: 0 };
+    last[kind] = rx.lastOkAt;
+    senders.set(sender, last);
     rx.epoch = dec.lastEpoch();
     rx.lastError = null;
     frame.data = out.buffer;
@@ -169,7 +246,7 @@ self.onrtctransform = async (event) => {
   const { readable, writable, options } = event.transformer;
   await ready;
   const kind = options.kind === 'audio' ? 'audio' : 'video';
-  const transform = options.side === 'send' ? sendTransform(kind) : receiveTransform(kind, String(options.id));
+  const transform = options.side === 'send' ? sendTransform(kind) : receiveTransform(kind, String(options.id), event.transformer);
   if (kind === 'video' && options.side === 'send') videoSenders.add(event.transformer);
   if (kind === 'video' && options.side !== 'send') videoReceivers.set(event.transformer, receivers.get(String(options.id)));
   if (kind === 'video' && options.side !== 'send' && haveKeys) requestKeyFrame(event.transformer);
@@ -179,8 +256,18 @@ self.onrtctransform = async (event) => {
 setInterval(() => {
   if (!rxDirty) return;
   rxDirty = false;
-  self.postMessage({ type: 'rx', rx: Object.fromEntries(receivers) });
+  self.postMessage({ type: 'rx', rx: Object.fromEntries(receivers), senders: Object.fromEntries(senders), dropped: droppedTotals() });
 }, 500);
+
+/** The drop causes' totals over both kinds. */
+function droppedTotals() {
+  /** @param {{audio: number, video: number}} c */
+  const sum = (c) => c.audio + c.video;
+  return {
+    forged: sum(stats.forged), replayed: sum(stats.replayed), reflected: sum(stats.reflected),
+    duplicate: sum(stats.duplicate), early: sum(stats.early), lateEpoch: sum(stats.lateEpoch),
+  };
+}
 
 self.onmessage = async (event) => {
   const msg = event.data;
@@ -191,6 +278,7 @@ self.onmessage = async (event) => {
       if (Number.isInteger(msg.ownLeaf)) ownLeaf = msg.ownLeaf;
       decryptors.audio.addEpoch(msg.bytes, now);
       decryptors.video.addEpoch(msg.bytes, now);
+      for (const e of decryptors.video.epochs(now)) heldEpochs.add(e);
       if (stats.keysAt === null) stats.keysAt = now;
       // A receiver that had to drop frames (no keys yet, or a sender already
       // on this epoch) needs a key frame to decode again.
@@ -215,6 +303,8 @@ self.onmessage = async (event) => {
       encryptor = new FrameEncryptor();
       decryptors.audio.clear();
       decryptors.video.clear();
+      heldEpochs.clear();
+      senders.clear();
       stats.epoch = -1;
       break;
     case 'debug':
@@ -224,7 +314,7 @@ self.onmessage = async (event) => {
       self.postMessage({
         type: 'stats',
         id: msg.id,
-        stats: { ...stats, receiveEpochs: decryptors.video.epochs(Date.now()), receivers: Object.fromEntries(receivers) },
+        stats: { ...stats, dropped: droppedTotals(), receiveEpochs: decryptors.video.epochs(Date.now()), receivers: Object.fromEntries(receivers) },
       });
       break;
     case 'samples':

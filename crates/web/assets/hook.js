@@ -5,7 +5,8 @@
 // with the relay connection each member named inside MLS), per-member receive
 // statistics (by the key that decrypted the frames), the E2EE state (roster,
 // epoch, safety code, refused attempts, decrypt failures), and what the relay
-// got wrong (relabeled tracks, duplicates, departures and how). Its shape is
+// got wrong (relabeled tracks, duplicates, departures and how, frames it
+// forged, replayed or reflected, media it withholds). Its shape is
 // what the browser tests rely on; change it with them.
 
 /** @typedef {import('./app.js').Session} Session */
@@ -106,6 +107,27 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
       const st = s && s.media.stats;
       const byParticipant = s ? s.media.failuresByParticipant() : {};
       return { audio: st ? st.failed.audio : 0, video: st ? st.failed.video : 0, byParticipant, reflected: st && st.reflected ? st.reflected : { audio: 0, video: 0 } };
+    },
+    /** Received frames the worker dropped, by cause (e2ee-worker.js): totals
+     * over both kinds, and per receiver with the member whose key decrypted
+     * its other frames (`sender` leaf and `name`, null when none did):
+     * {forged, replayed, reflected, duplicate, early, lateEpoch, receivers: [{mid, kind, sender, name, forged,
+     * replayed, reflected, duplicate, early, lateEpoch}]}. `duplicate` (a retransmission now and then that
+     * raced its original), `early` (no keys yet) and `lateEpoch` (key-change races) are honest. */
+    dropped() {
+      const s = page.session;
+      const totals = s ? s.media.dropped : { forged: 0, replayed: 0, reflected: 0, duplicate: 0, early: 0, lateEpoch: 0 };
+      const receivers = s ? s.media.droppedByReceiver().map((r) => ({ ...r, name: r.sender !== null ? s.m.nameOf(r.sender) ?? null : null })) : [];
+      return { ...totals, receivers };
+    },
+    /** Media each other member says inside MLS it sends but that does not
+     * arrive (gaps.js): [{leaf, name, audio, video}], each kind the ms since
+     * its last frame (or since we could expect one) once over the gap limit,
+     * else null. */
+    mediaGaps() {
+      const s = page.session;
+      if (!s || s.over) return [];
+      return [...s.peers.values()].map((p) => ({ leaf: p.leaf, name: p.name, audio: p.gap.audio, video: p.gap.video }));
     },
     /** Why each remote tile shows no media, by the relay id its member named ("" when fine). */
     tileProblems() {

@@ -12,17 +12,29 @@
 //
 // The worker gets this epoch's keys and our own leaf from the MLS group
 // (membership.js decides, app.js hands them over) and reports per receiver
-// whether frames decrypt and under whose key.
+// whether frames decrypt and under whose key, why it dropped the others
+// (forged, replayed, reflected, early, lateEpoch), and per member when a
+// frame of each kind last decrypted under its key (for gaps.js).
 
 /**
- * Per-receiver decryption status from the worker.
- * @typedef {{ok: number, failed: number, lastError?: string, sender?: number | null, epoch?: number, lastOkAt?: number, reflected?: number}} RxStatus
+ * Per-receiver decryption status from the worker: frames decrypted (`ok`),
+ * dropped (`failed`, the sum of forged, replayed, duplicate, early and lateEpoch), and
+ * dropped because they were our own (`reflected`).
+ * @typedef {{kind?: 'audio' | 'video', ok: number, failed: number, lastError?: string | null, sender?: number | null, epoch?: number,
+ *   lastOkAt?: number, reflected?: number, forged?: number, replayed?: number, duplicate?: number, early?: number, lateEpoch?: number}} RxStatus
+ */
+/**
+ * Frames the worker dropped, by cause (see e2ee-worker.js).
+ * @typedef {{forged: number, replayed: number, reflected: number, duplicate: number, early: number, lateEpoch: number}} Dropped
  */
 /**
  * The worker's counters (see e2ee-worker.js).
  * @typedef {{epoch: number, encrypted: {audio: number, video: number}, decrypted: {audio: number, video: number},
  *   failed: {audio: number, video: number}, reflected: {audio: number, video: number}, firstDecryptAt: {video?: number}}} WorkerStats
  */
+
+/** A receiver that decrypted a frame this recently is fine, though the relay slips other frames in. */
+const DECRYPTS_NOW_MS = 3000;
 
 import { AUDIO_MAX_BITRATE, checkRemote, hasAudioLevel, stopAudioLevel, stripAudioLevel } from './sdp.js';
 
@@ -52,6 +64,10 @@ export class Media {
     this.midLabelAt = new Map();
     /** @type {Record<string, RxStatus>} receiver (mid) -> worker status */
     this.rx = {};
+    /** @type {Record<string, {audio: number, video: number}>} MLS leaf -> when a frame of each kind last decrypted under its key */
+    this.senders = {};
+    /** @type {Dropped} frames dropped, both kinds, every receiver */
+    this.dropped = { forged: 0, replayed: 0, reflected: 0, duplicate: 0, early: 0, lateEpoch: 0 };
     /** @type {WorkerStats | null} */
     this.stats = null;
     /** The epoch whose keys the worker has. */
@@ -66,6 +82,8 @@ export class Media {
       const m = ev.data;
       if (m.type === 'rx') {
         this.rx = m.rx;
+        this.senders = m.senders || {};
+        if (m.dropped) this.dropped = m.dropped;
         onRx(this.rx);
       } else if (m.type === 'error') {
         onFailure(`End-to-end encryption is not available: ${m.message}`);
@@ -324,11 +342,44 @@ export class Media {
    */
   decryptProblem(mids, member) {
     const rx = mids.map((m) => this.rx[m]).filter((r) => r && (r.ok > 0 || r.failed > 0));
-    if (!rx.length || rx.some((r) => r.ok > 0 && !r.lastError)) return null;
+    const now = Date.now();
+    // Frames the relay slips in between a member's own do not hide them.
+    if (!rx.length || rx.some((r) => r.ok > 0 && (!r.lastError || now - (r.lastOkAt || 0) < DECRYPTS_NOW_MS))) return null;
     const err = rx.map((r) => r.lastError).find(Boolean) || '';
     if (!member || /no media keys/.test(err)) return 'can\'t decrypt: we are not in the encrypted call (yet)';
     if (/not a member|unknown or expired epoch|authentication/.test(err)) return 'can\'t decrypt: not from a member of this call';
     return `can't decrypt: ${err}`;
+  }
+
+  /**
+   * When a frame of `kind` last decrypted under `leaf`'s key (0: never).
+   * @param {number} leaf
+   * @param {'audio' | 'video'} kind
+   */
+  lastFrameAt(leaf, kind) {
+    const last = this.senders[String(leaf)];
+    return (last && last[kind]) || 0;
+  }
+
+  /**
+   * Every receiver that dropped frames the relay should not have sent, by
+   * cause; `sender` is the member whose key decrypted its frames (null: none
+   * did).
+   * @returns {{mid: string, kind: 'audio' | 'video', sender: number | null, forged: number, replayed: number, reflected: number,
+   *   duplicate: number, early: number, lateEpoch: number}[]}
+   */
+  droppedByReceiver() {
+    return Object.entries(this.rx).map(([mid, r]) => ({
+      mid,
+      kind: r.kind === 'audio' ? 'audio' : 'video',
+      sender: r.ok > 0 ? r.sender ?? null : null,
+      forged: r.forged || 0,
+      replayed: r.replayed || 0,
+      reflected: r.reflected || 0,
+      duplicate: r.duplicate || 0,
+      early: r.early || 0,
+      lateEpoch: r.lateEpoch || 0,
+    }));
   }
 
   /**

@@ -4,7 +4,9 @@
 // the E2EE panel (lock, safety code, epoch, roster from the MLS group, with a
 // Remove button where this member may remove others) and a host's admit/deny
 // requests. A tile is one MLS member (`data-leaf`); what the relay does to
-// that member (stopped delivering them, claims they left) shows on it. Functions take plain values and hold no call
+// that member (stopped delivering them, claims they left, withholds the media
+// they say they send) shows on it. The panel also counts the frames the relay
+// sent that we dropped. Functions take plain values and hold no call
 // state. Names and messages come from other people: they go in through
 // textContent, never innerHTML.
 
@@ -102,9 +104,14 @@ function makeTile() {
   label.append(el('span', 'name'), el('span', 'badge mic-off', 'mic off'), el('span', 'badge cam-off', 'camera off'));
   const why = el('div', 'why');
   why.hidden = true;
+  // What the relay does to this member, stacked at the top of the tile.
+  const notices = el('div', 'notices');
   const status = el('div', 'relay-status');
   status.hidden = true;
-  tile.append(video, label, why, status);
+  const gap = el('div', 'media-gap');
+  gap.hidden = true;
+  notices.append(status, gap);
+  tile.append(video, label, why, notices);
   return tile;
 }
 
@@ -129,7 +136,8 @@ export function removeTile(tile) {
  * Draws a remote member's tile.
  * @param {HTMLElement} tile
  * @param {{name: string, participant: string | null, problem: string | null, status: string, statusText: string,
- *   audio: boolean, video: boolean, stream: MediaStream | null}} view
+ *   audio: boolean, video: boolean, stream: MediaStream | null, gapText: string | null, gapKinds: string}} view
+ *   `gapText`/`gapKinds`: media the member says it sends that does not reach us (gaps.js)
  */
 export function renderTile(tile, view) {
   // textContent, never innerHTML: names come from other people.
@@ -141,6 +149,11 @@ export function renderTile(tile, view) {
   status.textContent = view.statusText;
   status.hidden = !view.statusText;
   tile.dataset.status = view.status;
+  const gap = /** @type {HTMLElement} */ (tile.querySelector('.media-gap'));
+  gap.textContent = view.gapText || '';
+  gap.hidden = !view.gapText;
+  if (view.gapKinds) tile.dataset.mediaGap = view.gapKinds;
+  else delete tile.dataset.mediaGap;
   const why = /** @type {HTMLElement} */ (tile.querySelector('.why'));
   why.textContent = view.problem || '';
   why.hidden = !view.problem;
@@ -260,4 +273,18 @@ export function askHost(ticket, who, on) {
   deny.onclick = () => { li.remove(); on.deny(); };
   li.append(text, admit, deny);
   $('requests').append(li);
+}
+
+/**
+ * The panel's count of frames the relay sent that we dropped (hidden while
+ * there are none): forged (no member made them), replayed, and our own sent
+ * back to us. Drops at key changes and before we had keys are honest races,
+ * not counted here.
+ * @param {{forged: number, replayed: number, reflected: number}} n
+ */
+export function renderDropped({ forged, replayed, reflected }) {
+  const line = $('dropped');
+  const any = forged + replayed + reflected > 0;
+  line.hidden = !any;
+  line.textContent = any ? `Dropped from the relay: ${forged} forged · ${replayed} replayed · ${reflected} of our own` : '';
 }

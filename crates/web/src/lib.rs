@@ -29,7 +29,10 @@ pub const ASSET_NAMES: &[&str] = &[
     "media.js",
     "sdp.js",
     "membership.js",
+    "mls-order.js",
     "tracks.js",
+    "gaps.js",
+    "drops.js",
     "ui.js",
     "hook.js",
     "style.css",
@@ -67,9 +70,21 @@ pub fn asset(name: &str) -> Option<Asset> {
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/membership.js"),
         ),
+        "mls-order.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/mls-order.js"),
+        ),
         "tracks.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/tracks.js"),
+        ),
+        "gaps.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/gaps.js"),
+        ),
+        "drops.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/drops.js"),
         ),
         "ui.js" => (
             "text/javascript; charset=utf-8",
