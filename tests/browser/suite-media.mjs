@@ -6,8 +6,8 @@
 //
 //   forge      one copy in four of Alice's audio and video to Carol has a
 //              ciphertext byte flipped: Carol drops them (never shown), keeps
-//              showing Alice's media under Alice, and says the relay sent
-//              frames no member made
+//              playing Alice's audio under Alice, says the relay sent frames
+//              no member made, and decodes Alice's video again once it stops
 //   plaintext  one copy in four of Bob's audio to Carol is a plain Opus frame
 //              with no SFrame: dropped and called out the same way
 //   replay     one copy in four of Alice's audio to Bob is a frame Bob had
@@ -109,14 +109,22 @@ async function scenario() {
       const on = (kind) => d.receivers.filter((r) => r.kind === kind && r.name === alice.name).reduce((n, r) => n + r.forged, 0);
       return on('audio') >= 20 && on('video') >= 3 ? true : `forged on Alice's audio ${on('audio')}, video ${on('video')}`;
     });
-    await waitFor('Carol still decodes Alice\'s audio and video', 20, async () => {
+    // Audio frames stand alone: the untouched three in four still play. A
+    // video frame spans packets and frames depend on earlier ones, so video
+    // mostly stalls while one packet in four is forged; it must come back.
+    await waitFor('Carol still plays Alice\'s audio, under Alice', 20, async () => {
       const now = await decodedFrom(carol, alice);
-      return now.video > before.video + 10 && now.audio > before.audio ? true : `video ${before.video}->${now.video}, audio ${before.audio}->${now.audio}`;
+      return now.audio > before.audio ? true : `audio ${before.audio}->${now.audio}`;
     });
     const text = (await events(carol)).join('\n');
     check(new RegExp(`frames on ${alice.name}'s (audio|video) that no member made`).test(text), `Carol's event list does not call out the forged frames: ${text}`);
     const counts = await evil('counts');
     await evil('clear');
+    const after = await decodedFrom(carol, alice);
+    await waitFor('Carol decodes Alice\'s video again once the relay stops forging', 30, async () => {
+      const now = await decodedFrom(carol, alice);
+      return now.video > after.video + 10 ? true : `video ${after.video}->${now.video}`;
+    });
     for (const tab of [alice, bob]) check((await dropped(tab)).forged === 0, `${tab.label} counts forged frames though none were sent to them`);
     const d = await dropped(carol);
     return `relay forged ${counts.forge} copies; Carol dropped ${d.forged} as forged`;
@@ -156,7 +164,8 @@ async function scenario() {
     await evil({ rule: { attack: 'drop', from: bob.me, to: carol.me } });
     const tileOf = (tab, name) => hook(tab, (n) => {
       const tile = [...document.querySelectorAll('#grid .tile')].find((t) => t.querySelector('.name').textContent === n);
-      return tile ? { gap: tile.dataset.mediaGap || '', text: tile.textContent } : null;
+      const gap = tile && tile.querySelector('.media-gap');
+      return tile ? { gap: tile.dataset.mediaGap || '', text: gap ? gap.textContent : '' } : null;
     }, name);
     let shown = '';
     await waitFor('Carol\'s tile for Bob shows the gap', GAP_S + 20, async () => {
