@@ -33,6 +33,8 @@ pub struct Metrics {
     pub rtp_direct: AtomicU64,
     /// Packets the relay retransmitted itself for NACKs (direct send).
     pub retransmits: AtomicU64,
+    /// Published packets not forwarded because they were forwarded already.
+    pub rtp_duplicates: AtomicU64,
 }
 
 impl Metrics {
@@ -43,7 +45,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -121,6 +123,12 @@ impl Metrics {
                 "counter",
                 "Packets retransmitted for subscribers' NACKs on the direct send path.",
                 &self.retransmits,
+            ),
+            (
+                "conclave_rtp_duplicates_total",
+                "counter",
+                "Published RTP packets received again (a retransmission of a late packet) and not forwarded twice.",
+                &self.rtp_duplicates,
             ),
         ];
         let mut out = String::with_capacity(1536);

@@ -90,7 +90,7 @@ impl Sfu {
 
     /// The per-packet path: one publisher's RTP packet to every subscriber
     /// of its track. Top to bottom: which track it is, what the insider view
-    /// records, the route, when the copies may leave, the retransmission
+    /// records, the route, once per sequence number, when the copies may leave, the retransmission
     /// cache, then one copy per subscription (the adversary's say in test
     /// builds, the subscriber's sequence numbers, sealed directly or written
     /// to str0m).
@@ -116,6 +116,10 @@ impl Sfu {
         }) else {
             return;
         };
+        if !route.seen.first(*pkt.seq_no) {
+            Metrics::add(&self.metrics.rtp_duplicates, 1);
+            return; // forwarded already (a retransmission of a late packet)
+        }
         let video = route.kind == MediaKind::Video;
         // A video frame's leading packets may wait for its last; anything
         // else makes the next flush due at once.

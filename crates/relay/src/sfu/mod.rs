@@ -63,7 +63,7 @@ use ids::{KeyHasher, PeerKey, TrackKey};
 use peer::{poll_peer, Change, Peer, PollOut};
 use release::{Fanout, FRAME_HOLD};
 use room::Room;
-use track::Route;
+use track::{Route, SeenSeqs};
 
 /// Where the engine sends a participant's signaling replies and events.
 pub type EventSender = UnboundedSender<ServerMsg>;
@@ -384,6 +384,7 @@ impl Sfu {
                         subscriptions: Vec::new(),
                         last_keyframe_request: None,
                         recent: VecDeque::new(),
+                        seen: SeenSeqs::default(),
                     },
                 );
                 // Only a lying relay sends a publisher its own track.

@@ -63,6 +63,8 @@ pub(super) struct Route {
     /// Recent video packets by publisher sequence number, for retransmission
     /// to any subscriber (direct send); payloads are shared, not copied.
     pub(super) recent: VecDeque<Recent>,
+    /// The publisher's sequence numbers already forwarded.
+    pub(super) seen: SeenSeqs,
 }
 
 /// A packet kept for retransmission on the direct path.
@@ -120,5 +122,79 @@ impl Route {
             payload: pkt.payload.clone(),
             at: now,
         });
+    }
+}
+
+/// Which of a publisher's last [`SeenSeqs::WINDOW`] sequence numbers were
+/// forwarded. A retransmission of a packet that was not lost (the publisher
+/// answers a NACK for a packet that was only late) reaches the relay as a
+/// repaired packet, which str0m does not check against the main stream: it
+/// would go to every subscriber a second time, and a receiver that already
+/// played that frame assembles it again (a duplicate its E2EE layer refuses
+/// as a replay). Each one goes out once.
+#[derive(Debug, Default)]
+pub(super) struct SeenSeqs {
+    highest: Option<u64>,
+    /// Bit `i`: `highest - i` was seen.
+    bits: u128,
+}
+
+impl SeenSeqs {
+    /// How far back duplicates are recognised (older packets pass: they
+    /// cannot be told apart, and are as rare as they are late).
+    pub(super) const WINDOW: u64 = 128;
+
+    /// Records `seq`; false if it was seen before.
+    #[inline]
+    pub(super) fn first(&mut self, seq: u64) -> bool {
+        let Some(highest) = self.highest else {
+            self.highest = Some(seq);
+            self.bits = 1;
+            return true;
+        };
+        if seq > highest {
+            let shift = seq - highest;
+            self.bits = if shift >= Self::WINDOW {
+                0
+            } else {
+                self.bits << shift
+            };
+            self.bits |= 1;
+            self.highest = Some(seq);
+            return true;
+        }
+        let back = highest - seq;
+        if back >= Self::WINDOW {
+            return true;
+        }
+        let bit = 1u128 << back;
+        let first = self.bits & bit == 0;
+        self.bits |= bit;
+        first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeenSeqs;
+
+    #[test]
+    fn each_sequence_number_passes_once() {
+        let mut s = SeenSeqs::default();
+        assert!(s.first(10));
+        assert!(!s.first(10));
+        assert!(s.first(12)); // 11 late
+        assert!(s.first(11));
+        assert!(!s.first(11));
+        assert!(!s.first(12));
+        assert!(s.first(300)); // a jump clears the window
+        assert!(!s.first(300));
+        assert!(s.first(299));
+        assert!(s.first(300 - SeenSeqs::WINDOW)); // too old to tell: passes
+        assert!(s.first(300 - SeenSeqs::WINDOW));
+        for seq in 301..1000 {
+            assert!(s.first(seq));
+            assert!(!s.first(seq - 1));
+        }
     }
 }
