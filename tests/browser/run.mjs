@@ -686,4 +686,5 @@ function summarizeInsider(jsonl, pcap) {
 }
 
 
-main(scenario);
+// The longest suite (about 160 s idle, 233 s once in CI): a wider deadline.
+main(scenario, { timeoutS: Number(process.env.CONCLAVE_BROWSER_TIMEOUT_S || 330) });

@@ -11,7 +11,7 @@
 //   plaintext  one copy in four of Bob's audio to Carol is a plain Opus frame
 //              with no SFrame: dropped and called out the same way
 //   replay     one copy in four of Alice's audio to Bob is a frame Bob had
-//              0.5 s before: dropped as a replay and called out
+//              2 s before: dropped as a replay and called out
 //   stop       the relay silently stops forwarding Bob's media to Carol
 //              while Bob stays in the call: Carol's tile for Bob says no
 //              video or audio arrives though Bob's camera and microphone are
@@ -144,7 +144,7 @@ async function scenario() {
     return `relay sent ${counts.plaintext} plain Opus frames`;
   });
 
-  await step('replay: Bob drops Alice\'s audio frames replayed 0.5 s late, and calls them out', async () => {
+  await step('replay: Bob drops Alice\'s audio frames replayed 2 s late, and calls them out', async () => {
     await evil({ rule: { attack: 'replay', from: alice.me, to: bob.me, kind: 'audio' } });
     await waitFor('Bob counts replayed frames on Alice\'s audio', 20, async () => {
       const d = await dropped(bob);

@@ -23,8 +23,10 @@ use serde::Deserialize;
 /// One copy in this many is changed by `forge`, `plaintext` and `replay`, so
 /// the rest of the stream still plays and the page can name its true sender.
 pub const EVERY: u64 = 4;
-/// How many copies back a replayed audio payload comes from (0.5 s of Opus).
-pub const REPLAY_DISTANCE: usize = 25;
+/// How many copies back a replayed audio payload comes from: 2 s of Opus,
+/// inside the receiver's 128-frame replay window, and older than the 1.5 s
+/// within which pages take a repeat for a retransmission race.
+pub const REPLAY_DISTANCE: usize = 100;
 /// An Opus frame (RFC 6716 §3.1: TOC 0xF8 = CELT fullband 20 ms, one frame)
 /// of silence, sent in clear.
 pub const PLAIN_OPUS: &[u8] = &[0xF8, 0xFF, 0xFE];
@@ -276,7 +278,7 @@ mod tests {
             r#"{"rule":{"attack":"replay","from":"a","kind":"audio"}}"#,
         ));
         let (alice, bob) = (ParticipantId("a".into()), ParticipantId("b".into()));
-        let sent: Vec<Arc<[u8]>> = (0..60u8).map(|i| vec![i].into()).collect();
+        let sent: Vec<Arc<[u8]>> = (0..160u8).map(|i| vec![i].into()).collect();
         let mut replays = 0;
         for (i, p) in sent.iter().enumerate() {
             if let Verdict::Replace(old) = a.verdict(&copy(&alice, &bob, false, p)) {

@@ -11,7 +11,8 @@
 //              in an RTP frame (timestamp) this receiver had not decrypted
 //              (an old frame re-sent as a new one), while such frames are
 //              more than 1 in 8 of the receiver's last 128 (ReplayRing)
-//   duplicate  the same, in an RTP frame this receiver already decrypted (the
+//   duplicate  the same, in an RTP frame this receiver already decrypted, or
+//              a frame whose exact bytes decrypted less than 1.5 s ago (the
 //              same packets delivered twice: a retransmission that raced its
 //              original, and Chromium assembled the frame again), or now and
 //              then: honest relays cause these under load (seen in

@@ -96,6 +96,16 @@ const heldEpochs = new Set();
  * tell a frame delivered twice (`duplicate`) from an old one re-sent as new
  * (`replayed`): 10 s of audio, 17 s of video. */
 const SEEN_FRAMES = 512;
+/** A frame whose exact bytes decrypted (on any receiver) less than this long
+ * ago, arriving again, is a retransmission that raced its original (the
+ * relay keeps 0.5 s of packets for NACKs): `duplicate`, not `replayed`. A
+ * relay that re-sends a frame that recent gains nothing: it was shown. */
+const RECENT_REPEAT_MS = 1500;
+/** Fingerprint (length and first bytes: codec prefix, SFrame key id and
+ * counter, ciphertext) -> when it decrypted; the oldest go first. */
+const recentFrames = new Map();
+const RECENT_FRAMES = 2048;
+const fingerprint = (data) => `${data.length}:${hex(data.subarray(0, 24))}`;
 // Transformers, to ask for key frames: a receiver that just got keys needs
 // one to start decoding, and a sender that switched keys sends one so
 // newcomers start at once.
@@ -187,7 +197,9 @@ function receiveTransform(kind, id, transformer) {
       out = dec.decrypt(codecOf(kind, frame), data, Date.now());
     } catch (err) {
       const message = err && err.message ? err.message : String(err);
-      const cause = causeOf(message, { held: heldEpochs, seenFrame: seen.has(rtpTimestampOf(frame)), ring });
+      const repeatedAt = recentFrames.get(fingerprint(data));
+      const recentRepeat = repeatedAt !== undefined && Date.now() - repeatedAt < RECENT_REPEAT_MS;
+      const cause = causeOf(message, { held: heldEpochs, seenFrame: recentRepeat || seen.has(rtpTimestampOf(frame)), ring });
       stats.failed[kind]++;
       stats[cause][kind]++;
       rx.failed++;
@@ -222,6 +234,8 @@ function receiveTransform(kind, id, transformer) {
       seen.add(ts);
     }
     ring.push(false);
+    recentFrames.set(fingerprint(data), Date.now());
+    if (recentFrames.size > RECENT_FRAMES) recentFrames.delete(recentFrames.keys().next().value);
     rx.ok++;
     rx.lastOkAt = Date.now();
     rx.sender = sender;
