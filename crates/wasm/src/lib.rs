@@ -826,6 +826,9 @@ fn codec(name: &str) -> Result<Codec, Error> {
 #[wasm_bindgen]
 pub struct FrameEncryptor {
     sender: Option<FrameSender>,
+    /// The epoch bytes `sender` was made from: the same ones again must not
+    /// restart its frame counter (a repeated nonce under one key).
+    epoch_bytes: Vec<u8>,
 }
 
 impl Default for FrameEncryptor {
@@ -840,14 +843,24 @@ impl FrameEncryptor {
     /// [`FrameEncryptor::set_epoch`].
     #[wasm_bindgen(constructor)]
     pub fn new() -> FrameEncryptor {
-        FrameEncryptor { sender: None }
+        FrameEncryptor {
+            sender: None,
+            epoch_bytes: Vec::new(),
+        }
     }
 
     /// Switches to the epoch in `epoch_bytes` (from [`Call::media_epoch`]).
+    /// The same epoch again changes nothing: its frame counter goes on (a
+    /// fresh sender would count from 0 under the same key, repeating SFrame
+    /// nonces, and receivers would drop those frames as replays).
     #[wasm_bindgen(js_name = setEpoch)]
     pub fn set_epoch(&mut self, epoch_bytes: &[u8]) -> Result<(), Error> {
+        if self.sender.is_some() && self.epoch_bytes == epoch_bytes {
+            return Ok(());
+        }
         let e = MediaEpoch::from_bytes(epoch_bytes).map_err(js_err)?;
         self.sender = Some(FrameSender::new(&e).map_err(js_err)?);
+        self.epoch_bytes = epoch_bytes.to_vec();
         Ok(())
     }
 
@@ -1261,6 +1274,12 @@ mod tests {
         assert_eq!(rx.last_sender(), 0);
         let mut none = FrameDecryptor::new();
         assert!(none.decrypt("vp8", &wire, NOW).is_err());
+        // The same epoch's keys handed over again: the counter goes on, so
+        // the next frame is new to the receiver (not a repeated nonce).
+        tx.set_epoch(&calls[0].media_epoch().unwrap()).unwrap();
+        let again = tx.encrypt("video/VP8", &frame).unwrap();
+        assert_ne!(again, wire);
+        assert_eq!(rx.decrypt("video/VP8", &again, NOW).unwrap(), frame);
 
         // A connection that is not a member sends a garbage commit for the
         // current epoch: an honest relay refuses it. A misbehaving relay

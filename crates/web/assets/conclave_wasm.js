@@ -522,6 +522,9 @@ export class FrameEncryptor {
     }
     /**
      * Switches to the epoch in `epoch_bytes` (from [`Call::media_epoch`]).
+     * The same epoch again changes nothing: its frame counter goes on (a
+     * fresh sender would count from 0 under the same key, repeating SFrame
+     * nonces, and receivers would drop those frames as replays).
      * @param {Uint8Array | number[]} epoch_bytes
      */
     setEpoch(epoch_bytes) {
