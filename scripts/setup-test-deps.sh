@@ -65,6 +65,10 @@ if ! command -v node >/dev/null 2>&1; then
   echo "installing Node.js for the browser test driver"
   apt_install nodejs npm
 fi
+if ! command -v ip >/dev/null 2>&1; then
+  echo "installing iproute2 for the network-namespace tests (suite-tcp: a browser with no UDP path)"
+  apt_install iproute2
+fi
 if ! command -v curl >/dev/null 2>&1; then
   echo "installing curl for the benchmark smoke test (reads the relay's /metrics)"
   apt_install curl

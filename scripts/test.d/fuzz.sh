@@ -10,12 +10,12 @@
 # rustc accept them. We build without a sanitizer (-s none): the fuzzed crates
 # forbid unsafe code, so ASan adds nothing but build time; panics, overflow
 # checks (debug assertions are on) and the targets' own assertions are what
-# fail a run. Each target runs FUZZ_SECONDS (default 20) seconds.
+# fail a run. Each target runs FUZZ_SECONDS (default 15) seconds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v cargo-fuzz >/dev/null 2>&1 || bash scripts/setup-test-deps.sh
 export RUSTC_BOOTSTRAP=1
-secs=${FUZZ_SECONDS:-20}
+secs=${FUZZ_SECONDS:-15}
 cd fuzz
 cargo fuzz build -s none
 log=$(mktemp)

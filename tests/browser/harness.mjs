@@ -121,11 +121,18 @@ export function relayUsage() {
 // ------------------------------------------------------------------ browser
 
 export let browser = null;
+/** Every browser launched (closed by cleanup). */
+const browsers = [];
 export const tabs = [];
 
-export async function launchBrowser() {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
+/**
+ * Launches headless Chromium; the first one launched is `browser`, which
+ * openTab uses unless told another. `executablePath` may be a wrapper that
+ * starts Chromium elsewhere (suite-tcp: in a network namespace).
+ */
+export async function launchBrowser({ executablePath = CHROMIUM } = {}) {
+  const launched = await chromium.launch({
+    executablePath,
     headless: !process.env.CONCLAVE_BROWSER_HEADFUL,
     // Playwright mutes audio output by default; keep it so audio is rendered
     // like on a user's machine (and totalSamplesReceived counts).
@@ -149,6 +156,9 @@ export async function launchBrowser() {
       '--disable-backgrounding-occluded-windows',
     ],
   });
+  browsers.push(launched);
+  if (!browser) browser = launched;
+  return launched;
 }
 
 /** A fresh meeting link from `conclave link` (the secret made by the CLI). */
@@ -181,9 +191,9 @@ export async function openLinkTab(label, link, settings, base = relay.url) {
 }
 
 /** Opens the page at `/` (or `/r/<room>` for an older link: `path`) with
- * `fragment`, from `base` (default the relay). */
-export async function openTab(label, room, fragment, path = '/', base = relay.url) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 800, height: 600 } });
+ * `fragment`, from `base` (default the relay), in `on` (default `browser`). */
+export async function openTab(label, room, fragment, path = '/', base = relay.url, on = browser) {
+  const context = await on.newContext({ ignoreHTTPSErrors: true, viewport: { width: 800, height: 600 } });
   const page = await context.newPage();
   const tab = { label, room, context, page, console: [], me: null, name: null, openedAt: Date.now() };
   page.on('console', (m) => {
@@ -440,7 +450,7 @@ export async function stopRelay() {
 }
 
 export async function cleanup() {
-  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
+  for (const b of browsers) await Promise.race([b.close().catch(() => {}), sleep(5000)]);
   await stopRelay();
   if (relay.insider && !process.env.CONCLAVE_KEEP_INSIDER) rmSync(relay.insider, { recursive: true, force: true });
 }

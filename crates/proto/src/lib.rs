@@ -52,6 +52,7 @@
 //! assert!(ClientMsg::parse(r#"{"type":"join"}"#).is_err());
 //! ```
 
+pub mod ice_tcp;
 pub mod origin;
 
 use serde::{Deserialize, Serialize};

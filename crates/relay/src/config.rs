@@ -69,6 +69,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CONCLAVE_DIRECT_SEND", value_name = "BOOL", action = clap::ArgAction::Set)]
     pub direct_send: Option<bool>,
 
+    /// Also carry media over TCP on the HTTPS port (ICE-TCP), for browsers
+    /// on networks that block UDP; they use it only when UDP fails
+    /// [default: true].
+    #[arg(long, env = "CONCLAVE_ICE_TCP", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub ice_tcp: Option<bool>,
+
     /// Audit mode, off by default: write exactly what the operator can see
     /// into DIR — every signaling message (signaling.jsonl) and every RTP
     /// packet after SRTP removal (media.pcap) — to check it is only
@@ -107,6 +113,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     media_threads: Option<usize>,
     direct_send: Option<bool>,
+    ice_tcp: Option<bool>,
     insider_view: Option<PathBuf>,
     allow_origin: Option<Vec<String>>,
 }
@@ -132,6 +139,8 @@ pub struct Config {
     pub media_threads: usize,
     /// Forwarded copies sealed by the relay itself (`crate::srtp`).
     pub direct_send: bool,
+    /// Media over TCP on the HTTPS port as well (`crate::tcp_media`).
+    pub ice_tcp: bool,
     /// Where `--insider-view` writes, if on.
     pub insider_view: Option<PathBuf>,
     /// Web origins allowed to open signaling WebSockets besides the relay's
@@ -151,6 +160,7 @@ impl Default for Config {
             max_message_bytes: 64 * 1024,
             media_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             direct_send: true,
+            ice_tcp: true,
             insider_view: None,
             allow_origins: Vec::new(),
         }
@@ -194,6 +204,7 @@ impl Config {
                 .direct_send
                 .or(file.direct_send)
                 .unwrap_or(d.direct_send),
+            ice_tcp: args.ice_tcp.or(file.ice_tcp).unwrap_or(d.ice_tcp),
             insider_view: args.insider_view.clone().or(file.insider_view),
             allow_origins: if args.allow_origin.is_empty() {
                 parse_origins(&file.allow_origin.unwrap_or_default())?

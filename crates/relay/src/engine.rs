@@ -37,7 +37,8 @@ use tracing::{debug, error, warn};
 use crate::adversary::Adversary;
 use crate::insider::{RtpFields, RtpTap};
 use crate::metrics::Metrics;
-use crate::sfu::{Command, SendNow, Sfu, SfuConfig, Transmit};
+use crate::sfu::{Command, SendNow, Sfu, SfuConfig, Transmit, Via};
+use crate::tcp_media::conn::TcpLink;
 use conclave_proto::RoomId;
 
 /// `recvmmsg` rounds per wake-up before commands and timers get a turn.
@@ -59,7 +60,13 @@ enum ShardMsg {
         source: SocketAddr,
         data: Vec<u8>,
     },
-    /// Shard `shard` serves (`Some`) or stopped serving (`None`) this address.
+    /// A frame from an ICE-TCP connection ([`crate::tcp_media`]).
+    TcpFrame {
+        source: SocketAddr,
+        data: Vec<u8>,
+        link: TcpLink,
+    },
+    /// Shard `shard` serves (`Some`) or stopped serving (`None`) this UDP address.
     Owner {
         addr: SocketAddr,
         shard: Option<usize>,
@@ -83,6 +90,30 @@ impl Shards {
     pub fn send(&self, shard: usize, cmd: Command) {
         if let Some(inbox) = self.inboxes.get(shard) {
             let _ = inbox.send(ShardMsg::Command(cmd));
+        }
+    }
+
+    /// Hands a frame from the ICE-TCP connection `link` (remote end
+    /// `source`) to the shard that serves it (`owner`), or while none does
+    /// yet to every shard: the one whose peer's ICE credentials match
+    /// claims the link.
+    pub fn tcp_frame(&self, owner: Option<usize>, source: SocketAddr, data: &[u8], link: &TcpLink) {
+        let msg = || ShardMsg::TcpFrame {
+            source,
+            data: data.to_vec(),
+            link: link.clone(),
+        };
+        match owner {
+            Some(shard) => {
+                if let Some(inbox) = self.inboxes.get(shard) {
+                    let _ = inbox.send(msg());
+                }
+            }
+            None => {
+                for inbox in self.inboxes.iter() {
+                    let _ = inbox.send(msg());
+                }
+            }
         }
     }
 
@@ -147,6 +178,7 @@ impl Engine {
                 index,
                 others: inboxes.clone(),
                 owners: HashMap::new(),
+                tcp: HashMap::new(),
                 metrics: metrics.clone(),
             };
             let thread = std::thread::Builder::new()
@@ -198,8 +230,10 @@ impl RtpTap for SharedTap {
 struct Shard {
     index: usize,
     others: Arc<[UnboundedSender<ShardMsg>]>,
-    /// Addresses served by other shards.
+    /// UDP addresses served by other shards.
     owners: HashMap<SocketAddr, usize>,
+    /// ICE-TCP connections of this shard's peers, by remote address.
+    tcp: HashMap<SocketAddr, TcpLink>,
     metrics: Arc<Metrics>,
 }
 
@@ -230,9 +264,27 @@ impl Shard {
         });
     }
 
-    /// Tells the other shards which addresses this one started or stopped serving.
-    fn announce(&self, sfu: &mut Sfu) {
-        for (addr, serving) in sfu.take_addr_changes() {
+    /// A frame from an ICE-TCP connection: this shard's peer's, or none's.
+    fn tcp_frame(&mut self, sfu: &mut Sfu, source: SocketAddr, data: &[u8], link: TcpLink) {
+        link.handled();
+        if sfu.handle_tcp_frame(Instant::now(), source, data) && !self.tcp.contains_key(&source) {
+            link.claim(self.index);
+            self.tcp.insert(source, link);
+        }
+    }
+
+    /// Tells the other shards which UDP addresses this one started or
+    /// stopped serving; closes the ICE-TCP connections of peers that left.
+    fn announce(&mut self, sfu: &mut Sfu) {
+        for ((addr, via), serving) in sfu.take_addr_changes() {
+            if via == Via::Tcp {
+                if !serving {
+                    if let Some(link) = self.tcp.remove(&addr) {
+                        link.release();
+                    }
+                }
+                continue;
+            }
             for (i, other) in self.others.iter().enumerate() {
                 if i != self.index {
                     let shard = serving.then_some(self.index);
@@ -240,6 +292,15 @@ impl Shard {
                 }
             }
         }
+    }
+
+    /// Queues a transmit for an ICE-TCP peer on its connection.
+    fn send_tcp(&self, t: &Transmit) {
+        let dropped = match self.tcp.get(&t.destination) {
+            Some(link) => link.send(t.datagrams()),
+            None => t.datagrams().count() as u64,
+        };
+        Metrics::add(&self.metrics.tcp_frames_dropped, dropped);
     }
 }
 
@@ -279,13 +340,17 @@ async fn run(
                         let stop = matches!(cmd, Command::Shutdown);
                         sfu.handle_command(now, cmd);
                         if stop {
-                            io.send_all(&mut sfu.transmits).await;
+                            io.send_all(&mut sfu.transmits, &shard).await;
                             break;
                         }
                     }
                     Some(ShardMsg::Datagram { source, data }) => {
                         // Already offered to every shard: no second hand-off.
                         sfu.handle_datagram(now, source, &data);
+                        sfu.flush_if_due(now);
+                    }
+                    Some(ShardMsg::TcpFrame { source, data, link }) => {
+                        shard.tcp_frame(&mut sfu, source, &data, link);
                         sfu.flush_if_due(now);
                     }
                     Some(ShardMsg::Owner { addr, shard: Some(owner) }) => {
@@ -307,7 +372,7 @@ async fn run(
             _ = tokio::time::sleep_until(deadline.into()) => sfu.handle_timeout(Instant::now()),
         }
         shard.announce(&mut sfu);
-        io.send_all(&mut sfu.transmits).await;
+        io.send_all(&mut sfu.transmits, &shard).await;
     }
 }
 
@@ -364,11 +429,17 @@ impl Io {
     }
 
     /// Sends everything the core produced, coalescing runs of equal-sized
-    /// datagrams to one address into GSO sends.
-    async fn send_all(&mut self, transmits: &mut Vec<Transmit>) {
+    /// datagrams to one address into GSO sends; ICE-TCP peers' go to their
+    /// connections.
+    async fn send_all(&mut self, transmits: &mut Vec<Transmit>, shard: &Shard) {
         let max_segments = self.state.max_gso_segments();
         let mut i = 0;
         while i < transmits.len() {
+            if transmits[i].via == Via::Tcp {
+                shard.send_tcp(&transmits[i]);
+                i += 1;
+                continue;
+            }
             let (n, transmit) = gso_batch(&transmits[i..], max_segments, &mut self.gso);
             send(&self.socket, &self.state, &transmit).await;
             i += n;
@@ -377,8 +448,8 @@ impl Io {
     }
 }
 
-/// The longest run at the head of `transmits` that can leave in one send:
-/// equal-sized datagrams to one address (the last may be shorter), copied
+/// The longest run at the head of `transmits` (UDP ones) that can leave in one send:
+/// equal-sized UDP datagrams to one address (the last may be shorter), copied
 /// into `gso` when there are several. Returns the run's length and the send.
 fn gso_batch<'a>(
     transmits: &'a [Transmit],
@@ -404,6 +475,7 @@ fn gso_batch<'a>(
     while n < transmits.len()
         && n < limit
         && transmits[n].destination == first.destination
+        && transmits[n].via == Via::Udp
         && transmits[n].segment_size.is_none()
         && transmits[n - 1].contents.len() == size
         && transmits[n].contents.len() <= size
@@ -448,6 +520,9 @@ impl SendNow for SocketSender {
             let mut gso = gso.borrow_mut();
             let mut i = 0;
             while i < transmits.len() {
+                if transmits[i].via == Via::Tcp {
+                    break; // the shard's own send queues it on the connection
+                }
                 let (n, transmit) = gso_batch(&transmits[i..], max_segments, &mut gso);
                 match self.state.try_send((&self.socket).into(), &transmit) {
                     Ok(()) => i += n,

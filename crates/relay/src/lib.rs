@@ -26,6 +26,7 @@ pub mod origin;
 pub mod sfu;
 pub mod signaling;
 pub mod srtp;
+pub mod tcp_media;
 pub mod tls;
 
 use std::future::Future;
@@ -40,6 +41,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
+use conclave_proto::ice_tcp::{classify, FirstByte};
 use config::Config;
 use engine::Engine;
 use metrics::Metrics;
@@ -99,6 +101,9 @@ async fn run(
         udp,
         SfuConfig {
             media_addr: SocketAddr::new(public_ip, media.port()),
+            tcp_addr: config
+                .ice_tcp
+                .then(|| SocketAddr::new(public_ip, https.port())),
             max_rooms: config.max_rooms,
             max_participants: config.max_participants,
             direct_send: config.direct_send,
@@ -107,9 +112,10 @@ async fn run(
         tap,
         adversary,
     )?;
+    let shards = engine.shards.clone();
     let app = http::router(http::AppState {
         shards: engine.shards.clone(),
-        metrics,
+        metrics: metrics.clone(),
         max_message_bytes: config.max_message_bytes,
         insider: signaling_log,
         origins: Arc::new(origin::OriginPolicy::new(config.allow_origins.clone())),
@@ -123,8 +129,13 @@ async fn run(
     }
     println!("  open:        {base}");
     println!(
-        "  media:       udp port {} (advertised as {public_ip}), {threads} thread(s)",
-        media.port()
+        "  media:       udp port {} (advertised as {public_ip}), {threads} thread(s){}",
+        media.port(),
+        if config.ice_tcp {
+            format!("; tcp port {} for networks without UDP", https.port())
+        } else {
+            String::new()
+        }
     );
     println!("  certificate: {cert}SHA-256 {}", tls.fingerprint);
     println!("  metrics:     {base}metrics");
@@ -138,15 +149,29 @@ async fn run(
     info!(https = https.port(), media = media.port(), "relay started");
 
     let acceptor = TlsAcceptor::from(tls.config);
+    let ice_tcp = config.ice_tcp.then(tcp_media::conn::limiter);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((tcp, _peer)) = accepted else { continue };
+                let Ok((tcp, peer)) = accepted else { continue };
                 let acceptor = acceptor.clone();
                 let service = TowerToHyperService::new(app.clone());
+                let media = ice_tcp.clone().map(|l| (l, shards.clone(), metrics.clone()));
                 tokio::spawn(async move {
                     let _ = tcp.set_nodelay(true);
+                    // TLS (page, signaling) or ICE-TCP media, by the first byte.
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
+                        Ok(Ok(1)) => {}
+                        _ => return debug!("connection closed before its first byte"),
+                    }
+                    if let (FirstByte::IceTcp, Some((limit, shards, metrics))) = (classify(first[0]), media) {
+                        let Ok(permit) = limit.try_acquire_owned() else {
+                            return debug!("ICE-TCP connection refused: too many open");
+                        };
+                        return tcp_media::conn::serve(tcp, peer, shards, metrics, permit).await;
+                    }
                     let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => s,
                         _ => return debug!("TLS handshake failed or timed out"),

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub retransmits: AtomicU64,
     /// Published packets not forwarded because they were forwarded already.
     pub rtp_duplicates: AtomicU64,
+    /// Open ICE-TCP media connections (`crate::tcp_media`).
+    pub tcp_links: AtomicU64,
+    /// ICE-TCP frames dropped: a full queue either way, or no peer to send to.
+    pub tcp_frames_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -45,7 +49,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 16] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -129,6 +133,18 @@ impl Metrics {
                 "counter",
                 "Published RTP packets received again (a retransmission of a late packet) and not forwarded twice.",
                 &self.rtp_duplicates,
+            ),
+            (
+                "conclave_ice_tcp_connections",
+                "gauge",
+                "Open ICE-TCP media connections (clients whose network blocks UDP).",
+                &self.tcp_links,
+            ),
+            (
+                "conclave_ice_tcp_frames_dropped_total",
+                "counter",
+                "ICE-TCP media frames dropped (a full queue, or no peer for them).",
+                &self.tcp_frames_dropped,
             ),
         ];
         let mut out = String::with_capacity(1536);

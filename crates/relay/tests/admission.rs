@@ -76,6 +76,7 @@ impl Relay {
         let sfu = Sfu::new(
             SfuConfig {
                 media_addr: "10.0.0.1:5000".parse().unwrap(),
+                tcp_addr: None,
                 max_rooms: 10,
                 max_participants,
                 direct_send: true,

@@ -102,7 +102,7 @@ impl Sfu {
             return;
         };
         if let Some(tap) = &mut self.tap {
-            let source = publisher.addr.unwrap_or(self.config.media_addr);
+            let source = publisher.addr.map_or(self.config.media_addr, |(a, _)| a);
             tap.rtp(
                 source,
                 self.config.media_addr,

@@ -99,11 +99,41 @@ pub enum Command {
     Shutdown,
 }
 
+/// How a peer's packets travel: UDP datagrams on the media port, or RFC 4571
+/// frames on a TCP connection the peer opened to the HTTPS port (ICE-TCP,
+/// for networks that block UDP; [`crate::tcp_media`]). An address is a
+/// peer's only with its `Via`: the same number may be a UDP and a TCP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// A UDP datagram.
+    Udp,
+    /// A frame on the peer's ICE-TCP connection.
+    Tcp,
+}
+
+impl Via {
+    fn of(proto: Protocol) -> Via {
+        match proto {
+            Protocol::Udp => Via::Udp,
+            _ => Via::Tcp,
+        }
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            Via::Udp => Protocol::Udp,
+            Via::Tcp => Protocol::Tcp,
+        }
+    }
+}
+
 /// A datagram for the engine to send.
 #[derive(Debug)]
 pub struct Transmit {
     /// Where to.
     pub destination: SocketAddr,
+    /// Over which transport.
+    pub via: Via,
     /// The bytes (DTLS, STUN or SRTP).
     pub contents: Vec<u8>,
     /// `Some(n)`: `contents` holds several datagrams of `n` bytes each (the
@@ -113,9 +143,10 @@ pub struct Transmit {
 
 impl Transmit {
     /// One datagram.
-    pub fn single(destination: SocketAddr, contents: Vec<u8>) -> Self {
+    pub fn single((destination, via): (SocketAddr, Via), contents: Vec<u8>) -> Self {
         Transmit {
             destination,
+            via,
             contents,
             segment_size: None,
         }
@@ -136,6 +167,9 @@ pub const MAX_SEGMENTED_BYTES: usize = 60_000;
 pub struct SfuConfig {
     /// The one UDP address browsers send media to (ICE host candidate).
     pub media_addr: SocketAddr,
+    /// The address of the ICE-TCP passive candidate (the HTTPS port), or
+    /// `None` for UDP only.
+    pub tcp_addr: Option<SocketAddr>,
     /// Room limit.
     pub max_rooms: usize,
     /// Participant-per-room limit.
@@ -151,7 +185,7 @@ pub struct Sfu {
     metrics: Arc<Metrics>,
     rooms: HashMap<RoomId, Room>,
     peers: HashMap<PeerKey, Peer, BuildHasherDefault<KeyHasher>>,
-    by_addr: HashMap<SocketAddr, PeerKey>,
+    by_addr: HashMap<(SocketAddr, Via), PeerKey>,
     routes: HashMap<TrackKey, Route>,
     /// Datagrams produced; the engine drains and sends them.
     pub transmits: Vec<Transmit>,
@@ -169,7 +203,7 @@ pub struct Sfu {
     tap: Option<Box<dyn RtpTap>>,
     /// Test builds only: a relay that lies ([`crate::adversary`]).
     adversary: Option<Arc<dyn Adversary>>,
-    addr_changes: Vec<(SocketAddr, bool)>,
+    addr_changes: Vec<((SocketAddr, Via), bool)>,
 }
 
 impl Sfu {
@@ -276,20 +310,40 @@ impl Sfu {
     /// peers took it. Call [`Sfu::flush`] after a batch of them so that what
     /// they caused leaves together.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {
-        let Ok(receive) = Receive::new(Protocol::Udp, source, self.config.media_addr, data) else {
+        self.receive(now, (source, Via::Udp), self.config.media_addr, data)
+    }
+
+    /// Feeds one RFC 4571 frame from the ICE-TCP connection whose remote
+    /// end is `source`; returns whether one of this core's peers took it
+    /// (always false when ICE-TCP is off).
+    pub fn handle_tcp_frame(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {
+        let Some(local) = self.config.tcp_addr else {
+            return false;
+        };
+        self.receive(now, (source, Via::Tcp), local, data)
+    }
+
+    fn receive(
+        &mut self,
+        now: Instant,
+        from: (SocketAddr, Via),
+        local: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        let Ok(receive) = Receive::new(from.1.protocol(), from.0, local, data) else {
             return false;
         };
         let input = Input::Receive(now, receive);
-        let key = match self.by_addr.get(&source) {
+        let key = match self.by_addr.get(&from) {
             Some(k) => *k,
             None => {
                 let Some((k, _)) = self.peers.iter().find(|(_, p)| p.rtc.accepts(&input)) else {
                     return false;
                 };
                 let k = *k;
-                self.by_addr.insert(source, k);
-                self.addr_changes.push((source, true));
-                if let Some(old) = self.peers.get_mut(&k).and_then(|p| p.addr.replace(source)) {
+                self.by_addr.insert(from, k);
+                self.addr_changes.push((from, true));
+                if let Some(old) = self.peers.get_mut(&k).and_then(|p| p.addr.replace(from)) {
                     self.by_addr.remove(&old);
                     self.addr_changes.push((old, false));
                 }
@@ -308,7 +362,7 @@ impl Sfu {
 
     /// Addresses this core started (`true`) or stopped (`false`) serving since
     /// the last call, for the engine to tell its other shards.
-    pub fn take_addr_changes(&mut self) -> Vec<(SocketAddr, bool)> {
+    pub fn take_addr_changes(&mut self) -> Vec<((SocketAddr, Via), bool)> {
         std::mem::take(&mut self.addr_changes)
     }
 

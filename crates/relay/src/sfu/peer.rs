@@ -16,7 +16,7 @@ use str0m::{Event, Input, Output, Rtc};
 use tracing::debug;
 
 use super::ids::{PeerKey, TrackKey};
-use super::{EventSender, Transmit};
+use super::{EventSender, Transmit, Via};
 use crate::srtp::{KeySlot, SrtpSender};
 
 /// Renegotiation work queued for a peer.
@@ -50,9 +50,9 @@ pub(super) struct Peer {
     /// The release must also run str0m (a write to it, its timer, a request);
     /// copies sealed directly alone do not need it.
     pub(super) str0m_due: bool,
-    pub(super) addr: Option<SocketAddr>,
+    pub(super) addr: Option<(SocketAddr, Via)>,
     /// Where str0m last sent to (the nominated ICE pair's remote address).
-    pub(super) dest: Option<SocketAddr>,
+    pub(super) dest: Option<(SocketAddr, Via)>,
     /// Where this peer's DTLS instance leaves its SRTP keys (direct send).
     pub(super) key_slot: Option<Arc<KeySlot>>,
     /// The relay's own sealing of forwarded copies, once keys are known.
@@ -113,9 +113,10 @@ pub(super) fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
             Ok(Output::Transmit(t)) => {
                 out.packets += 1;
                 out.bytes += t.contents.len() as u64;
-                peer.dest = Some(t.destination);
+                let dest = (t.destination, Via::of(t.proto));
+                peer.dest = Some(dest);
                 out.transmits
-                    .push(Transmit::single(t.destination, t.contents.into()));
+                    .push(Transmit::single(dest, t.contents.into()));
             }
             Ok(Output::Event(e)) => out.events.push((key, e)),
             Ok(Output::Timeout(t)) => {

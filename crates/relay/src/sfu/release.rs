@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::ids::PeerKey;
 use super::peer::{release, Peer, PollOut};
-use super::{Sfu, Transmit, MAX_SEGMENTED_BYTES};
+use super::{Sfu, Transmit, Via, MAX_SEGMENTED_BYTES};
 use crate::metrics::Metrics;
 
 /// How long [`Sfu::flush_if_due`] may hold the copies of a video frame's
@@ -137,14 +137,14 @@ impl Sfu {
 /// else a new datagram.
 pub(super) fn segment_buf(
     queue: &mut Vec<Transmit>,
-    dest: SocketAddr,
+    dest: (SocketAddr, Via),
     len: usize,
     max_segments: usize,
     expect_more: bool,
 ) -> &mut Vec<u8> {
     let joins = queue.last().is_some_and(|t| {
         let seg = t.segment_size.unwrap_or(t.contents.len());
-        t.destination == dest
+        (t.destination, t.via) == dest
             && seg > 0
             && len <= seg
             && t.contents.len() % seg == 0

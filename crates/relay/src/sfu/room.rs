@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use conclave_e2ee::delivery::{DeliveryService, Recipients};
 use conclave_proto::{ClientMsg, ErrorCode, ParticipantId, PeerState, RoomId, ServerMsg};
+use str0m::net::TcpType;
 use str0m::rtp::Extension;
 use str0m::{Candidate, Rtc};
 use tracing::{info, warn};
@@ -107,16 +108,28 @@ impl Sfu {
         } else {
             (build(), None)
         };
-        match Candidate::host(self.config.media_addr, "udp") {
-            Ok(c) => {
-                rtc.add_local_candidate(c);
-            }
-            Err(e) => {
-                warn!("cannot make an ICE candidate for the media address: {e}");
-                return refuse(
-                    ErrorCode::Internal,
-                    "the relay's media address is unusable".into(),
-                );
+        // A UDP host candidate, and a passive TCP one on the HTTPS port for
+        // networks that let only TCP through (RFC 6544; browsers prefer UDP).
+        let tcp = self.config.tcp_addr.map(|addr| {
+            Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Passive)
+                .build()
+        });
+        for candidate in std::iter::once(Candidate::host(self.config.media_addr, "udp")).chain(tcp)
+        {
+            match candidate {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => {
+                    warn!("cannot make an ICE candidate for the media address: {e}");
+                    return refuse(
+                        ErrorCode::Internal,
+                        "the relay's media address is unusable".into(),
+                    );
+                }
             }
         }
         let room = self.rooms.entry(room_id.clone()).or_insert_with(|| {
