@@ -1,7 +1,8 @@
 //! The Conclave relay: a selective forwarding unit (SFU) for end-to-end
 //! encrypted calls. It serves the web client and signaling over one HTTPS
 //! port and forwards every participant's RTP packets to the others over one
-//! UDP port, without reading their payloads. It holds no keys, names or
+//! UDP port (or, for networks that block UDP, over TCP on the HTTPS port:
+//! [`tcp_media`]), without reading their payloads. It holds no keys, names or
 //! secrets and writes nothing to disk (docs/design.md §1).
 //!
 //! Layout: [`config`] (flags, env, TOML) → [`serve`] binds the sockets and

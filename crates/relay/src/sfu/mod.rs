@@ -18,7 +18,8 @@
 //! - `ids`: the keys all of these are found by.
 //!
 //! The hot path, top to bottom (docs/conventions.md §2):
-//! datagram in → [`Sfu::handle_datagram`] finds the peer by source address →
+//! datagram in → [`Sfu::handle_datagram`] (or [`Sfu::handle_tcp_frame`] for an
+//! ICE-TCP peer) finds the peer by source address and transport ([`Via`]) →
 //! its `Rtc` (str0m, RTP mode) removes SRTP and yields an RTP packet →
 //! `Sfu::forward` (forward.rs) looks up the route for (publisher, mid) → for
 //! each subscription: rewrite payload type and sequence number and seal the
