@@ -25,6 +25,8 @@ export CONCLAVE_EVIL_BIN="${CONCLAVE_EVIL_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/
 # node. run.mjs first (calls, E2EE, admission, insider view), then every
 # tests/browser/suite-*.mjs (each starts its own relay and browser through
 # tests/browser/harness.mjs).
+# The test tools' own unit tests (impair.mjs: the seeded loss model).
+node --test tests/browser/*.test.mjs
 status=0
 for suite in tests/browser/run.mjs tests/browser/suite-*.mjs; do
   [ -e "$suite" ] || continue

@@ -66,10 +66,12 @@ export function keepTail(buf, chunk) {
  * Starts a relay on a free loopback port and waits for its address. `bin`
  * picks another program with the same `serve` flags (the test-only lying
  * relay, EVIL_BIN, which also prints `evil control: ADDR`: relay.control).
+ * `listen` and `args` change where it listens and add flags (netns.mjs:
+ * all interfaces, advertising a veth address).
  */
-export async function startRelay({ bin = BIN } = {}) {
+export async function startRelay({ bin = BIN, listen = '127.0.0.1:0', args = [] } = {}) {
   relay.insider = mkdtempSync(path.join(os.tmpdir(), 'conclave-insider-'));
-  relay.proc = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--insider-view', relay.insider], {
+  relay.proc = spawn(bin, ['serve', '--listen', listen, '--insider-view', relay.insider, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });

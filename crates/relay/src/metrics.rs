@@ -35,6 +35,8 @@ pub struct Metrics {
     pub retransmits: AtomicU64,
     /// Published packets not forwarded because they were forwarded already.
     pub rtp_duplicates: AtomicU64,
+    /// Packets the relay asked publishers to send again (NACK; direct send only).
+    pub nacked: AtomicU64,
     /// Open ICE-TCP media connections (`crate::tcp_media`).
     pub tcp_links: AtomicU64,
     /// ICE-TCP frames dropped: a full queue either way, or no peer to send to.
@@ -49,7 +51,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 16] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 17] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -133,6 +135,12 @@ impl Metrics {
                 "counter",
                 "Published RTP packets received again (a retransmission of a late packet) and not forwarded twice.",
                 &self.rtp_duplicates,
+            ),
+            (
+                "conclave_rtp_nacked_total",
+                "counter",
+                "RTP packets the relay asked publishers to send again (lost on their way in).",
+                &self.nacked,
             ),
             (
                 "conclave_ice_tcp_connections",

@@ -65,6 +65,19 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
       const rows = await s.media.receiveStats(shownMids(s));
       return rows.map((r) => ({ ...r, participant: s.peers.get(r.leaf)?.participant ?? null, name: s.peers.get(r.leaf)?.name ?? null }));
     },
+    /** Raw RTP statistics of the media connection, video only: what we
+     * send (retransmissions, NACKs received) and receive (freezes). */
+    async rtpStats() {
+      const s = page.session;
+      if (!s || s.over || !s.media.pc) return { outbound: [], inbound: [] };
+      const report = await s.media.pc.getStats();
+      const rows = [...report.values()].filter((r) => (r.kind || r.mediaType) === 'video');
+      const pick = (r, keys) => Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
+      return {
+        outbound: rows.filter((r) => r.type === 'outbound-rtp').map((r) => pick(r, ['ssrc', 'rid', 'packetsSent', 'retransmittedPacketsSent', 'nackCount', 'pliCount', 'frameWidth', 'framesEncoded', 'targetBitrate'])),
+        inbound: rows.filter((r) => r.type === 'inbound-rtp').map((r) => pick(r, ['ssrc', 'mid', 'packetsReceived', 'packetsLost', 'retransmittedPacketsReceived', 'nackCount', 'framesDecoded', 'frameWidth', 'freezeCount', 'totalFreezesDuration', 'pauseCount'])),
+      };
+    },
     /** Every receiver: the relay's label for it, and the member it is shown under. */
     remoteTracks() {
       const s = page.session;

@@ -484,11 +484,15 @@ impl Sfu {
                     debug!(peer = %p.participant, "media connected");
                 }
             }
-            Event::RawPacket(raw) => {
-                if let RawPacket::RtcpRx(Rtcp::Nack(nack)) = *raw {
-                    self.retransmit(now, key, &nack);
+            Event::RawPacket(raw) => match *raw {
+                RawPacket::RtcpRx(Rtcp::Nack(nack)) => self.retransmit(now, key, &nack),
+                RawPacket::RtcpTx(Rtcp::Nack(nack)) => {
+                    // str0m asks a publisher again for packets lost on its way in.
+                    let asked: u32 = nack.reports.iter().map(|e| 1 + e.blp.count_ones()).sum();
+                    Metrics::add(&self.metrics.nacked, u64::from(asked));
                 }
-            }
+                _ => {}
+            },
             _ => {}
         }
     }

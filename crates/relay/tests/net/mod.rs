@@ -69,6 +69,9 @@ pub struct Net {
     /// RTP datagrams from the relay to drop: (destination, n-th RTP datagram to it).
     pub lose: Vec<(SocketAddr, usize)>,
     pub rtp_to: Vec<(SocketAddr, usize)>,
+    /// RTP datagrams to the relay to drop: (source, n-th RTP datagram from it).
+    pub lose_from: Vec<(SocketAddr, usize)>,
+    pub rtp_from: Vec<(SocketAddr, usize)>,
     /// Segmented (GSO) sends seen.
     pub segmented_sends: usize,
 }
@@ -113,6 +116,8 @@ impl Net {
             sent_by_fanout: None,
             lose: Vec::new(),
             rtp_to: Vec::new(),
+            lose_from: Vec::new(),
+            rtp_from: Vec::new(),
             segmented_sends: 0,
         }
     }
@@ -236,6 +241,11 @@ impl Net {
             match c.rtc.poll_output().unwrap() {
                 Output::Transmit(t) => {
                     moved = true;
+                    let from = c.addr;
+                    if lost(&mut self.rtp_from, &self.lose_from, from, &t.contents) {
+                        continue;
+                    }
+                    let c = &self.clients[i];
                     match t.proto {
                         Protocol::Udp => self.sfu.handle_datagram(self.now, c.addr, &t.contents),
                         _ => self.sfu.handle_tcp_frame(self.now, c.addr, &t.contents),
@@ -398,24 +408,9 @@ impl Net {
         payloads
     }
 
-    /// Whether the network loses this datagram (see `lose`).
+    /// Whether the network loses this datagram to `destination` (see `lose`).
     pub fn lost(&mut self, destination: SocketAddr, b: &[u8]) -> bool {
-        // RTP: version 2 and a payload type outside RTCP's 192..=223.
-        let rtp = b.len() > 12 && b[0] >> 6 == 2 && !(192..=223).contains(&b[1]);
-        if !rtp {
-            return false;
-        }
-        let n = match self.rtp_to.iter_mut().find(|(a, _)| *a == destination) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                self.rtp_to.push((destination, 1));
-                1
-            }
-        };
-        self.lose.contains(&(destination, n))
+        lost(&mut self.rtp_to, &self.lose, destination, b)
     }
 
     pub fn leave(&mut self, who: usize) {
@@ -442,4 +437,30 @@ pub fn counter(net: &Net, name: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Whether the network loses datagram `b` of the flow at `addr`: counts the
+/// flow's RTP datagrams in `seen`, loses those `lose` names.
+fn lost(
+    seen: &mut Vec<(SocketAddr, usize)>,
+    lose: &[(SocketAddr, usize)],
+    addr: SocketAddr,
+    b: &[u8],
+) -> bool {
+    // RTP: version 2 and a payload type outside RTCP's 192..=223.
+    let rtp = b.len() > 12 && b[0] >> 6 == 2 && !(192..=223).contains(&b[1]);
+    if !rtp {
+        return false;
+    }
+    let n = match seen.iter_mut().find(|(a, _)| *a == addr) {
+        Some((_, n)) => {
+            *n += 1;
+            *n
+        }
+        None => {
+            seen.push((addr, 1));
+            1
+        }
+    };
+    lose.contains(&(addr, n))
 }

@@ -1,0 +1,98 @@
+// A Chromium on an impaired link (issue 12 §6), in a network namespace the
+// test makes and deletes. These machines have no `netem`; loss, delay and
+// jitter come from the user-space proxy impair.mjs, rate limits from `tc tbf`.
+//
+//   root namespace                               namespace NS (the impaired host)
+//   relay: 0.0.0.0:PORT, advertises A=10.231.0.1  Chromium; its page and signaling
+//   viewers' Chromium (reach A locally)           go to B=10.231.1.1 over the veth;
+//   veth end: A/30 and B/30 ───────────────────── veth end 10.231.0.2/30, 10.231.1.2/30
+//                                                 A/32 on NS's own lo, where impair.mjs
+//                                                 listens and forwards to B:PORT
+//
+// Inside NS the relay's advertised media address A is local, so Chromium's
+// media (UDP, and ICE-TCP, which finds nothing there) goes to the proxy; the
+// proxy reaches the relay at B through the veth. Everything else in NS goes
+// straight over the veth. All of it is removed on exit.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CHROMIUM, check, waitFor } from './harness.mjs';
+
+/** The relay's advertised media address (start it with `--public-ip` this). */
+export const ADVERTISED = '10.231.0.1';
+/** The relay's address on the veth, for the impaired host's page and the proxy. */
+export const DIRECT = '10.231.1.1';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const made = [];
+
+function ip(...args) {
+  return execFileSync('ip', args, { encoding: 'utf8' });
+}
+
+function teardownAll() {
+  for (const h of made.splice(0)) h.close();
+}
+process.on('exit', teardownAll);
+
+/**
+ * Makes the namespace and its veth (before the relay starts: the relay's
+ * advertised address lives on the veth). Returns a host whose
+ * `startProxy(port, settings)` starts the impairment proxy once the relay's
+ * port is known, and whose `chromium` is a wrapper that runs Chromium inside.
+ */
+export function impairedHost(label) {
+  const tag = String(process.pid % 100000);
+  const ns = `conclave-${label}-${tag}`;
+  const [outer, inner] = [`cz${tag}o`, `cz${tag}i`];
+  const existing = ip('-brief', 'addr');
+  check(!existing.includes(`${ADVERTISED}/`) && !existing.includes(`${DIRECT}/`),
+    `${ADVERTISED} or ${DIRECT} is already in use on this machine (another test run?): ${existing}`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), `conclave-${label}-`));
+  const host = {
+    ns,
+    proxy: null,
+    proxyOut: [],
+    counts: null,
+    close() {
+      if (host.proxy) host.proxy.kill('SIGKILL');
+      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+      try { execFileSync('ip', ['link', 'del', outer], { stdio: 'ignore' }); } catch { /* went with the namespace */ }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  made.push(host);
+  ip('netns', 'add', ns);
+  ip('-n', ns, 'link', 'set', 'lo', 'up');
+  ip('link', 'add', outer, 'type', 'veth', 'peer', 'name', inner, 'netns', ns);
+  ip('addr', 'add', `${ADVERTISED}/30`, 'dev', outer);
+  ip('addr', 'add', `${DIRECT}/30`, 'dev', outer);
+  ip('link', 'set', outer, 'up');
+  ip('-n', ns, 'addr', 'add', '10.231.0.2/30', 'dev', inner);
+  ip('-n', ns, 'addr', 'add', '10.231.1.2/30', 'dev', inner);
+  ip('-n', ns, 'link', 'set', inner, 'up');
+  ip('-n', ns, 'addr', 'add', `${ADVERTISED}/32`, 'dev', 'lo');
+  host.chromium = path.join(dir, 'chromium-in-ns');
+  writeFileSync(host.chromium, `#!/bin/sh\nexec ip netns exec ${ns} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+
+  /** Starts impair.mjs inside: ADVERTISED:port → DIRECT:port with `settings`. */
+  host.startProxy = async (port, settings) => {
+    host.proxy = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(here, 'impair.mjs'),
+      `${ADVERTISED}:${port}`, `${DIRECT}:${port}`, JSON.stringify(settings)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    host.proxy.stdout.setEncoding('utf8');
+    host.proxy.stdout.on('data', (d) => {
+      for (const line of d.split('\n')) {
+        if (line.startsWith('{')) host.counts = JSON.parse(line);
+        else if (line) host.proxyOut.push(line);
+      }
+    });
+    host.proxy.stderr.on('data', (d) => host.proxyOut.push(String(d)));
+    await waitFor('the impairment proxy listens', 15, () => host.proxyOut.some((l) => l.includes('listening')) ? true : host.proxyOut.join(' '), 100);
+  };
+  /** Changes the proxy's settings (e.g. {loss: 0}). */
+  host.impair = (settings) => host.proxy.stdin.write(`${JSON.stringify(settings)}\n`);
+  return host;
+}
