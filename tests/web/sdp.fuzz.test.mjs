@@ -12,36 +12,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AUDIO_LEVEL_URIS, SdpRefused, checkRemote } from '../../crates/web/assets/sdp.js';
+import { HONEST } from './sdp-fixture.mjs';
 
 const CASES = 20000;
 
-const SEED_SDP = [
-  'v=0',
-  'o=str0m-1 1 2 IN IP4 0.0.0.0',
-  's=-',
-  't=0 0',
-  'a=group:BUNDLE 0 1',
-  'a=ice-lite',
-  'm=audio 9 UDP/TLS/RTP/SAVPF 111',
-  'c=IN IP4 0.0.0.0',
-  'a=mid:0',
-  'a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
-  'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
-  'a=recvonly',
-  'a=rtcp-mux',
-  'a=rtpmap:111 opus/48000/2',
-  'a=rtcp-fb:111 transport-cc',
-  'a=fmtp:111 minptime=10;useinbandfec=1',
-  'm=video 9 UDP/TLS/RTP/SAVPF 96 97',
-  'c=IN IP4 0.0.0.0',
-  'a=mid:1',
-  'a=extmap:13 urn:3gpp:video-orientation',
-  'a=recvonly',
-  'a=rtpmap:96 VP8/90000',
-  'a=rtcp-fb:96 nack',
-  'a=rtpmap:97 rtx/90000',
-  'a=fmtp:97 apt=96',
-];
+const SEED_SDP = HONEST.trimEnd().split('\r\n');
 
 const HOSTILE = [
   'a=rtpmap:111 H264/90000',

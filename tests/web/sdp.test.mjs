@@ -9,42 +9,7 @@ import {
   stopAudioLevel, stripAudioLevel,
 } from '../../crates/web/assets/sdp.js';
 
-const SESSION = [
-  'v=0',
-  'o=str0m-1 1 2 IN IP4 0.0.0.0',
-  's=-',
-  't=0 0',
-  'a=group:BUNDLE 0 1',
-  'a=ice-lite',
-];
-const AUDIO = [
-  'm=audio 9 UDP/TLS/RTP/SAVPF 111',
-  'c=IN IP4 0.0.0.0',
-  'a=mid:0',
-  'a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
-  'a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
-  'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
-  'a=recvonly',
-  'a=rtcp-mux',
-  'a=rtpmap:111 opus/48000/2',
-  'a=rtcp-fb:111 transport-cc',
-  'a=fmtp:111 minptime=10;useinbandfec=1',
-];
-const VIDEO = [
-  'm=video 9 UDP/TLS/RTP/SAVPF 96 97',
-  'c=IN IP4 0.0.0.0',
-  'a=mid:1',
-  'a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
-  'a=extmap:13 urn:3gpp:video-orientation',
-  'a=recvonly',
-  'a=rtpmap:96 VP8/90000',
-  'a=rtcp-fb:96 nack',
-  'a=rtcp-fb:96 nack pli',
-  'a=rtpmap:97 rtx/90000',
-  'a=fmtp:97 apt=96',
-];
-const sdp = (...parts) => `${parts.flat().join('\r\n')}\r\n`;
-const HONEST = sdp(SESSION, AUDIO, VIDEO);
+import { AUDIO, HONEST, SESSION, VIDEO, sdp } from './sdp-fixture.mjs';
 
 /** Replaces line `match` of the audio section with `lines`. */
 const audioWith = (match, ...lines) => AUDIO.flatMap((l) => (l.startsWith(match) ? lines : [l]));
