@@ -1,6 +1,7 @@
 //! The per-packet path: a publisher's RTP packet to every subscriber of its
-//! track ([`Sfu::forward`]), retransmissions a subscriber asks for
-//! ([`Sfu::retransmit`]) and key-frame requests to a publisher.
+//! track, each on the simulcast layer chosen for it ([`Sfu::forward`]),
+//! retransmissions a subscriber asks for ([`Sfu::retransmit`]) and key-frame
+//! requests to a publisher.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use str0m::rtp::rtcp::Nack;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 use super::ids::{PeerKey, TrackKey};
+use super::layers::pick;
 use super::release::segment_buf;
 use super::track::{KEYFRAME_REQUEST_INTERVAL, RTX_PER_SECOND};
 use super::{Sfu, Transmit};
@@ -42,9 +44,10 @@ impl Sfu {
         let Some(sub) = route.subscriptions.iter_mut().find(|s| s.subscriber == key) else {
             return;
         };
-        let (Some((rtx_ssrc, rtx_pt)), Some(offset)) = (sub.rtx, sub.seq_offset) else {
+        let Some((rtx_ssrc, rtx_pt)) = sub.rtx else {
             return;
         };
+        let last_out = sub.layer.last_seq();
         let mut sent = 0;
         for entry in nack.reports.iter() {
             let lost = std::iter::once(entry.pid).chain(
@@ -60,18 +63,23 @@ impl Sfu {
                     break;
                 }
                 // The newest extended sequence number with these low 16 bits.
-                let back = (sub.last_out as u16).wrapping_sub(seq16) as u64;
-                let Some(out_seq) = sub.last_out.checked_sub(back) else {
+                let back = (last_out as u16).wrapping_sub(seq16) as u64;
+                let Some(out_seq) = last_out.checked_sub(back) else {
                     continue;
                 };
-                let Some(p) = route.recent.iter().find(|r| r.seq == out_seq + offset) else {
+                // Only the current layer's packets are resent (a NACK for
+                // one from before a switch asks for what no longer helps).
+                let Some((layer, seq, ts_delta)) = sub.layer.layer_seq(out_seq) else {
+                    continue;
+                };
+                let Some(p) = route.layers[layer].recent.iter().find(|r| r.seq == seq) else {
                     continue;
                 };
                 let mut body = Vec::with_capacity(2 + p.payload.len());
                 body.extend_from_slice(&seq16.to_be_bytes());
                 body.extend_from_slice(&p.payload);
-                let contents =
-                    direct.seal(p.marker, rtx_pt, sub.rtx_seq, p.timestamp, rtx_ssrc, &body);
+                let ts = p.timestamp.wrapping_add(ts_delta);
+                let contents = direct.seal(p.marker, rtx_pt, sub.rtx_seq, ts, rtx_ssrc, &body);
                 sub.rtx_seq += 1;
                 sub.rtx_window.1 += 1;
                 peer.direct_out.push(Transmit::single(dest, contents));
@@ -89,16 +97,18 @@ impl Sfu {
     }
 
     /// The per-packet path: one publisher's RTP packet to every subscriber
-    /// of its track. Top to bottom: which track it is, what the insider view
-    /// records, the route, once per sequence number, when the copies may leave, the retransmission
-    /// cache, then one copy per subscription (the adversary's say in test
-    /// builds, the subscriber's sequence numbers, sealed directly or written
-    /// to str0m).
+    /// of its track. Top to bottom: which track and layer it is, what the
+    /// insider view records, the route, once per sequence number, what the
+    /// clear VP8 bytes say (key frame, size), when the copies may leave, the
+    /// retransmission cache, then one copy per subscription that receives
+    /// this layer (the adversary's say in test builds, the subscriber's
+    /// sequence numbers and timestamps, sealed directly or written to
+    /// str0m), and key-frame requests for layers subscribers wait to switch to.
     pub(super) fn forward(&mut self, now: Instant, from: PeerKey, pkt: RtpPacket) {
         let Some(publisher) = self.peers.get_mut(&from) else {
             return;
         };
-        let Some(mid) = publisher.mid_of(pkt.header.ssrc) else {
+        let Some((mid, rid)) = publisher.source_of(pkt.header.ssrc) else {
             return;
         };
         if let Some(tap) = &mut self.tap {
@@ -110,17 +120,31 @@ impl Sfu {
                 &pkt.payload,
             );
         }
-        let Some(route) = self.routes.get_mut(&TrackKey {
+        let track = TrackKey {
             publisher: from,
             mid,
-        }) else {
+        };
+        let Some(route) = self.routes.get_mut(&track) else {
             return;
         };
-        if !route.seen.first(*pkt.seq_no) {
+        let index = route.layer_index(rid);
+        let layer = &mut route.layers[index];
+        if !layer.seen.first(*pkt.seq_no) {
             Metrics::add(&self.metrics.rtp_duplicates, 1);
             return; // forwarded already (a retransmission of a late packet)
         }
+        layer.ssrc = Some(pkt.header.ssrc);
+        layer.view.last_at = Some(now);
         let video = route.kind == MediaKind::Video;
+        let start = if video {
+            conclave_proto::vp8::frame_start(&pkt.payload)
+        } else {
+            None
+        };
+        let keyframe = start.is_some_and(|s| s.keyframe);
+        if let Some((width, _)) = start.and_then(|s| s.size) {
+            layer.view.width = width;
+        }
         // A video frame's leading packets may wait for its last; anything
         // else makes the next flush due at once.
         if video && !pkt.header.marker {
@@ -129,7 +153,7 @@ impl Sfu {
             self.flush_due = true;
         }
         if video && self.config.direct_send {
-            route.remember(now, &pkt);
+            layer.remember(now, &pkt);
         }
         let seq: u64 = *pkt.seq_no;
         let ext = ExtensionValues {
@@ -142,7 +166,23 @@ impl Sfu {
         let adversary = self.adversary.clone();
         let publisher_id = adversary.as_ref().map(|_| from.participant());
         let (mut forwarded, mut direct_copies) = (0, 0);
+        let simulcast = route.layers.len() > 1;
+        let mut wanted: u8 = 0; // bit i: a subscriber waits for a key frame of layer i
         for sub in &mut route.subscriptions {
+            let target = if simulcast {
+                pick(now, &route.layers, |l| &l.view, sub.max_width)
+            } else {
+                Some(0)
+            };
+            let Some(out) =
+                sub.layer
+                    .on_packet(now, index, seq, pkt.header.timestamp, keyframe, target)
+            else {
+                if let Some(t) = target.filter(|t| Some(*t) != sub.layer.current()) {
+                    wanted |= 1 << t.min(7);
+                }
+                continue; // another layer's, or older than this subscription
+            };
             let Some(peer) = self.peers.get_mut(&sub.subscriber) else {
                 continue;
             };
@@ -165,9 +205,6 @@ impl Sfu {
                     }
                 }
             }
-            let Some(out_seq) = sub.out_seq(seq) else {
-                continue; // older than this subscription
-            };
             let direct = match (peer.direct.as_mut(), peer.dest) {
                 (Some(direct), Some(dest))
                     // str0m writes the video-orientation extension; the direct path writes none.
@@ -179,8 +216,8 @@ impl Sfu {
                     direct.seal_into(
                         pkt.header.marker,
                         *sub.pt,
-                        out_seq,
-                        pkt.header.timestamp,
+                        out.seq,
+                        out.timestamp,
                         sub.ssrc,
                         payload,
                         buf,
@@ -205,8 +242,8 @@ impl Sfu {
                 tx.write_rtp(
                     RtpWrite::new(
                         sub.pt,
-                        out_seq.into(),
-                        pkt.header.timestamp,
+                        out.seq.into(),
+                        out.timestamp,
                         pkt.timestamp,
                         payload.clone(),
                     )
@@ -227,23 +264,41 @@ impl Sfu {
         if direct_copies > 0 {
             Metrics::add(&self.metrics.rtp_direct, direct_copies);
         }
+        for layer in (0..8).filter(|i| wanted & (1 << i) != 0) {
+            self.request_keyframe(now, track, Some(layer));
+        }
     }
 
-    pub(super) fn request_keyframe(&mut self, now: Instant, track: TrackKey) {
+    /// Asks the publisher of `track` for a key frame of `layer` (every
+    /// layer if `None`: a new subscriber), at most once per
+    /// [`KEYFRAME_REQUEST_INTERVAL`] per layer.
+    pub(super) fn request_keyframe(&mut self, now: Instant, track: TrackKey, layer: Option<usize>) {
         let Some(route) = self.routes.get_mut(&track) else {
             return;
         };
-        if route
-            .last_keyframe_request
-            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
-        {
+        let Some(p) = self.peers.get_mut(&track.publisher) else {
             return;
-        }
-        route.last_keyframe_request = Some(now);
-        if let Some(p) = self.peers.get_mut(&track.publisher) {
-            if let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(track.mid, None) {
-                rx.request_keyframe(KeyframeRequestKind::Pli);
+        };
+        let mut asked = false;
+        for (i, l) in route.layers.iter_mut().enumerate() {
+            if layer.is_some_and(|want| want != i)
+                || l.last_keyframe_request
+                    .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+            {
+                continue;
             }
+            let mut api = p.rtc.direct_api();
+            let rx = match l.ssrc {
+                Some(ssrc) => api.stream_rx(&ssrc),
+                None => api.stream_rx_by_mid(track.mid, l.rid),
+            };
+            if let Some(rx) = rx {
+                rx.request_keyframe(KeyframeRequestKind::Pli);
+                l.last_keyframe_request = Some(now);
+                asked = true;
+            }
+        }
+        if asked {
             self.mark_dirty(track.publisher);
         }
     }

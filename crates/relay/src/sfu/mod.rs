@@ -33,13 +33,14 @@
 
 mod forward;
 mod ids;
+mod layers;
 mod negotiation;
 mod peer;
 mod release;
 mod room;
 mod track;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,7 +65,7 @@ use ids::{KeyHasher, PeerKey, TrackKey};
 use peer::{poll_peer, Change, Peer, PollOut};
 use release::{Fanout, FRAME_HOLD};
 use room::Room;
-use track::{Route, SeenSeqs};
+use track::Route;
 
 /// Where the engine sends a participant's signaling replies and events.
 pub type EventSender = UnboundedSender<ServerMsg>;
@@ -432,16 +433,12 @@ impl Sfu {
                     publisher: key,
                     mid: m.mid,
                 };
-                self.routes.insert(
-                    track,
-                    Route {
-                        kind: m.kind,
-                        subscriptions: Vec::new(),
-                        last_keyframe_request: None,
-                        recent: VecDeque::new(),
-                        seen: SeenSeqs::default(),
-                    },
-                );
+                let rids: Vec<_> = m
+                    .simulcast
+                    .iter()
+                    .flat_map(|s| s.recv.iter().map(|l| l.rid))
+                    .collect();
+                self.routes.insert(track, Route::new(m.kind, &rids));
                 // Only a lying relay sends a publisher its own track.
                 let reflect = self
                     .adversary
@@ -471,7 +468,14 @@ impl Sfu {
                     .and_then(|p| p.receiving.get(&req.mid))
                     .copied();
                 if let Some(track) = track {
-                    self.request_keyframe(now, track);
+                    // For the layer this subscriber gets.
+                    let layer = self.routes.get(&track).and_then(|r| {
+                        r.subscriptions
+                            .iter()
+                            .find(|s| s.subscriber == key)
+                            .and_then(|s| s.layer.current())
+                    });
+                    self.request_keyframe(now, track, layer);
                 }
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {

@@ -11,6 +11,7 @@ use str0m::media::{Direction, MediaKind};
 use str0m::Rtc;
 
 use super::ids::{PeerKey, TrackKey};
+use super::layers::LayerSwitch;
 use super::peer::Change;
 use super::track::{Subscription, RTX_CACHE_AGE, RTX_CACHE_PACKETS};
 use super::Sfu;
@@ -162,12 +163,12 @@ impl Sfu {
                 subscriber: key,
                 mid,
                 pt,
-                seq_offset: None,
+                layer: LayerSwitch::default(),
+                max_width: None,
                 ssrc,
                 rtx: rtx_ssrc.zip(rtx_pt.map(|p| *p)),
                 rtx_seq: 0,
                 rtx_window: (now, 0),
-                last_out: 0,
                 via_str0m_at: None,
             });
             if kind == MediaKind::Video {
@@ -176,7 +177,7 @@ impl Sfu {
         }
         // A new subscriber can decode nothing until the next key frame.
         for track in keyframes {
-            self.request_keyframe(now, track);
+            self.request_keyframe(now, track, None);
         }
         self.renegotiate(key);
     }

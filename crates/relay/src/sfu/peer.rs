@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use conclave_proto::{ParticipantId, PeerState, RoomId, ServerMsg};
 use str0m::change::SdpPendingOffer;
-use str0m::media::{MediaKind, Mid};
+use str0m::media::{MediaKind, Mid, Rid};
 use str0m::rtp::Ssrc;
 use str0m::{Event, Input, Output, Rtc};
 use tracing::debug;
@@ -41,8 +41,8 @@ pub(super) struct Peer {
     pub(super) queued: Vec<Change>,
     /// Subscriber-side mid → the track it carries (for keyframe requests).
     pub(super) receiving: HashMap<Mid, TrackKey>,
-    /// Incoming SSRC → publisher-side mid.
-    pub(super) ssrc_mid: HashMap<Ssrc, Mid>,
+    /// Incoming SSRC → publisher-side mid and simulcast RID.
+    pub(super) ssrc_mid: HashMap<Ssrc, (Mid, Option<Rid>)>,
     pub(super) published: Vec<(Mid, MediaKind)>,
     pub(super) next_timeout: Instant,
     /// In `Sfu::dirty`: something waits to leave at the next release.
@@ -143,15 +143,19 @@ pub(super) fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
 }
 
 impl Peer {
-    /// The publisher-side m-line an incoming SSRC belongs to (remembered
-    /// after str0m first names it).
+    /// The publisher-side m-line and simulcast layer an incoming SSRC
+    /// belongs to (remembered after str0m first names them).
     #[inline]
-    pub(super) fn mid_of(&mut self, ssrc: Ssrc) -> Option<Mid> {
-        if let Some(mid) = self.ssrc_mid.get(&ssrc) {
-            return Some(*mid);
+    pub(super) fn source_of(&mut self, ssrc: Ssrc) -> Option<(Mid, Option<Rid>)> {
+        if let Some(source) = self.ssrc_mid.get(&ssrc) {
+            return Some(*source);
         }
-        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid())?;
-        self.ssrc_mid.insert(ssrc, mid);
-        Some(mid)
+        let source = self
+            .rtc
+            .direct_api()
+            .stream_rx(&ssrc)
+            .map(|s| (s.mid(), s.rid()))?;
+        self.ssrc_mid.insert(ssrc, source);
+        Some(source)
     }
 }

@@ -100,6 +100,9 @@ impl Sfu {
                 .set_extension(3, Extension::TransportSequenceNumber)
                 .set_extension(4, Extension::RtpMid)
                 .set_extension(13, Extension::VideoOrientation)
+                // Simulcast: which layer a publisher's packet belongs to.
+                .set_extension(10, Extension::RtpStreamId)
+                .set_extension(11, Extension::RepairedRtpStreamId)
                 .build(now)
         };
         let (mut rtc, key_slot) = if self.config.direct_send {

@@ -1,15 +1,18 @@
-//! One published track and everything subscribed to it ([`Route`]): its
-//! subscribers' copies ([`Subscription`]), the recent packets kept to answer
-//! their NACKs ([`Recent`]), and when a key frame was last asked for.
+//! One published track and everything subscribed to it ([`Route`]): the
+//! layers the publisher sends (one, or several with simulcast: [`Layer`],
+//! each with the recent packets kept to answer NACKs, [`Recent`], and when
+//! a key frame was last asked for), and its subscribers' copies
+//! ([`Subscription`], each on one layer: layers.rs).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::media::{MediaKind, Mid, Pt};
-use str0m::rtp::RtpPacket;
+use str0m::media::{MediaKind, Mid, Pt, Rid};
+use str0m::rtp::{RtpPacket, Ssrc};
 
 use super::ids::PeerKey;
+use super::layers::{LayerSwitch, LayerView};
 
 /// Keyframe requests to one publisher's track are sent at most this often.
 pub(super) const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
@@ -35,9 +38,12 @@ pub(super) struct Subscription {
     pub(super) mid: Mid,
     /// The subscriber's payload type for the track's codec.
     pub(super) pt: Pt,
-    /// Sequence numbers are rebased so every subscriber's stream starts low
-    /// (a fresh SRTP receiver assumes rollover counter 0, RFC 3711 §3.3.1).
-    pub(super) seq_offset: Option<u64>,
+    /// Which layer it receives, and its sequence numbers and timestamps
+    /// (rebased so its stream starts low: a fresh SRTP receiver assumes
+    /// rollover counter 0, RFC 3711 §3.3.1).
+    pub(super) layer: LayerSwitch,
+    /// The widest layer it wants (`None`: the best there is).
+    pub(super) max_width: Option<u16>,
     /// The subscriber-side stream's SSRC (direct send).
     pub(super) ssrc: u32,
     /// Its retransmission stream: SSRC, payload type and the next RTX
@@ -47,8 +53,6 @@ pub(super) struct Subscription {
     /// Retransmissions in the current second, and when it began: a NACK
     /// flood costs the relay at most `RTX_PER_SECOND` seals per stream.
     pub(super) rtx_window: (Instant, u32),
-    /// Highest sequence number sent to this subscriber.
-    pub(super) last_out: u64,
     /// When a copy last went through str0m, which keeps its sender reports'
     /// RTP-to-wallclock mapping from such copies (direct send).
     pub(super) via_str0m_at: Option<Instant>,
@@ -59,6 +63,19 @@ pub(super) struct Subscription {
 pub(super) struct Route {
     pub(super) kind: MediaKind,
     pub(super) subscriptions: Vec<Subscription>,
+    /// What the publisher sends: one layer, or one per simulcast RID.
+    pub(super) layers: Vec<Layer>,
+}
+
+/// One layer of a published track (all of it, without simulcast).
+#[derive(Debug)]
+pub(super) struct Layer {
+    /// Its RID (`None` without simulcast).
+    pub(super) rid: Option<Rid>,
+    /// The publisher's SSRC for it, once a packet came (key-frame requests).
+    pub(super) ssrc: Option<Ssrc>,
+    /// Its width, rank and liveness, for choosing layers (layers.rs).
+    pub(super) view: LayerView,
     pub(super) last_keyframe_request: Option<Instant>,
     /// Recent video packets by publisher sequence number, for retransmission
     /// to any subscriber (direct send); payloads are shared, not copied.
@@ -78,18 +95,6 @@ pub(super) struct Recent {
 }
 
 impl Subscription {
-    /// The sequence number this subscriber sees for the publisher's `seq`:
-    /// rebased so its stream starts low (a fresh SRTP receiver assumes
-    /// rollover counter 0, RFC 3711 §3.3.1); `None` for a packet older than
-    /// the subscription.
-    #[inline]
-    pub(super) fn out_seq(&mut self, seq: u64) -> Option<u64> {
-        let offset = *self.seq_offset.get_or_insert(seq.saturating_sub(1));
-        let out = seq.checked_sub(offset)?;
-        self.last_out = self.last_out.max(out);
-        Some(out)
-    }
-
     /// Whether this copy (one that `may_sync`: audio, or a frame's last
     /// packet) should go through str0m, which keeps its sender reports'
     /// RTP-to-wallclock mapping from such copies ([`SYNC_INTERVAL`]).
@@ -103,6 +108,46 @@ impl Subscription {
 }
 
 impl Route {
+    /// A route for a track with these simulcast RIDs (none: one layer).
+    pub(super) fn new(kind: MediaKind, rids: &[Rid]) -> Route {
+        let mut route = Route {
+            kind,
+            subscriptions: Vec::new(),
+            layers: Vec::new(),
+        };
+        if rids.is_empty() {
+            route.layer_index(None);
+        }
+        for rid in rids {
+            route.layer_index(Some(*rid));
+        }
+        route
+    }
+
+    /// The index of the layer with this RID, added if new (ranked after
+    /// the others until its width is known).
+    #[inline]
+    pub(super) fn layer_index(&mut self, rid: Option<Rid>) -> usize {
+        if let Some(i) = self.layers.iter().position(|l| l.rid == rid) {
+            return i;
+        }
+        self.layers.push(Layer {
+            rid,
+            ssrc: None,
+            view: LayerView {
+                width: 0,
+                order: self.layers.len(),
+                last_at: None,
+            },
+            last_keyframe_request: None,
+            recent: VecDeque::new(),
+            seen: SeenSeqs::default(),
+        });
+        self.layers.len() - 1
+    }
+}
+
+impl Layer {
     /// Keeps a video packet to answer subscribers' NACKs on the direct path
     /// (at most [`RTX_CACHE_PACKETS`], none older than [`RTX_CACHE_AGE`]);
     /// the payload is shared, not copied.

@@ -15,7 +15,7 @@ use conclave_relay::metrics::Metrics;
 use conclave_relay::sfu::{new_participant_id, Command, SendNow, Sfu, SfuConfig, Transmit, Via};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -72,6 +72,8 @@ pub struct Net {
     /// RTP datagrams to the relay to drop: (source, n-th RTP datagram from it).
     pub lose_from: Vec<(SocketAddr, usize)>,
     pub rtp_from: Vec<(SocketAddr, usize)>,
+    /// RIDs the next joining publisher sends its video in (simulcast).
+    pub next_simulcast: Option<Vec<&'static str>>,
     /// Segmented (GSO) sends seen.
     pub segmented_sends: usize,
 }
@@ -118,6 +120,7 @@ impl Net {
             rtp_to: Vec::new(),
             lose_from: Vec::new(),
             rtp_from: Vec::new(),
+            next_simulcast: None,
             segmented_sends: 0,
         }
     }
@@ -175,6 +178,13 @@ impl Net {
                 events: tx,
             },
         );
+        let simulcast = self.next_simulcast.take().map(|rids| {
+            let mut s = Simulcast::new();
+            for rid in rids {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
         let mut api = rtc.sdp_api();
         let mut media = Vec::new();
         if publish {
@@ -183,7 +193,7 @@ impl Net {
                 MediaKind::Audio,
             ));
             media.push((
-                api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
+                api.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast),
                 MediaKind::Video,
             ));
         } else {
@@ -406,6 +416,76 @@ impl Net {
             self.pump();
         }
         payloads
+    }
+
+    /// A publisher of video in simulcast layers `rids` (lowest first).
+    pub fn join_simulcast(&mut self, room: &str, rids: &[&'static str]) -> usize {
+        self.next_simulcast = Some(rids.to_vec());
+        self.join(room, true)
+    }
+
+    /// The publisher sends frame `i` (one packet) on each of `layers`
+    /// (RID, width), a key frame if `key`, then 33 ms pass. Each layer has
+    /// its own sequence numbers and timestamp offset, like a browser's.
+    /// Returns the payloads, by layer.
+    pub fn publish_frame(
+        &mut self,
+        who: usize,
+        layers: &[(&str, u16)],
+        i: u16,
+        key: bool,
+    ) -> Vec<(String, Vec<u8>)> {
+        let mid = self.clients[who]
+            .media
+            .iter()
+            .find(|(_, k)| *k == MediaKind::Video)
+            .unwrap()
+            .0;
+        let pt = self.clients[who]
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
+        let mut sent = Vec::new();
+        for (n, (rid, width)) in layers.iter().enumerate() {
+            // VP8 descriptor (S, partition 0), then the frame tag: a key
+            // frame's with its size (what E2EE leaves in clear), or a delta's.
+            let mut payload = vec![0x10];
+            if key {
+                let [w0, w1] = width.to_le_bytes();
+                let [h0, h1] = (width * 3 / 4).to_le_bytes();
+                payload.extend_from_slice(&[0x50, 0x2d, 0x01, 0x9d, 0x01, 0x2a, w0, w1, h0, h1]);
+            } else {
+                payload.push(0x51);
+            }
+            payload.extend_from_slice(rid.as_bytes());
+            payload.extend_from_slice(&i.to_be_bytes());
+            let c = &mut self.clients[who];
+            let mut api = c.rtc.direct_api();
+            let tx = api
+                .stream_tx_by_mid(mid, Some(Rid::from(*rid)))
+                .expect("a simulcast layer");
+            let layer_base = 1_000_000 * (n as u32 + 1);
+            tx.write_rtp(
+                RtpWrite::new(
+                    pt,
+                    SeqNo::from(10_000 * (n as u64 + 1) + i as u64),
+                    layer_base + 3000 * i as u32,
+                    self.now,
+                    payload.clone(),
+                )
+                .marker(true)
+                .nackable(true),
+            );
+            c.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+            self.pump();
+            sent.push((rid.to_string(), payload));
+        }
+        self.run(33);
+        sent
     }
 
     /// Whether the network loses this datagram to `destination` (see `lose`).
