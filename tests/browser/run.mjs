@@ -376,36 +376,31 @@ async function scenario() {
     linkC = cliLink();
     const C = [];
     const open = async (i, extra) => {
-      const tab = await openLinkTab(`C${i + 1}`, linkC, `name=${encodeURIComponent(NAMES_C[i])}&autojoin=1&debug=1&rekey_s=4${extra}`);
+      const tab = await openLinkTab(`C${i + 1}`, linkC, `name=${encodeURIComponent(NAMES_C[i])}&debug=1&rekey_s=2${extra}`);
       tab.name = NAMES_C[i];
       C.push(tab);
       return tab;
     };
-    const host = await open(0, '&approval=1');
+    // The joiners' pages load while the host starts the room; once it is up,
+    // two of them ask to join at the same time: the host admits one and
+    // denies the other, and the commit adds only the one admitted.
+    const [host, guest, late] = await Promise.all([open(0, '&approval=1&autojoin=1'), open(1, ''), open(2, '')]);
     await waitJoined([host], 30);
-    const guest = await open(1, '');
-    await host.page.waitForSelector('#requests li button.primary', { timeout: 15000 });
+    await Promise.all([guest, late].map((tab) => tab.page.click('#join')));
+    const requestOf = (tab) => host.page.locator('#requests li', { hasText: `${tab.name} asks to join` });
+    await Promise.all([guest, late].map((tab) => requestOf(tab).waitFor({ timeout: 15000 })));
     check(!(await hook(guest, () => window.conclave.e2eeState() === 'member')), 'the guest got in before the host admitted it');
     // The prompt names the joiner (sealed in its request; the relay cannot
     // read it) and shows its device key.
-    const asked = await host.page.textContent('#requests li');
+    const asked = await requestOf(guest).textContent();
     check(asked.includes(`${NAMES_C[1]} asks to join`) && /device key [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4}/.test(asked),
       `the host's prompt says ${JSON.stringify(asked)}`);
-    await host.page.click('#requests li button.primary');
+    await requestOf(guest).locator('button.primary').click();
+    await requestOf(late).locator('button:not(.primary)').click();
     await waitJoined([guest], 20);
     for (const tab of C) tab.me = await hook(tab, () => window.conclave.me);
     const g = await waitGroup([host, guest], 20, 'after the host admitted the guest');
-    const late = await open(2, '');
-    await host.page.waitForSelector('#requests li button:not(.primary)', { timeout: 15000 });
-    await host.page.click('#requests li button:not(.primary)');
-    await sleep(1500);
-    const l = await e2eeOf(late);
-    check(l.state === 'waiting', `the denied joiner is ${l.state}`);
-    for (const tab of [host, guest]) {
-      const e = await e2eeOf(tab);
-      check(e.roster.length === 2, `${tab.label} has ${e.roster.length} leaves after a denial`);
-    }
-    // Rekeying every 4 s (shortened for the test): the epoch moves on with
+    // Rekeying every 2 s (shortened for the test): the epoch moves on with
     // no one joining or leaving, codes stay equal, media keeps decoding.
     const base = framesMap([host, guest], new Map(await Promise.all([host, guest].map(async (t) => [t.label, await statsOf(t)]))));
     await waitFor('two self-updates', 20, async () => {
@@ -414,15 +409,21 @@ async function scenario() {
     });
     const after = await waitGroup([host, guest], 10, 'after rekeying');
     await waitMedia([host, guest], 30, 10, base);
-    const gs = await e2eeOf(guest);
-    check(gs.roster.length === 2, `the guest's roster has ${gs.roster.length} leaves after a denial and rekeying`);
+    // The denied joiner was never let in: still waiting, or it gave up
+    // (ADMIT_TIMEOUT_S after it asked), and the group is still the two.
+    const l = await e2eeOf(late);
+    const lateErrs = await errorsOf(late);
+    check(l.state === 'waiting' || (l.state !== 'member' && lateErrs.some((e) => e.code === 'not_admitted')),
+      `the denied joiner is ${l.state} (errors ${JSON.stringify(lateErrs)})`);
+    for (const tab of [host, guest]) {
+      const e = await e2eeOf(tab);
+      check(e.roster.length === 2, `${tab.label}'s roster has ${e.roster.length} leaves after a denial and rekeying`);
+    }
     const hostUi = await host.page.textContent('#roster');
     check(/host/.test(hostUi), `the roster does not mark the host: ${JSON.stringify(hostUi)}`);
-    for (const tab of C) {
-      await tab.context.close();
-      tabs.splice(tabs.indexOf(tab), 1);
-    }
-    return `admitted at epoch ${g.epoch}; rekeyed to epoch ${after.epoch} (code ${after.code}); denied joiner still waiting`;
+    await Promise.all(C.map((tab) => tab.context.close()));
+    for (const tab of C) tabs.splice(tabs.indexOf(tab), 1);
+    return `admitted at epoch ${g.epoch}; rekeyed to epoch ${after.epoch} (code ${after.code}); denied joiner ${l.state === 'waiting' ? 'still waiting' : 'gave up, never admitted'}`;
   });
 
   await step(`W gives up after ${ADMIT_TIMEOUT_S}s with a clear message`, async () => {

@@ -273,6 +273,7 @@ export class Tab {
     this.failure = null;
     this.asks = []; // tickets a host was asked about
     this.keys = []; // {epoch, switchAfterMs} handed to the worker
+    this.workerEpoch = null; // the epoch the worker's encryptor last got (null: none since it started or stopped)
   }
 
   get call() { return this.m.call; }
@@ -338,7 +339,17 @@ export class Net {
       tab.actions.push(a);
       if (a.type === 'send') this.queue.push({ from: tab, bytes: a.bytes });
       if (a.type === 'note') tab.notes.push(a.text);
-      if (a.type === 'keys') tab.keys.push({ epoch: a.epoch, switchAfterMs: a.switchAfterMs });
+      if (a.type === 'keys') {
+        // The worker's encryptor gets each epoch once, in order (a second
+        // setEpoch of one epoch would restart its SFrame counter under the
+        // same key): every membership test checks it.
+        if (tab.workerEpoch !== null && a.epoch <= tab.workerEpoch) {
+          throw new Error(`${tab.name} handed the worker epoch ${a.epoch} after epoch ${tab.workerEpoch}`);
+        }
+        tab.workerEpoch = a.epoch;
+        tab.keys.push({ epoch: a.epoch, switchAfterMs: a.switchAfterMs });
+      }
+      if (a.type === 'stop_keys') tab.workerEpoch = null; // the worker starts a fresh encryptor
       if (a.type === 'ask_host') tab.asks.push(a.ticket);
       if (a.type === 'fail') { tab.failure = a; tab.m.close(); }
     }

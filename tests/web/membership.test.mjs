@@ -152,6 +152,42 @@ test('the group rekeys after REKEY_MS, once, by the first in line', () => {
   assert.equal(a.m.safetyCode, b.m.safetyCode);
 });
 
+test('each epoch\'s keys go to the worker exactly once, in order: joins, host approval, rekeys, a leave, a removal', () => {
+  // The worker's encryptor restarts its SFrame frame counter on every new
+  // epoch; the same epoch twice would reuse nonces under one key. Every
+  // member here lives through a Welcome, its own commits (Accepted) and the
+  // others' commits; fake-room.mjs also refuses a repeat in every test.
+  const net = new Net();
+  const h = net.connect(new Tab('Heron', 'p1', { rekeyMs: 5000 }), 0, { hostApproval: true });
+  net.flush(0);
+  const g = net.connect(new Tab('Gecko', 'p2', { rekeyMs: 5000 }), 1000);
+  const l = net.connect(new Tab('Lemur', 'p3', { rekeyMs: 5000 }), 1000);
+  net.flush(1000);
+  assert.equal(h.asks.length, 2);
+  net.run(h, h.m.admit(h.asks[0], 2000));
+  net.run(h, h.m.admit(h.asks[1], 2000));
+  net.flush(2000);
+  const c = net.connect(new Tab('Carp', 'p4', { rekeyMs: 5000 }), 3000);
+  net.flush(3000);
+  net.run(h, h.m.admit(h.asks[2], 3500));
+  net.flush(3500);
+  net.ticks(4000, 20000); // rekeys, by whoever is first in line
+  net.depart(l, 20500); // a leave, committed by a member
+  net.flush(20500);
+  net.run(h, h.m.removeMember(g.m.ownLeaf, 21000)); // a removal
+  net.flush(21000);
+  net.ticks(22000, 40000);
+  for (const t of [h, c]) {
+    const epochs = t.keys.map((k) => k.epoch);
+    assert.deepEqual(epochs, [...new Set(epochs)].sort((x, y) => x - y), `${t.name} got ${epochs}`);
+    assert.equal(epochs.at(-1), t.m.epoch);
+    assert.equal(t.m.epoch, h.m.epoch);
+  }
+  assert.ok(h.m.epoch >= 8, `only ${h.m.epoch} epochs`);
+  assert.deepEqual(h.names(), ['Heron (you)', 'Carp']);
+  assert.equal(h.keys.length, h.m.epoch + 1, 'the host missed an epoch or got one twice');
+});
+
 test('a shorter rekey interval (the tests\' rekey_s) is honoured', () => {
   const net = new Net();
   const a = net.connect(new Tab('Alice', 'p1', { rekeyMs: 5000 }), 0);
