@@ -198,6 +198,10 @@ fn main() {
         ("answer", r#"{"type":"answer","sdp":"v=0\r\n"}"#),
         ("media", r#"{"type":"media","audio":true,"video":false}"#),
         ("mls", r#"{"type":"mls","data":"AQEAAAAAAAAAAAAAAAAAAAA="}"#),
+        (
+            "video_width",
+            r#"{"type":"video_width","mid":"2","width":320}"#,
+        ),
         ("leave", r#"{"type":"leave"}"#),
     ] {
         write(dir, "proto_client_msg", name, text.as_bytes());

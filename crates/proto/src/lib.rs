@@ -181,6 +181,18 @@ pub enum ClientMsg {
         /// Base64 of the encoded envelope.
         data: String,
     },
+    /// The widest video the client shows of the track it receives on its
+    /// m-line `mid`, in pixels (0: the widest there is). With simulcast the
+    /// relay then sends it the widest layer no wider. This tells the relay
+    /// how large a client shows each member: a page that enlarges whoever
+    /// speaks must not send it per track (it would say who speaks); send
+    /// one width for every track instead.
+    VideoWidth {
+        /// The client's m-line carrying the track.
+        mid: String,
+        /// Most pixels wide; 0 for no limit.
+        width: u16,
+    },
     /// The client leaves the room; the relay closes the connection.
     Leave,
 }
@@ -363,6 +375,10 @@ mod tests {
             ClientMsg::Mls {
                 data: "AQE=".into(),
             },
+            ClientMsg::VideoWidth {
+                mid: "1".into(),
+                width: 320,
+            },
             ClientMsg::Leave,
         ];
         for m in msgs {
@@ -393,6 +409,8 @@ mod tests {
             r#"{"type":"media","audio":1,"video":true}"#,
             r#"{"type":"broadcast","data":"x"}"#,
             r#"{"type":"mls","data":null}"#,
+            r#"{"type":"video_width","mid":"1","width":70000}"#,
+            r#"{"type":"video_width","mid":"1","width":-1}"#,
             "{\"type\":\"offer\",\"sdp\":\"\\ud800\"}",
             r#"{"type":"join","protocol":1"#,
         ] {

@@ -7,6 +7,8 @@
 
 mod net;
 
+use conclave_proto::ClientMsg;
+use conclave_relay::sfu::Command;
 use net::*;
 
 const ALL: [(&str, u16); 3] = [("q", 160), ("h", 320), ("f", 640)];
@@ -148,4 +150,51 @@ fn a_lost_copy_is_resent_from_the_layer_the_subscriber_is_on() {
         "every top-layer frame arrives, the lost ones resent"
     );
     assert!(counter(&net, "conclave_rtx_sent_total") >= 2);
+}
+
+#[test]
+fn a_subscriber_that_shows_a_small_tile_gets_a_smaller_layer() {
+    let mut net = Net::new(10);
+    let publisher = net.join_simulcast("roomA", &["q", "h", "f"]);
+    let small = net.join("roomA", false);
+    let large = net.join("roomA", false);
+    net.run(2000);
+    for i in 0..5 {
+        net.publish_frame(publisher, &ALL, i, i == 0);
+    }
+    let mid = net.clients[small].rtp[0].0;
+    let id = net.clients[small].id.clone();
+    net.sfu.handle_command(
+        net.now,
+        Command::Signal {
+            participant: id,
+            msg: ClientMsg::VideoWidth {
+                mid: mid.to_string(),
+                width: 400,
+            },
+        },
+    );
+    let before = net.clients[small].rtp.len();
+    for i in 5..40 {
+        net.publish_frame(publisher, &ALL, i, i == 20);
+    }
+    let rids = |who: usize, from: usize| -> Vec<String> {
+        received(&net, who)[from..]
+            .iter()
+            .map(|(r, _, _)| r.clone())
+            .collect()
+    };
+    let small_rids = rids(small, before);
+    let down = small_rids
+        .iter()
+        .position(|r| r == "h")
+        .expect("moved to h");
+    assert!(
+        small_rids[..down].iter().all(|r| r == "f") && small_rids[down..].iter().all(|r| r == "h"),
+        "{small_rids:?}"
+    );
+    assert!(
+        rids(large, 3).iter().all(|r| r == "f"),
+        "the other subscriber keeps the top layer"
+    );
 }

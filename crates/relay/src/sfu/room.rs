@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use conclave_e2ee::delivery::{DeliveryService, Recipients};
 use conclave_proto::{ClientMsg, ErrorCode, ParticipantId, PeerState, RoomId, ServerMsg};
+use str0m::media::Mid;
 use str0m::net::TcpType;
 use str0m::rtp::Extension;
 use str0m::{Candidate, Rtc};
@@ -213,7 +214,29 @@ impl Sfu {
                 self.room_broadcast(&room, key, ServerMsg::PeerMedia(state));
             }
             ClientMsg::Mls { data } => self.deliver_mls(key, &data),
+            ClientMsg::VideoWidth { mid, width } => self.set_video_width(key, &mid, width),
             ClientMsg::Leave => self.remove_peer(key, "left"),
+        }
+    }
+
+    /// A subscriber says how wide it shows the track on its m-line `mid`
+    /// (0: no limit): simulcast picks the widest layer no wider. An unknown
+    /// mid is ignored (the track may have just ended).
+    pub(super) fn set_video_width(&mut self, key: PeerKey, mid: &str, width: u16) {
+        let Some(track) = self
+            .peers
+            .get(&key)
+            .and_then(|p| p.receiving.get(&Mid::from(mid)))
+            .copied()
+        else {
+            return;
+        };
+        if let Some(sub) = self
+            .routes
+            .get_mut(&track)
+            .and_then(|r| r.subscriptions.iter_mut().find(|s| s.subscriber == key))
+        {
+            sub.max_width = (width > 0).then_some(width);
         }
     }
 
