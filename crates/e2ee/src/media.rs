@@ -851,7 +851,11 @@ mod tests {
         assert_eq!(w.check(5), Err(FrameError::Replayed(5)));
         assert!(w.check(4).is_ok());
         w.record(500);
-        assert_eq!(w.check(5), Err(FrameError::Replayed(5)), "still in the window");
+        assert_eq!(
+            w.check(5),
+            Err(FrameError::Replayed(5)),
+            "still in the window"
+        );
         assert!(w.check(499).is_ok());
         w.record(499);
         assert_eq!(w.check(499), Err(FrameError::Replayed(499)));
