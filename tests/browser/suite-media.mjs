@@ -144,7 +144,7 @@ async function scenario() {
     return `relay sent ${counts.plaintext} plain Opus frames`;
   });
 
-  await step('replay: Bob drops Alice\'s audio frames replayed 2 s late, and calls them out', async () => {
+  await step('replay: Bob drops Alice\'s audio frames replayed 4 s late, and calls them out', async () => {
     await evil({ rule: { attack: 'replay', from: alice.me, to: bob.me, kind: 'audio' } });
     await waitFor('Bob counts replayed frames on Alice\'s audio', 20, async () => {
       const d = await dropped(bob);

@@ -14,7 +14,7 @@
 //!   Opus and raw: none). It is authenticated as SFrame AAD together with its
 //!   length and the codec, so flipping a prefix bit, or making the receiver
 //!   read a different prefix length, fails authentication.
-//! - Receivers drop anything that does not authenticate, replays (a 128-frame
+//! - Receivers drop anything that does not authenticate, replays (a 1024-counter
 //!   window per sender), and frames from unknown epochs or senders, each with
 //!   its own [`FrameError`] (docs/design.md §1, "inject media or downgrade
 //!   encryption"). There is no plaintext pass-through.

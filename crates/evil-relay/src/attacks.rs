@@ -23,10 +23,12 @@ use serde::Deserialize;
 /// One copy in this many is changed by `forge`, `plaintext` and `replay`, so
 /// the rest of the stream still plays and the page can name its true sender.
 pub const EVERY: u64 = 4;
-/// How many copies back a replayed audio payload comes from: 2 s of Opus,
-/// inside the receiver's 128-frame replay window, and older than the 1.5 s
-/// within which pages take a repeat for a retransmission race.
-pub const REPLAY_DISTANCE: usize = 100;
+/// How many copies back a replayed audio payload comes from: 4 s of Opus,
+/// inside the receiver's replay window (1024 frame counters, about 12 s),
+/// and well past the 1.5 s within which pages take a repeat for a
+/// retransmission race, even when a loaded receiver decrypted the original
+/// a second late.
+pub const REPLAY_DISTANCE: usize = 200;
 /// An Opus frame (RFC 6716 §3.1: TOC 0xF8 = CELT fullband 20 ms, one frame)
 /// of silence, sent in clear.
 pub const PLAIN_OPUS: &[u8] = &[0xF8, 0xFF, 0xFE];
@@ -278,7 +280,9 @@ mod tests {
             r#"{"rule":{"attack":"replay","from":"a","kind":"audio"}}"#,
         ));
         let (alice, bob) = (ParticipantId("a".into()), ParticipantId("b".into()));
-        let sent: Vec<Arc<[u8]>> = (0..160u8).map(|i| vec![i].into()).collect();
+        let sent: Vec<Arc<[u8]>> = (0..REPLAY_DISTANCE as u32 + 60)
+            .map(|i| i.to_be_bytes().to_vec().into())
+            .collect();
         let mut replays = 0;
         for (i, p) in sent.iter().enumerate() {
             if let Verdict::Replace(old) = a.verdict(&copy(&alice, &bob, false, p)) {

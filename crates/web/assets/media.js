@@ -38,6 +38,19 @@ const DECRYPTS_NOW_MS = 3000;
 
 import { AUDIO_MAX_BITRATE, checkRemote, hasAudioLevel, stopAudioLevel, stripAudioLevel } from './sdp.js';
 
+/**
+ * The camera is sent in three layers (simulcast), lowest first: the relay
+ * forwards each viewer one of them, the widest that fits (docs/design.md,
+ * "As built"). The layers are encrypted like any frame; the relay sees
+ * only which layer a packet is and a key frame's size.
+ * @type {RTCRtpEncodingParameters[]}
+ */
+const CAMERA_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
 /** Waiting longer than this for a worker reply gives null. */
 const WORKER_REPLY_MS = 2000;
 /** The worker gets this long to forget its keys before it is terminated. */
@@ -163,7 +176,11 @@ export class Media {
     const pc = new RTCPeerConnection();
     this.pc = pc;
     for (const track of [...local.getAudioTracks(), ...local.getVideoTracks()]) {
-      const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [local] });
+      const tr = pc.addTransceiver(track, {
+        direction: 'sendonly',
+        streams: [local],
+        ...(track.kind === 'video' ? { sendEncodings: CAMERA_LAYERS.map((l) => ({ ...l })) } : {}),
+      });
       // Now, not later: a transform set on a live sender passes no frames.
       tr.sender.transform = new RTCRtpScriptTransform(this.worker, { side: 'send', kind: track.kind });
     }
