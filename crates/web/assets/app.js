@@ -43,6 +43,7 @@ import { attribute } from './tracks.js';
 import { GAP_MS, GapWatch, KINDS, gapKinds, gapText } from './gaps.js';
 import { FATAL_ERRORS, Relay } from './relay.js';
 import { installHook } from './hook.js';
+import { VideoWidths } from './simulcast.js';
 import * as ui from './ui.js';
 
 const { $ } = ui;
@@ -86,6 +87,7 @@ const page = {
  * @property {string} roomId
  * @property {string} name
  * @property {Relay} relay
+ * @property {VideoWidths} widths what the relay was told of our tiles' width (simulcast)
  * @property {Media} media
  * @property {Membership} m
  * @property {string | null} me our participant id
@@ -227,6 +229,7 @@ function join() {
     apply(s, s.m.handleTimeout(Date.now()));
     render(s);
     s.media.refreshStats().then((got) => { if (got) renderE2ee(s); });
+    if (s.relay) s.widths.update(ui.widestTile(), s.media.videoMids());
   }, TICK_MS);
   setState('joining');
 
@@ -235,6 +238,7 @@ function join() {
     console.error(err);
     fail(s, 'client', `Something went wrong in this page: ${errorText(err)}`);
   };
+  s.widths = new VideoWidths((mid, width) => s.relay.send({ type: 'video_width', mid, width }));
   s.relay = new Relay(page.relayBase, roomId, /** @type {string} */ (page.founder), {
     message: (msg) => handle(s, msg),
     mls: (msg) => onMls(s, msg.from, msg.data),

@@ -65,6 +65,8 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
       const rows = await s.media.receiveStats(shownMids(s));
       return rows.map((r) => ({ ...r, participant: s.peers.get(r.leaf)?.participant ?? null, name: s.peers.get(r.leaf)?.name ?? null }));
     },
+    /** What the relay was told of our tiles' width, per video m-line (simulcast.js). */
+    videoWidths() { const s = page.session; return s && s.widths ? Object.fromEntries(s.widths.told) : {}; },
     /** Raw RTP statistics of the media connection, video only: what we
      * send (retransmissions, NACKs received) and receive (freezes). */
     async rtpStats() {

@@ -37,19 +37,7 @@
 const DECRYPTS_NOW_MS = 3000;
 
 import { AUDIO_MAX_BITRATE, checkRemote, hasAudioLevel, stopAudioLevel, stripAudioLevel } from './sdp.js';
-
-/**
- * The camera is sent in three layers (simulcast), lowest first: the relay
- * forwards each viewer one of them, the widest that fits (docs/design.md,
- * "As built"). The layers are encrypted like any frame; the relay sees
- * only which layer a packet is and a key frame's size.
- * @type {RTCRtpEncodingParameters[]}
- */
-const CAMERA_LAYERS = [
-  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
-];
+import { cameraLayers } from './simulcast.js';
 
 /** Waiting longer than this for a worker reply gives null. */
 const WORKER_REPLY_MS = 2000;
@@ -179,7 +167,7 @@ export class Media {
       const tr = pc.addTransceiver(track, {
         direction: 'sendonly',
         streams: [local],
-        ...(track.kind === 'video' ? { sendEncodings: CAMERA_LAYERS.map((l) => ({ ...l })) } : {}),
+        ...(track.kind === 'video' ? { sendEncodings: cameraLayers(track.getSettings().height || 0) } : {}),
       });
       // Now, not later: a transform set on a live sender passes no frames.
       tr.sender.transform = new RTCRtpScriptTransform(this.worker, { side: 'send', kind: track.kind });
@@ -447,6 +435,14 @@ export class Media {
       byPeer.set(participant, entry);
     }
     return [...byPeer.values()];
+  }
+
+  /** The m-lines we receive video on now (for `video_width`, simulcast.js). */
+  videoMids() {
+    if (!this.pc || this.closed) return [];
+    return this.pc.getTransceivers()
+      .filter((t) => t.mid != null && !t.sender.track && t.receiver.track.kind === 'video' && t.currentDirection !== 'stopped')
+      .map((t) => /** @type {string} */ (t.mid));
   }
 
   /**

@@ -89,6 +89,12 @@ export function clearGrid() {
   $('grid').replaceChildren();
 }
 
+/** The widest remote video tile, in device pixels (0: none shown). */
+export function widestTile() {
+  const widths = [...document.querySelectorAll('#grid .tile video')].map((v) => /** @type {HTMLElement} */ (v).clientWidth);
+  return Math.max(0, ...widths) * (window.devicePixelRatio || 1);
+}
+
 /** Empties the event list. */
 export function clearEvents() {
   $('events').replaceChildren();

@@ -35,6 +35,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "drops.js",
     "ui.js",
     "hook.js",
+    "simulcast.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -93,6 +94,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "hook.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/hook.js"),
+        ),
+        "simulcast.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/simulcast.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",

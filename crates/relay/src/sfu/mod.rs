@@ -10,9 +10,12 @@
 //! - `peer`: one connection — its str0m `Rtc`, what it publishes and
 //!   receives, its address and SRTP sealing, how it is polled and released;
 //! - `negotiation`: SDP with one connection (its offer, the relay's offers);
-//! - `track`: one published track (`Route`: its subscriptions, retransmission
-//!   cache, key-frame throttle) and one subscriber's copy (`Subscription`:
-//!   its SSRC, payload type, sequence numbers);
+//! - `track`: one published track (`Route`: its simulcast layers, each with
+//!   a retransmission cache and key-frame throttle, and its subscriptions)
+//!   and one subscriber's copy (`Subscription`: its SSRC, payload type,
+//!   layer);
+//! - `layers`: which layer a subscription receives and how that layer's
+//!   sequence numbers and timestamps are rewritten across switches;
 //! - `forward`: the per-packet path, NACKs and key-frame requests;
 //! - `release`: one flush — what waits leaves, on several cores if many wait;
 //! - `ids`: the keys all of these are found by.
