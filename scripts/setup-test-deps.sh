@@ -61,6 +61,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   echo "installing Debian's chromium for the browser tests"
   apt_install chromium
 fi
+if ! command -v firefox-esr >/dev/null 2>&1; then
+  echo "installing Debian's firefox-esr for the Firefox test (tests/browser/suite-firefox.mjs)"
+  apt_install firefox-esr
+fi
 if ! command -v node >/dev/null 2>&1; then
   echo "installing Node.js for the browser test driver"
   apt_install nodejs npm
@@ -73,7 +77,9 @@ if ! command -v curl >/dev/null 2>&1; then
   echo "installing curl for the benchmark smoke test (reads the relay's /metrics)"
   apt_install curl
 fi
-if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
+# Installed again when the lock file changed since (a package was added).
+if [ -f tests/browser/package.json ] && { [ ! -f tests/browser/node_modules/.package-lock.json ] \
+  || [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; }; then
   echo "installing the browser test driver's npm packages (tests/browser/package-lock.json)"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi

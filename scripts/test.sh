@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Conclave test. On a fresh Debian machine with Rust it installs what
-# the tests need first (Chromium from Debian's packages, npm packages for the
+# the tests need first (Chromium and Firefox ESR from Debian's packages, npm packages for the
 # browser driver, the wasm32 target, wasm-bindgen-cli, cargo-fuzz). This is the
 # README's test command and what CI runs (.ci/run). With CONCLAVE_FRESH_SETUP=1
 # it also proves that set-up works on a fresh machine

@@ -127,6 +127,11 @@ export let browser = null;
 const browsers = [];
 export const tabs = [];
 
+/** Closes `b` (a browser launched elsewhere, e.g. Firefox by puppeteer) at cleanup. */
+export function registerBrowser(b) {
+  browsers.push(b);
+}
+
 /**
  * Launches headless Chromium; the first one launched is `browser`, which
  * openTab uses unless told another. `executablePath` may be a wrapper that
