@@ -44,6 +44,7 @@ import { GAP_MS, GapWatch, KINDS, gapKinds, gapText } from './gaps.js';
 import { FATAL_ERRORS, Relay } from './relay.js';
 import { installHook } from './hook.js';
 import { VideoWidths } from './simulcast.js';
+import { SpeakingWatch } from './speaking.js';
 import * as ui from './ui.js';
 
 const { $ } = ui;
@@ -98,6 +99,7 @@ const page = {
  * @property {Map<string, {mid: string, kind: string, sender: string, at: number}>} duplicates second copies of a member's track
  * @property {Set<string>} dropNotes "mid|cause" of every drop cause already in the event list
  * @property {GapWatch} gaps which media members say they send but does not arrive
+ * @property {SpeakingWatch} speaking who speaks, from their decrypted audio, in this browser only
  * @property {number} gapMs how long media may be missing before it is a gap
  * @property {number | null} readySince since when we can receive media (member, keys, connected); null: we cannot
  * @property {Map<number, number>} gapEpisodes leaf -> when its current media gap was put in the event list
@@ -216,6 +218,10 @@ function join() {
     staleMs: debugMs('stale_s', STALE_MS),
     silentMs: debugMs('silent_s', SILENT_MS),
   });
+  s.speaking = new SpeakingWatch((leaf, on) => {
+    const peer = s.peers.get(leaf);
+    if (peer) ui.setSpeaking(peer.tile, on);
+  });
   page.session = s;
   ui.clearGrid();
   ui.clearEvents();
@@ -275,6 +281,7 @@ function teardown(s) {
   s.over = true;
   clearTimeout(s.admitTimer);
   clearInterval(s.tick);
+  s.speaking.close();
   s.m.close();
   s.media.close();
   renderE2ee(s);
@@ -527,6 +534,8 @@ function renderPeers(s) {
   })), { now, readySince: s.readySince, gapMs: s.gapMs, lastFrameAt: (leaf, kind) => s.media.lastFrameAt(leaf, kind) });
   for (const leaf of s.gapEpisodes.keys()) if (!leaves.has(leaf)) s.gapEpisodes.delete(leaf);
   const byMid = new Map(receivers.map((r) => [r.mid, r.track]));
+  /** @type {Map<number, MediaStreamTrack | null>} */
+  const audioOf = new Map();
   for (const m of members) {
     let peer = s.peers.get(m.leaf);
     if (!peer) {
@@ -540,6 +549,7 @@ function renderPeers(s) {
       peer.stream = tracks.length ? new MediaStream(tracks) : null;
     }
     peer.mids = mids;
+    audioOf.set(m.leaf, peer.stream ? peer.stream.getAudioTracks()[0] || null : null);
     peer.participant = m.participant;
     peer.name = m.name;
     peer.audio = m.audio;
@@ -579,6 +589,7 @@ function renderPeers(s) {
       stream: peer.stream,
     });
   }
+  s.speaking.update(audioOf);
 }
 
 /**

@@ -65,6 +65,11 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
       const rows = await s.media.receiveStats(shownMids(s));
       return rows.map((r) => ({ ...r, participant: s.peers.get(r.leaf)?.participant ?? null, name: s.peers.get(r.leaf)?.name ?? null }));
     },
+    /** Names of the members this page hears speaking now (speaking.js). */
+    speaking() {
+      const s = page.session;
+      return s && s.speaking ? s.speaking.speaking().map((leaf) => s.peers.get(leaf)?.name ?? null) : [];
+    },
     /** What the relay was told of our tiles' width, per video m-line (simulcast.js). */
     videoWidths() { const s = page.session; return s && s.widths ? Object.fromEntries(s.widths.told) : {}; },
     /** Raw RTP statistics of the media connection, video only: what we

@@ -132,6 +132,15 @@ export function addTile(leaf) {
   return tile;
 }
 
+/**
+ * Marks a member's tile as speaking (a ring) or not.
+ * @param {HTMLElement} tile
+ * @param {boolean} on
+ */
+export function setSpeaking(tile, on) {
+  tile.classList.toggle('speaking', on);
+}
+
 /** @param {HTMLElement} tile */
 export function removeTile(tile) {
   /** @type {HTMLVideoElement} */ (tile.querySelector('video')).srcObject = null;

@@ -36,6 +36,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "ui.js",
     "hook.js",
     "simulcast.js",
+    "speaking.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -98,6 +99,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "simulcast.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/simulcast.js"),
+        ),
+        "speaking.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/speaking.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",

@@ -1,0 +1,75 @@
+// Who is speaking, without telling the relay (issue 13 item 3): each page
+// reads its members' decrypted audio (Web Audio, crates/web/assets/speaking.js)
+// and rings the tile of whoever makes sound. Tom's microphone carries
+// Chromium's fake tone; Ann and Bo mute theirs. Ann and Bo show Tom
+// speaking and not each other; when Tom mutes, nobody. The relay learns
+// nothing new: every signaling message in its insider view is of a type it
+// had before, and audio frames stay one size (suite-metadata.mjs).
+//
+// Run by scripts/test.d/browser.sh.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, waitFor, waitJoined, waitMedia,
+} from './harness.mjs';
+
+const speakingAt = (tab) => hook(tab, () => window.conclave.speaking());
+
+async function scenario() {
+  await step('relay and chromium start', async () => {
+    await startRelay();
+    await launchBrowser();
+    return relay.url.href;
+  });
+  const link = cliLink();
+  let tom;
+  let ann;
+  let bo;
+  await step('Tom, Ann and Bo join; Ann and Bo mute their microphones', async () => {
+    tom = await openTab('Tom', link.room, `#${link.secret}&name=Tom&autojoin=1`);
+    await waitJoined([tom], 30);
+    ann = await openTab('Ann', link.room, `#${link.secret}&name=Ann&autojoin=1`);
+    bo = await openTab('Bo', link.room, `#${link.secret}&name=Bo&autojoin=1`);
+    await waitJoined([ann, bo], 45);
+    for (const t of [tom, ann, bo]) t.me = await hook(t, () => window.conclave.me);
+    await waitMedia([tom, ann, bo], 60, 30);
+    for (const t of [ann, bo]) await hook(t, () => window.conclave.toggleAudio());
+  });
+
+  await step('Ann and Bo see Tom speaking, and only him; Tom sees nobody', async () => {
+    let seen = '';
+    await waitFor('Tom rings on Ann\'s and Bo\'s pages alone', 20, async () => {
+      const [a, b, t] = [await speakingAt(ann), await speakingAt(bo), await speakingAt(tom)];
+      seen = JSON.stringify({ ann: a, bo: b, tom: t });
+      return a.join() === 'Tom' && b.join() === 'Tom' && t.length === 0 ? true : seen;
+    });
+    const ring = await hook(ann, () => [...document.querySelectorAll('#grid .tile.speaking .name')].map((n) => n.textContent));
+    check(ring.join() === 'Tom', `Ann's ringed tiles: ${JSON.stringify(ring)}`);
+    return seen;
+  });
+
+  await step('Tom mutes: nobody is speaking', async () => {
+    await hook(tom, () => window.conclave.toggleAudio());
+    await waitFor('no ring anywhere', 10, async () => {
+      const all = [...await speakingAt(ann), ...await speakingAt(bo)];
+      return all.length === 0 ? true : `still speaking: ${all}`;
+    });
+  });
+
+  await step('the relay heard nothing of it: no new kind of signaling message', async () => {
+    const lines = readFileSync(path.join(relay.insider, 'signaling.jsonl'), 'utf8').trim().split('\n');
+    const types = new Set();
+    for (const line of lines) {
+      const rec = JSON.parse(line);
+      const msg = typeof rec.text === 'string' ? JSON.parse(rec.text) : rec.msg || rec;
+      if (msg && msg.type) types.add(msg.type);
+    }
+    const known = new Set(['join', 'offer', 'answer', 'media', 'mls', 'video_width', 'leave', 'joined', 'peer_joined', 'peer_left', 'peer_media', 'error']);
+    const unknown = [...types].filter((t) => !known.has(t));
+    check(unknown.length === 0, `signaling the relay saw has new message types: ${unknown}`);
+    return `${lines.length} messages of types ${[...types].sort().join(', ')}`;
+  });
+}
+
+main(scenario, { label: 'suite-speaking', timeoutS: 240 });
