@@ -447,6 +447,58 @@ export async function dumpDiagnostics() {
   for (const line of relay.out.slice(-60)) console.log(`  ${line}`);
 }
 
+/**
+ * Searches the live memory of process `pid` (every readable private or
+ * anonymous mapping: heap, stacks, buffers; not the mapped binary or
+ * libraries) for each needle, as an insider with a memory dump would.
+ * Returns the bytes scanned and, per needle label, whether it was found.
+ */
+export function scanMemory(pid, needles) {
+  const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n');
+  const longest = Math.max(...needles.map(([, n]) => n.length));
+  const found = new Map(needles.map(([label]) => [label, false]));
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
+  const chunk = Buffer.alloc(1 << 20);
+  let scanned = 0;
+  try {
+    for (const line of maps) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) (r.)(.)p \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+      if (!m) continue;
+      const [, lo, hi, , , inode, name] = m;
+      // Private writable data, the heap and stacks; skip mapped files (the
+      // binary, libraries) and the kernel's vdso/vvar.
+      const writable = m[3][1] === 'w';
+      if (!writable || (inode !== '0' && !name.startsWith('['))) continue;
+      if (name === '[vvar]' || name === '[vsyscall]' || name === '[vvar_vclock]') continue;
+      let pos = parseInt(lo, 16);
+      const end = parseInt(hi, 16);
+      let carry = Buffer.alloc(0);
+      while (pos < end) {
+        const len = Math.min(chunk.length, end - pos);
+        let n;
+        try {
+          n = readSync(fd, chunk, 0, len, pos);
+        } catch {
+          carry = Buffer.alloc(0);
+          pos += len;
+          continue; // a guard page or an unmapped hole
+        }
+        if (n <= 0) break;
+        scanned += n;
+        const hay = carry.length ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+        for (const [label, needle] of needles) {
+          if (!found.get(label) && hay.indexOf(needle) >= 0) found.set(label, true);
+        }
+        carry = Buffer.from(hay.subarray(Math.max(0, hay.length - longest + 1)));
+        pos += n;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { scanned, found };
+}
+
 /** Stops the relay gracefully (SIGTERM: it flushes the insider view). */
 export async function stopRelay() {
   if (relay.proc && !relay.exited) {

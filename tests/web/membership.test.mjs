@@ -480,3 +480,18 @@ test('a relay that withholds the answer to our key change is called out once, af
   assert.equal(a.notes.filter((n) => /has not answered our key change/.test(n)).length, 1);
   assert.equal(a.m.stuck, true);
 });
+
+test('chat: a member\'s message reaches the page with its leaf; a non-member\'s or malformed one does not; only members send', () => {
+  const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
+  const group = b.call.group;
+  const chats = () => a.actions.filter((x) => x.type === 'chat').map((x) => [x.from, x.text]);
+  net.deliver(a, b, { t: 'app', group, sender: 1, text: JSON.stringify({ chat: { text: ' hello ' } }) }, now);
+  assert.deepEqual(chats(), [[1, 'hello']]);
+  net.deliver(a, b, { t: 'app', group, sender: 7, text: JSON.stringify({ chat: { text: 'ghost' } }) }, now);
+  net.deliver(a, b, { t: 'app', group, sender: 1, text: JSON.stringify({ chat: { text: 5 } }) }, now);
+  assert.deepEqual(chats(), [[1, 'hello']], 'no message from an unknown leaf, none malformed');
+  const sent = a.m.sendChat('hi all');
+  assert.deepEqual(sent.map((x) => x.type), ['send'], 'one MLS message goes out');
+  a.m.close();
+  assert.equal(a.m.sendChat('too late'), null, 'not a member any more: not sent, not kept');
+});

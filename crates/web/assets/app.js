@@ -45,6 +45,7 @@ import { FATAL_ERRORS, Relay } from './relay.js';
 import { installHook } from './hook.js';
 import { VideoWidths } from './simulcast.js';
 import { SpeakingWatch } from './speaking.js';
+import { ChatLog, chatText } from './chat.js';
 import * as ui from './ui.js';
 
 const { $ } = ui;
@@ -100,6 +101,7 @@ const page = {
  * @property {Set<string>} dropNotes "mid|cause" of every drop cause already in the event list
  * @property {GapWatch} gaps which media members say they send but does not arrive
  * @property {SpeakingWatch} speaking who speaks, from their decrypted audio, in this browser only
+ * @property {ChatLog} chat this call's chat messages (never stored)
  * @property {number} gapMs how long media may be missing before it is a gap
  * @property {number | null} readySince since when we can receive media (member, keys, connected); null: we cannot
  * @property {Map<number, number>} gapEpisodes leaf -> when its current media gap was put in the event list
@@ -218,6 +220,8 @@ function join() {
     staleMs: debugMs('stale_s', STALE_MS),
     silentMs: debugMs('silent_s', SILENT_MS),
   });
+  s.chat = new ChatLog();
+  ui.clearChat();
   s.speaking = new SpeakingWatch((leaf, on) => {
     const peer = s.peers.get(leaf);
     if (peer) ui.setSpeaking(peer.tile, on);
@@ -286,6 +290,22 @@ function teardown(s) {
   s.media.close();
   renderE2ee(s);
   s.relay.close();
+}
+
+/**
+ * Sends a chat message to the members now in the call.
+ * @param {string} typed
+ */
+function sendChat(typed) {
+  const s = page.session;
+  const t = chatText(typed);
+  if ('error' in t) return ui.note(`Not sent: ${t.error}`, 'warn');
+  const actions = s && !s.over ? s.m.sendChat(t.text) : null;
+  if (!s || !actions) return ui.note('Not sent: you are not in the call now (messages are not kept to send later)', 'warn');
+  const item = { name: 'You', text: t.text, own: true, at: Date.now() };
+  s.chat.add(item);
+  ui.addChat(item);
+  apply(s, actions);
 }
 
 function leave() {
@@ -427,6 +447,12 @@ function apply(s, actions) {
       case 'admission':
         showNewLink(a.secret);
         break;
+      case 'chat': {
+        const item = { name: s.m.nameOf(a.from) ?? 'someone without a name yet', text: a.text, own: false, at: a.at };
+        s.chat.add(item);
+        ui.addChat(item);
+        break;
+      }
       case 'fail':
         fail(s, a.code, a.message);
         return;
@@ -676,6 +702,7 @@ installHook({
   page,
   join,
   leave,
+  sendChat,
   toggle,
   e2eeActive,
   decryptProblem,
@@ -729,6 +756,12 @@ function openMeeting(link) {
   $('join-form').onsubmit = (/** @type {Event} */ ev) => { ev.preventDefault(); join(); };
   $('rejoin').onclick = () => join();
   $('leave').onclick = () => leave();
+  $('chat-form').onsubmit = (ev) => {
+    ev.preventDefault();
+    const input = /** @type {HTMLInputElement} */ ($('chat-input'));
+    sendChat(input.value);
+    input.value = '';
+  };
   $('toggle-audio').onclick = () => toggle('audio');
   $('toggle-video').onclick = () => toggle('video');
   $('copy-link').onclick = async () => {

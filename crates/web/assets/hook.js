@@ -19,12 +19,13 @@
  *   errors: {code: string, message: string}[]}} deps.page
  * @param {() => void} deps.join
  * @param {() => void} deps.leave
+ * @param {(text: string) => void} deps.sendChat
  * @param {(kind: 'audio' | 'video') => void} deps.toggle
  * @param {(s: Session | null) => boolean} deps.e2eeActive
  * @param {(s: Session, peer: Peer) => string | null} deps.decryptProblem
  * @param {(s: Session, from: string, data: string) => void} deps.injectMls
  */
-export function installHook({ page, join, leave, toggle, e2eeActive, decryptProblem, injectMls }) {
+export function installHook({ page, join, leave, sendChat, toggle, e2eeActive, decryptProblem, injectMls }) {
   /** mid -> MLS leaf, of every track shown in a member's tile. @param {Session} s */
   const shownMids = (s) => {
     /** @type {Map<string, number>} */
@@ -65,6 +66,10 @@ export function installHook({ page, join, leave, toggle, e2eeActive, decryptProb
       const rows = await s.media.receiveStats(shownMids(s));
       return rows.map((r) => ({ ...r, participant: s.peers.get(r.leaf)?.participant ?? null, name: s.peers.get(r.leaf)?.name ?? null }));
     },
+    /** This call's chat messages as shown: [{name, text, own}] (chat.js). */
+    chat() { const s = page.session; return s && s.chat ? s.chat.items.map(({ name, text, own }) => ({ name, text, own })) : []; },
+    /** Sends a chat message as the form would. @param {string} text */
+    sendChat: (text) => sendChat(text),
     /** Names of the members this page hears speaking now (speaking.js). */
     speaking() {
       const s = page.session;

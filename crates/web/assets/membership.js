@@ -37,6 +37,7 @@
 // passed in, so tests can drive this with a fake of its surface and simulated
 // time (tests/web/membership.test.mjs).
 
+import { readChat } from './chat.js';
 import { cleanName } from './link.js';
 import { MlsOrder } from './mls-order.js';
 
@@ -60,8 +61,11 @@ export const SILENT_MS = 45000;
 /** Our commit has had no answer from the delivery service this long: the
  * page says the relay may be holding back the group's key changes. */
 export const STUCK_MS = 10000;
-/** A profile (or any application message), at most. */
+/** A profile, at most (longer ones are ignored). */
 export const MAX_PROFILE_LEN = 512;
+/** Any application message (a chat message of MAX_CHAT_LEN characters
+ * fits), at most, in UTF-16 units. */
+export const MAX_APPLICATION_LEN = 8192;
 /** Names that arrive this soon after we got in are the people already there,
  * not news for the event list. */
 const QUIET_AFTER_JOIN_MS = 1500;
@@ -716,6 +720,19 @@ export class Membership {
   }
 
   /**
+   * A chat message to the members (chat.js): the actions that send it, or
+   * null if we are not a member now (it is not kept to send later).
+   * @param {string} text
+   * @returns {Action[] | null}
+   */
+  sendChat(text) {
+    this.out = [];
+    if (this.state !== 'member') return null;
+    this.send(this.call.send(JSON.stringify({ chat: { text } })));
+    return this.take();
+  }
+
+  /**
    * Reads a member's application message; ignores what it does not understand.
    * @param {number} sender leaf
    * @param {string} text
@@ -725,10 +742,15 @@ export class Membership {
     if (!this.roster.some((r) => r.leaf === sender)) return;
     // Whatever it says, it came from that member: they are still here.
     this.heard.set(sender, now);
-    if (text.length > MAX_PROFILE_LEN) return;
+    if (text.length > MAX_APPLICATION_LEN) return;
     let body;
     try { body = JSON.parse(text); } catch { return; }
     if (!body || typeof body !== 'object') return;
+    const chat = readChat(body);
+    if (chat !== null) {
+      this.out.push({ type: 'chat', from: sender, text: chat, at: now });
+      return;
+    }
     if (body.leave === true) {
       if (!this.leaving.has(sender)) this.leaving.set(sender, now);
       return;
@@ -739,6 +761,7 @@ export class Membership {
       return;
     }
     const p = body.profile;
+    if (text.length > MAX_PROFILE_LEN) return;
     if (!p || typeof p.name !== 'string' || typeof p.participant !== 'string') return;
     const name = cleanName(p.name);
     const first = !this.profiles.has(sender);

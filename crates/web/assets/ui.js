@@ -95,6 +95,24 @@ export function widestTile() {
   return Math.max(0, ...widths) * (window.devicePixelRatio || 1);
 }
 
+/** Empties the chat. */
+export function clearChat() {
+  $('chat-log').replaceChildren();
+}
+
+/**
+ * Shows a chat message (textContent only: it comes from other people).
+ * @param {{name: string, text: string, own: boolean}} item
+ */
+export function addChat({ name, text, own }) {
+  const li = el('li', own ? 'own' : '');
+  li.append(el('span', 'who', name), el('span', 'text', text));
+  const log = $('chat-log');
+  log.append(li);
+  while (log.children.length > 200) log.firstElementChild?.remove();
+  log.scrollTop = log.scrollHeight;
+}
+
 /** Empties the event list. */
 export function clearEvents() {
   $('events').replaceChildren();

@@ -37,6 +37,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "hook.js",
     "simulcast.js",
     "speaking.js",
+    "chat.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -103,6 +104,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "speaking.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/speaking.js"),
+        ),
+        "chat.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/chat.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",
