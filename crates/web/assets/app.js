@@ -46,6 +46,7 @@ import { installHook } from './hook.js';
 import { VideoWidths } from './simulcast.js';
 import { SpeakingWatch } from './speaking.js';
 import { ChatLog, chatText } from './chat.js';
+import { reconnectDelay } from './reconnect.js';
 import * as ui from './ui.js';
 
 const { $ } = ui;
@@ -72,6 +73,9 @@ const page = {
   debug: false, // `&debug=1`: the worker keeps plaintext samples for tests
   session: null,
   errors: [], // every error shown, newest last
+  // Coming back after the relay went away (reconnect.js): attempts so far,
+  // the pending one, and whether we are between calls because of it.
+  reconnect: { attempt: 0, timer: /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined), active: false },
 };
 
 /**
@@ -134,6 +138,7 @@ function renderStatus() {
   const s = page.session;
   let text = '';
   if (page.state === 'joining') text = s && s.m.state === 'waiting' ? 'waiting to be admitted…' : 'joining…';
+  if (page.state === 'joining' && page.reconnect.active) text = `the relay went away; rejoining (attempt ${page.reconnect.attempt})…`;
   if (page.state === 'joined' && s) {
     const n = Math.max(1, s.m.roster.length); // the MLS group, not the relay's list
     text = `${n} participant${n === 1 ? '' : 's'}`;
@@ -228,7 +233,8 @@ function join() {
   });
   page.session = s;
   ui.clearGrid();
-  ui.clearEvents();
+  // A rejoin after the relay went away keeps what happened before.
+  if (!page.reconnect.active) ui.clearEvents();
   s.media = new Media({
     debug: page.debug,
     onRx: () => render(s),
@@ -275,8 +281,21 @@ function join() {
  */
 function fail(s, code, message) {
   if (s.over) return;
-  showError(code, message);
+  const wasInCall = page.state === 'joined' || page.reconnect.active;
+  const delay = s.leaving ? null : reconnectDelay(code, page.reconnect.attempt, wasInCall);
   teardown(s);
+  if (delay !== null && page.session === s) {
+    // The relay went away (or restarts): join again through admission, on our own.
+    page.reconnect.active = true;
+    page.reconnect.attempt += 1;
+    ui.note(`${message} Rejoining in ${(delay / 1000).toFixed(1)} s (attempt ${page.reconnect.attempt}).`, 'warn');
+    clearTimeout(page.reconnect.timer);
+    page.reconnect.timer = setTimeout(() => { if (page.session === s) join(); }, delay);
+    setState('joining');
+    return;
+  }
+  page.reconnect = { attempt: 0, timer: undefined, active: false };
+  showError(code, message);
   if (page.session === s) setState('error');
 }
 
@@ -309,6 +328,8 @@ function sendChat(typed) {
 }
 
 function leave() {
+  clearTimeout(page.reconnect.timer);
+  page.reconnect = { attempt: 0, timer: undefined, active: false };
   const s = page.session;
   if (!s || s.over) return;
   s.leaving = true;
@@ -434,6 +455,8 @@ function apply(s, actions) {
       case 'member':
         clearTimeout(s.admitTimer);
         mark(s, a.how);
+        if (page.reconnect.active) ui.note(`Back in the call after ${page.reconnect.attempt} attempt${page.reconnect.attempt === 1 ? '' : 's'} (new keys; compare safety codes again)`);
+        page.reconnect = { attempt: 0, timer: undefined, active: false };
         if (s.media.pc) setState('joined'); // else once the camera is up (see 'joined')
         break;
       case 'rejoining':

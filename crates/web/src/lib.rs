@@ -38,6 +38,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "simulcast.js",
     "speaking.js",
     "chat.js",
+    "reconnect.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -108,6 +109,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "chat.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/chat.js"),
+        ),
+        "reconnect.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/reconnect.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",

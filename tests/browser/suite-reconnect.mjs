@@ -1,0 +1,71 @@
+// The relay restarts mid-call (issue 13 item 5, issue 11's restart survival
+// from the page's side): every page notices, says so, and rejoins the same
+// meeting through admission on its own (crates/web/assets/reconnect.js),
+// without a click. The new relay knows nothing of the old call (it keeps no
+// state); the first page back starts a new group, the others are admitted
+// to it, and all agree on one new safety code.
+//
+// Run by scripts/test.d/browser.sh.
+
+import {
+  check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, stopRelay, waitFor, waitJoined, waitMedia,
+  framesMap,
+} from './harness.mjs';
+
+async function scenario() {
+  await step('relay and chromium start', async () => {
+    await startRelay();
+    await launchBrowser();
+    return relay.url.href;
+  });
+  const link = cliLink();
+  const group = [];
+  let codeBefore = '';
+  await step('Ida, Jo and Kai are in a call', async () => {
+    for (const name of ['Ida', 'Jo', 'Kai']) {
+      const tab = await openTab(name, link.room, `#${link.secret}&name=${name}&autojoin=1`);
+      group.push(tab);
+      if (name === 'Ida') await waitJoined([tab], 30);
+    }
+    await waitJoined(group, 45);
+    for (const t of group) t.me = await hook(t, () => window.conclave.me);
+    await waitMedia(group, 60, 30);
+    codeBefore = await hook(group[0], () => window.conclave.safetyCode());
+    return `code ${codeBefore}`;
+  });
+
+  let restartedAt = 0;
+  await step('the relay stops and starts again on the same port; the pages say they are rejoining', async () => {
+    const port = relay.url.port;
+    await stopRelay();
+    await waitFor('every page noticed', 10, async () => {
+      const states = await Promise.all(group.map((t) => hook(t, () => window.conclave.state)));
+      return states.every((st) => st === 'joining') ? true : states.join(', ');
+    });
+    const notes = await hook(group[1], () => [...document.querySelectorAll('#events li')].map((li) => li.textContent));
+    check(notes.some((n) => /Rejoining in/.test(n)), `Jo's page does not say it is rejoining: ${JSON.stringify(notes.slice(-4))}`);
+    relay.url = null;
+    relay.exited = null;
+    await startRelay({ listen: `127.0.0.1:${port}` });
+    restartedAt = Date.now();
+    return `relay back on port ${port}`;
+  });
+
+  await step('without a click, all three are back in one group with media flowing', async () => {
+    await waitJoined(group, 30);
+    for (const t of group) t.me = await hook(t, () => window.conclave.me);
+    const last = await waitMedia(group, 30, 10);
+    const backS = (Date.now() - restartedAt) / 1000;
+    let codes = [];
+    await waitFor('one safety code', 15, async () => {
+      codes = await Promise.all(group.map((t) => hook(t, () => window.conclave.safetyCode())));
+      return codes.every((c) => c && c === codes[0]) ? true : codes.join(' / ');
+    });
+    check(codes[0] !== codeBefore, 'the safety code did not change: the old group cannot have survived a relay that keeps nothing');
+    const notes = await hook(group[2], () => [...document.querySelectorAll('#events li')].map((li) => li.textContent));
+    check(notes.some((n) => /Back in the call/.test(n)), `Kai's page does not say it is back: ${JSON.stringify(notes.slice(-4))}`);
+    return `media again ${backS.toFixed(1)} s after the relay came back; new code ${codes[0]}; frames ${JSON.stringify(Object.fromEntries(framesMap(group, last)))}`;
+  });
+}
+
+main(scenario, { label: 'suite-reconnect', timeoutS: 240 });
