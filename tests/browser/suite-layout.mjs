@@ -1,5 +1,7 @@
-// What people see (issue 13 items 6 and the screenshots): the home page,
-// the meeting before joining, a four-person call, and the same call on a
+// What people see (issue 13 items 2, 6 and the screenshots): the home
+// page, the meeting before joining (a preview of your camera, the
+// microphone's level, device choice; joining with the camera off shows it
+// off to the others), a four-person call, and the same call on a
 // phone-sized screen, written as PNG files to a folder this suite prints
 // (CONCLAVE_SCREENSHOTS, default target/screenshots/) for a reviewer. It
 // checks the basics a demanding user (and a screen reader) needs: on a
@@ -12,7 +14,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
-  ROOT, browser, check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, waitJoined, waitMedia,
+  ROOT, browser, check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, waitFor, waitJoined,
+  waitMedia,
 } from './harness.mjs';
 
 const DIR = process.env.CONCLAVE_SCREENSHOTS || path.join(ROOT, 'target', 'screenshots');
@@ -45,6 +48,11 @@ async function scenario() {
     const link = cliLink();
     await page.goto(`${relay.url.origin}/#${link.secret}`);
     await page.waitForSelector('#join-form:not([hidden])');
+    // The preview: your camera, the microphone's level, the devices to choose from.
+    await page.waitForFunction(() => document.getElementById('preview').videoWidth > 0, null, { timeout: 15000 });
+    await page.waitForFunction(() => document.getElementById('mic-level').value > 0.01, null, { timeout: 15000, polling: 50 });
+    const choices = await page.evaluate(() => ['camera-select', 'mic-select'].map((id) => document.getElementById(id).options.length));
+    check(choices.every((n) => n >= 1), `device choices: ${choices}`);
     files.push(await shot(page, '2-before-joining'));
     const missing = await unnamed({ page });
     check(missing.length === 0, `controls without a name: ${missing}`);
@@ -73,6 +81,26 @@ async function scenario() {
     const live = await hook(amara, () => document.getElementById('events').getAttribute('aria-live'));
     check(live === 'polite', `joins and leaves are not announced (events aria-live=${live})`);
     return path.basename(file);
+  });
+
+  await step('Eve joins from the form with her camera off: the others see her camera off', async () => {
+    const eve = await openTab('Eve', link.room, `#${link.secret}`);
+    await eve.page.waitForFunction(() => document.getElementById('preview').videoWidth > 0, null, { timeout: 15000 });
+    await eve.page.uncheck('#join-cam');
+    await eve.page.fill('#name', 'Eve');
+    await eve.page.click('#join');
+    await waitJoined([eve], 45);
+    const amara = group[0];
+    let seen = '';
+    await waitFor('Amara sees Eve with her camera off', 20, async () => {
+      const p = (await hook(amara, () => window.conclave.peers())).find((x) => x.name === 'Eve');
+      seen = JSON.stringify(p);
+      return p && p.video === false && p.audio === true ? true : seen;
+    });
+    const own = await hook(eve, () => document.querySelector('#grid .tile.self').classList.contains('video-off'));
+    check(own, 'Eve\'s own tile does not show her camera off');
+    await hook(eve, () => window.conclave.leave());
+    return seen;
   });
 
   await step('the same call on a phone-sized screen: nothing wider than it, the buttons on it', async () => {

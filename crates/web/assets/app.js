@@ -47,6 +47,7 @@ import { VideoWidths } from './simulcast.js';
 import { SpeakingWatch } from './speaking.js';
 import { ChatLog, chatText } from './chat.js';
 import { reconnectDelay } from './reconnect.js';
+import { Preview } from './prejoin.js';
 import * as ui from './ui.js';
 
 const { $ } = ui;
@@ -76,6 +77,10 @@ const page = {
   // Coming back after the relay went away (reconnect.js): attempts so far,
   // the pending one, and whether we are between calls because of it.
   reconnect: { attempt: 0, timer: /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined), active: false },
+  /** @type {Preview | null} the camera preview before joining (prejoin.js) */
+  preview: null,
+  /** @type {{stream: MediaStream, audio: boolean, video: boolean} | null} what the preview handed to the next join */
+  chosen: null,
 };
 
 /**
@@ -178,6 +183,10 @@ function errorText(err) {
 // ---------------------------------------------------------------- one call
 
 function join() {
+  if (page.preview) {
+    page.chosen = page.preview.take();
+    page.preview = null;
+  }
   const problem = roomIdProblem(page.roomId);
   if (problem) {
     showError('invalid_room_id', `This meeting link is not valid: ${problem}.`);
@@ -491,7 +500,15 @@ function apply(s, actions) {
  * @param {Session} s
  */
 async function publish(s) {
-  if (!(await s.media.openCamera())) return;
+  const chosen = page.chosen;
+  page.chosen = null;
+  if (!(await s.media.openCamera(chosen && chosen.stream))) return;
+  if (chosen) {
+    // Join with the microphone or camera off, as chosen before joining.
+    if (!chosen.audio) s.media.toggle('audio');
+    if (!chosen.video) s.media.toggle('video');
+    apply(s, s.m.setSending(s.media.sending(), Date.now()));
+  }
   s.media.connect({
     track: (_mid, track) => onTrack(s, track),
     connectionState: (state) => {
@@ -851,7 +868,17 @@ function openMeeting(link) {
   }
   page.shareBase = `${link.relay || location.origin}/#${link.secret}`;
   $('share-link').value = admission ? `${page.shareBase}&a=${admission}` : page.shareBase;
-  if (link.settings.get('autojoin') === '1') join();
+  if (link.settings.get('autojoin') === '1') return join();
+  page.preview = new Preview({
+    video: /** @type {HTMLVideoElement} */ ($('preview')),
+    meter: /** @type {HTMLMeterElement} */ ($('mic-level')),
+    cameras: /** @type {HTMLSelectElement} */ ($('camera-select')),
+    mics: /** @type {HTMLSelectElement} */ ($('mic-select')),
+    micOn: /** @type {HTMLInputElement} */ ($('join-mic')),
+    camOn: /** @type {HTMLInputElement} */ ($('join-cam')),
+    status: (text) => ui.note(text, 'warn'),
+  });
+  page.preview.open();
 }
 
 start();

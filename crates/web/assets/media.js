@@ -136,10 +136,14 @@ export class Media {
     return !!r;
   }
 
-  /** Opens camera and microphone; false when the call ended meanwhile. */
-  async openCamera() {
+  /**
+   * Opens camera and microphone, or takes `given` (the preview's stream,
+   * prejoin.js); false when the call ended meanwhile.
+   * @param {MediaStream | null} [given]
+   */
+  async openCamera(given = null) {
     try {
-      this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      this.local = given || await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
     } catch (e) {
       const err = /** @type {DOMException} */ (e);
       throw new Error(`cannot use camera and microphone (${err.name}: ${err.message}); allow them and rejoin`);

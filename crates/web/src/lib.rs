@@ -39,6 +39,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "speaking.js",
     "chat.js",
     "reconnect.js",
+    "prejoin.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -113,6 +114,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "reconnect.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/reconnect.js"),
+        ),
+        "prejoin.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/prejoin.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",
