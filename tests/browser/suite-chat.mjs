@@ -3,7 +3,8 @@
 // is the one its sender gave inside MLS. Ada writes; Ben and Cy see her
 // text under her name; then the relay's insider view (signaling and media),
 // its log and a dump of its live memory are searched for the text: not
-// there. A message typed while not in the call is refused, not kept.
+// there. A message typed while not in the call is refused, not kept. The
+// E2EE indicator stays on through key changes (indicator.js).
 //
 // Run by scripts/test.d/browser.sh.
 
@@ -29,10 +30,10 @@ async function scenario() {
   let ben;
   let cy;
   await step('Ada, Ben and Cy join', async () => {
-    ada = await openTab('Ada', link.room, `#${link.secret}&name=Ada&autojoin=1`);
+    ada = await openTab('Ada', link.room, `#${link.secret}&name=Ada&autojoin=1&debug=1&rekey_s=3`);
     await waitJoined([ada], 30);
-    ben = await openTab('Ben', link.room, `#${link.secret}&name=Ben&autojoin=1`);
-    cy = await openTab('Cy', link.room, `#${link.secret}&name=Cy&autojoin=1`);
+    ben = await openTab('Ben', link.room, `#${link.secret}&name=Ben&autojoin=1&debug=1&rekey_s=3`);
+    cy = await openTab('Cy', link.room, `#${link.secret}&name=Cy&autojoin=1&debug=1&rekey_s=3`);
     await waitJoined([ben, cy], 45);
     await waitFor('everyone knows everyone\'s name', 20, async () => {
       const names = await Promise.all([ada, ben, cy].map((t) => hook(t, () => window.conclave.peers().map((p) => p.name).sort().join())));
@@ -68,6 +69,23 @@ async function scenario() {
     check(mem.found.get('control: room id'), `the memory scan (${mem.scanned} B) did not find the room id, which the relay holds: the scan is broken`);
     check(!mem.found.get('message'), 'the message is in the relay\'s memory');
     return `searched ${Object.entries(files).map(([k, v]) => `${k} ${v.length} B`).join(', ')}, memory ${(mem.scanned / 1048576).toFixed(0)} MiB`;
+  });
+
+  await step('the E2EE indicator stays on through periodic key changes (every 3 s here)', async () => {
+    const epochOf = (t) => hook(t, () => window.conclave.epoch());
+    const first = await epochOf(ben);
+    let samples = 0;
+    let off = 0;
+    const end = Date.now() + 9000;
+    while (Date.now() < end) {
+      samples += 1;
+      if (!(await hook(ben, () => window.conclave.e2ee()))) off += 1;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const last = await epochOf(ben);
+    check(last - first >= 2, `only ${last - first} key changes in 9 s`);
+    check(off === 0, `the indicator went off in ${off} of ${samples} samples across ${last - first} key changes`);
+    return `${samples} samples across epochs ${first} → ${last}, always on`;
   });
 
   await step('after leaving, a message is refused with a reason, not kept to send later', async () => {

@@ -48,6 +48,7 @@ import { SpeakingWatch } from './speaking.js';
 import { ChatLog, chatText } from './chat.js';
 import { reconnectDelay } from './reconnect.js';
 import { Preview } from './prejoin.js';
+import { indicatorOn } from './indicator.js';
 import * as ui from './ui.js';
 
 const { $ } = ui;
@@ -111,6 +112,7 @@ const page = {
  * @property {GapWatch} gaps which media members say they send but does not arrive
  * @property {SpeakingWatch} speaking who speaks, from their decrypted audio, in this browser only
  * @property {ChatLog} chat this call's chat messages (never stored)
+ * @property {{epoch: number | null, epochAt: number | null, onAt: number | null}} indicator the E2EE indicator's recent past (indicator.js)
  * @property {number} gapMs how long media may be missing before it is a gap
  * @property {number | null} readySince since when we can receive media (member, keys, connected); null: we cannot
  * @property {Map<number, number>} gapEpisodes leaf -> when its current media gap was put in the event list
@@ -235,6 +237,7 @@ function join() {
     silentMs: debugMs('silent_s', SILENT_MS),
   });
   s.chat = new ChatLog();
+  s.indicator = { epoch: null, epochAt: null, onAt: null };
   ui.clearChat();
   s.speaking = new SpeakingWatch((leaf, on) => {
     const peer = s.peers.get(leaf);
@@ -700,15 +703,23 @@ function decryptProblem(s, peer) {
 function e2eeActive(s) {
   if (!s || s.over) return false;
   const m = s.m;
-  if (m.state !== 'member' || s.media.workerEpoch !== m.epoch) return false;
+  if (m.state !== 'member') return false;
+  const now = Date.now();
+  if (s.indicator.epoch !== m.epoch) s.indicator = { ...s.indicator, epoch: m.epoch, epochAt: now };
   const st = s.media.stats;
-  if (!st || st.epoch !== m.epoch) return false;
-  const sent = st.encrypted.audio + st.encrypted.video;
-  const others = m.roster.length > 1;
-  const received = st.decrypted.audio + st.decrypted.video;
-  if (!(sent > 0 && (!others || received > 0))) return false;
-  // And nobody's media is currently failing to decrypt.
-  return [...s.peers.values()].every((p) => !decryptProblem(s, p));
+  const settled = s.media.workerEpoch === m.epoch && !!st && st.epoch === m.epoch;
+  let ok = false;
+  if (settled && st) {
+    const sent = st.encrypted.audio + st.encrypted.video;
+    const others = m.roster.length > 1;
+    const received = st.decrypted.audio + st.decrypted.video;
+    // Sent, received, and nobody's media is currently failing to decrypt.
+    ok = sent > 0 && (!others || received > 0) && [...s.peers.values()].every((p) => !decryptProblem(s, p));
+  }
+  // A key change settling keeps the indicator steady (indicator.js).
+  const on = indicatorOn({ settled, ok, onAt: s.indicator.onAt, epochAt: s.indicator.epochAt, now });
+  if (on && settled) s.indicator.onAt = now;
+  return on;
 }
 
 /** @param {Session} s */

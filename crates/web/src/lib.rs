@@ -40,6 +40,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "chat.js",
     "reconnect.js",
     "prejoin.js",
+    "indicator.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -118,6 +119,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "prejoin.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/prejoin.js"),
+        ),
+        "indicator.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/indicator.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",
