@@ -2,17 +2,22 @@
 // reads its members' decrypted audio (Web Audio, crates/web/assets/speaking.js)
 // and rings the tile of whoever makes sound. Tom's microphone carries
 // Chromium's fake tone; Ann and Bo mute theirs. Ann and Bo show Tom
-// speaking and not each other; when Tom mutes, nobody. The relay learns
+// speaking and not each other; in speaker view Ann sees Tom large (a
+// screenshot goes to target/screenshots/5-speaker-view.png) while her page
+// still tells the relay one width for every track; when Tom mutes, nobody.
+// The relay learns
 // nothing new: every signaling message in its insider view is of a type it
 // had before, and audio frames stay one size (suite-metadata.mjs).
 //
 // Run by scripts/test.d/browser.sh.
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, waitFor, waitJoined, waitMedia,
+  ROOT, check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, waitFor, waitJoined, waitMedia,
 } from './harness.mjs';
+
+const SHOTS = process.env.CONCLAVE_SCREENSHOTS || path.join(ROOT, 'target', 'screenshots');
 
 const speakingAt = (tab) => hook(tab, () => window.conclave.speaking());
 
@@ -47,6 +52,29 @@ async function scenario() {
     const ring = await hook(ann, () => [...document.querySelectorAll('#grid .tile.speaking .name')].map((n) => n.textContent));
     check(ring.join() === 'Tom', `Ann's ringed tiles: ${JSON.stringify(ring)}`);
     return seen;
+  });
+
+  await step('speaker view on Ann\'s page shows Tom large; her page still tells the relay one width for every track', async () => {
+    await ann.page.setViewportSize({ width: 1280, height: 800 });
+    await ann.page.click('#toggle-layout');
+    let sizes = [];
+    await waitFor('Tom\'s tile is the large one', 10, async () => {
+      sizes = await hook(ann, () => [...document.querySelectorAll('#grid .tile')].map((t) => ({ name: t.querySelector('.name').textContent, w: t.clientWidth })));
+      const tomW = sizes.find((x) => x.name === 'Tom')?.w || 0;
+      const others = sizes.filter((x) => x.name !== 'Tom').map((x) => x.w);
+      return tomW > 1.5 * Math.max(...others) ? true : JSON.stringify(sizes);
+    });
+    mkdirSync(SHOTS, { recursive: true });
+    await ann.page.screenshot({ path: path.join(SHOTS, '5-speaker-view.png'), fullPage: true });
+    // One width for all: widths per track would tell the relay whom Ann shows large, i.e. who speaks.
+    await waitFor('one video_width for every track', 5, async () => {
+      const told = Object.values(await hook(ann, () => window.conclave.videoWidths()));
+      return told.length >= 2 && told.every((w) => w === told[0]) ? true : JSON.stringify(told);
+    });
+    const pressed = await hook(ann, () => document.getElementById('toggle-layout').getAttribute('aria-pressed'));
+    check(pressed === 'true', `the layout button says aria-pressed=${pressed}`);
+    await ann.page.click('#toggle-layout');
+    return `${sizes.map((x) => `${x.name} ${x.w}px`).join(', ')}; screenshot 5-speaker-view.png`;
   });
 
   await step('Tom mutes: nobody is speaking', async () => {

@@ -241,7 +241,10 @@ function join() {
   ui.clearChat();
   s.speaking = new SpeakingWatch((leaf, on) => {
     const peer = s.peers.get(leaf);
-    if (peer) ui.setSpeaking(peer.tile, on);
+    if (!peer) return;
+    ui.setSpeaking(peer.tile, on);
+    // Speaker view follows whoever starts speaking, and stays on them.
+    if (on) ui.setActiveSpeaker(peer.tile);
   });
   page.session = s;
   ui.clearGrid();
@@ -815,6 +818,7 @@ function openMeeting(link) {
   };
   $('toggle-audio').onclick = () => toggle('audio');
   $('toggle-video').onclick = () => toggle('video');
+  $('toggle-layout').onclick = () => ui.setLayout(!$('grid').classList.contains('speaker-view'));
   $('copy-link').onclick = async () => {
     const input = $('share-link');
     try {

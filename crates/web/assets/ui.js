@@ -151,6 +151,25 @@ export function addTile(leaf) {
 }
 
 /**
+ * Grid or speaker view (the member who spoke last, large).
+ * @param {boolean} speaker
+ */
+export function setLayout(speaker) {
+  $('grid').classList.toggle('speaker-view', speaker);
+  $('toggle-layout').textContent = speaker ? 'Grid view' : 'Speaker view';
+  $('toggle-layout').setAttribute('aria-pressed', String(speaker));
+}
+
+/**
+ * The tile shown large in speaker view (null: none yet).
+ * @param {HTMLElement | null} tile
+ */
+export function setActiveSpeaker(tile) {
+  for (const t of document.querySelectorAll('#grid .tile.active-speaker')) if (t !== tile) t.classList.remove('active-speaker');
+  if (tile) tile.classList.add('active-speaker');
+}
+
+/**
  * Marks a member's tile as speaking (a ring) or not.
  * @param {HTMLElement} tile
  * @param {boolean} on
