@@ -1,5 +1,6 @@
 // Who is speaking, without telling the relay (issue 13 item 3): each page
-// reads its members' decrypted audio (Web Audio, crates/web/assets/speaking.js)
+// reads the level of each member's decrypted audio as it plays (the
+// receivers' own statistics, crates/web/assets/speaking.js)
 // and rings the tile of whoever makes sound. Tom's microphone carries
 // Chromium's fake tone; Ann and Bo mute theirs. Ann and Bo show Tom
 // speaking and not each other; in speaker view Ann sees Tom large (a

@@ -239,12 +239,17 @@ function join() {
   s.chat = new ChatLog();
   s.indicator = { epoch: null, epochAt: null, onAt: null };
   ui.clearChat();
-  s.speaking = new SpeakingWatch((leaf, on) => {
+  s.speaking = new SpeakingWatch(async () => (s.media ? s.media.audioEnergy(shownMids(s)) : new Map()), (leaf, on) => {
     const peer = s.peers.get(leaf);
     if (!peer) return;
     ui.setSpeaking(peer.tile, on);
-    // Speaker view follows whoever starts speaking, and stays on them.
+    // Speaker view follows whoever starts speaking and stays on them, unless
+    // they stop while someone else still speaks.
     if (on) ui.setActiveSpeaker(peer.tile);
+    else if (peer.tile.classList.contains('active-speaker')) {
+      const next = s.speaking.speaking().map((l) => s.peers.get(l)).find((p) => p && p !== peer);
+      if (next) ui.setActiveSpeaker(next.tile);
+    }
   });
   page.session = s;
   ui.clearGrid();
@@ -324,6 +329,17 @@ function teardown(s) {
   s.media.close();
   renderE2ee(s);
   s.relay.close();
+}
+
+/**
+ * The m-line of each receiver shown under a member: mid -> MLS leaf.
+ * @param {Session} s
+ */
+function shownMids(s) {
+  /** @type {Map<string, number>} */
+  const m = new Map();
+  for (const [leaf, mids] of s.attr.shown) for (const mid of Object.values(mids)) if (mid) m.set(mid, leaf);
+  return m;
 }
 
 /**
@@ -606,8 +622,6 @@ function renderPeers(s) {
   })), { now, readySince: s.readySince, gapMs: s.gapMs, lastFrameAt: (leaf, kind) => s.media.lastFrameAt(leaf, kind) });
   for (const leaf of s.gapEpisodes.keys()) if (!leaves.has(leaf)) s.gapEpisodes.delete(leaf);
   const byMid = new Map(receivers.map((r) => [r.mid, r.track]));
-  /** @type {Map<number, MediaStreamTrack | null>} */
-  const audioOf = new Map();
   for (const m of members) {
     let peer = s.peers.get(m.leaf);
     if (!peer) {
@@ -621,7 +635,6 @@ function renderPeers(s) {
       peer.stream = tracks.length ? new MediaStream(tracks) : null;
     }
     peer.mids = mids;
-    audioOf.set(m.leaf, peer.stream ? peer.stream.getAudioTracks()[0] || null : null);
     peer.participant = m.participant;
     peer.name = m.name;
     peer.audio = m.audio;
@@ -661,7 +674,6 @@ function renderPeers(s) {
       stream: peer.stream,
     });
   }
-  s.speaking.update(audioOf);
 }
 
 /**

@@ -441,6 +441,26 @@ export class Media {
     return [...byPeer.values()];
   }
 
+  /**
+   * The audio energy each member's receiver has played so far
+   * (`totalAudioEnergy`, `totalSamplesDuration`; speaking.js), by the leaf
+   * `shown` says the receiver's m-line is shown under.
+   * @param {Map<string, number>} shown mid -> MLS leaf
+   */
+  async audioEnergy(shown) {
+    /** @type {Map<number, {energy: number, duration: number}>} */
+    const out = new Map();
+    if (!this.pc || this.closed) return out;
+    const report = await this.pc.getStats();
+    for (const r of report.values()) {
+      if (r.type !== 'inbound-rtp' || (r.kind || r.mediaType) !== 'audio' || typeof r.totalAudioEnergy !== 'number') continue;
+      const leaf = r.mid != null ? shown.get(r.mid) : undefined;
+      if (leaf === undefined) continue;
+      out.set(leaf, { energy: r.totalAudioEnergy, duration: r.totalSamplesDuration || 0 });
+    }
+    return out;
+  }
+
   /** The m-lines we receive video on now (for `video_width`, simulcast.js). */
   videoMids() {
     if (!this.pc || this.closed) return [];

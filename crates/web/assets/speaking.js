@@ -1,6 +1,7 @@
 // @ts-check
 // Who is speaking, decided in this browser from the decrypted audio of each
-// member (Web Audio), never told to the relay: the relay gets no
+// member (the level the browser measures of the audio it plays), never told
+// to the relay: the relay gets no
 // audio-level header extension and every audio frame is padded to one size
 // (docs/design.md §1, "read who is speaking"). A speaking member's tile
 // gets a ring (`.tile.speaking`).
@@ -13,7 +14,7 @@ export const SPEAKING_LEVEL = 0.02;
  * the short pauses between words. */
 export const HOLD_MS = 800;
 /** How often each member's audio level is read. */
-export const SAMPLE_MS = 100;
+export const SAMPLE_MS = 200;
 
 /** One member's speaking state from their audio levels. */
 export class Speaking {
@@ -44,58 +45,69 @@ export function rms(samples) {
 }
 
 /**
- * Reads each member's decrypted audio track and says when one starts or
- * stops speaking. The browser-side shell around [Speaking].
+ * The level (RMS of the 0..1 audio level) of the audio a receiver played
+ * between two readings of its statistics: `totalAudioEnergy` is the sum of
+ * level² × duration, `totalSamplesDuration` the seconds played (WebRTC
+ * statistics, computed by the browser from the decoded audio). 0 when
+ * nothing played in between.
+ * @param {{energy: number, duration: number}} before
+ * @param {{energy: number, duration: number}} now
+ */
+export function levelBetween(before, now) {
+  const d = now.duration - before.duration;
+  const e = now.energy - before.energy;
+  return d > 0 && e > 0 ? Math.sqrt(e / d) : 0;
+}
+
+/**
+ * Reads each member's received audio level and says when one starts or
+ * stops speaking. The browser-side shell around [Speaking]: the levels come
+ * from the receivers' own statistics of the decoded (decrypted) audio, so
+ * no Web Audio graph is needed (Chromium's Web Audio sometimes hears
+ * silence from a remote track).
  */
 export class SpeakingWatch {
-  /** @param {(leaf: number, speaking: boolean) => void} onChange */
-  constructor(onChange) {
+  /**
+   * @param {() => Promise<Map<number, {energy: number, duration: number}>>} read each member's audio energy so far, by leaf
+   * @param {(leaf: number, speaking: boolean) => void} onChange
+   */
+  constructor(read, onChange) {
+    this.read = read;
     this.onChange = onChange;
-    /** @type {AudioContext | null} */
-    this.ctx = null;
-    /** @type {Map<number, {track: MediaStreamTrack, source: MediaStreamAudioSourceNode, analyser: AnalyserNode, state: Speaking, buf: Float32Array<ArrayBuffer>}>} */
+    /** @type {Map<number, {last: {energy: number, duration: number}, state: Speaking}>} */
     this.watched = new Map();
+    this.busy = false;
+    this.closed = false;
     this.timer = setInterval(() => this.sample(), SAMPLE_MS);
   }
 
-  /**
-   * The audio track each member's tile plays now (null: none).
-   * @param {Map<number, MediaStreamTrack | null>} tracks
-   */
-  update(tracks) {
-    for (const [leaf, w] of this.watched) {
-      if (tracks.get(leaf) !== w.track) this.unwatch(leaf);
-    }
-    for (const [leaf, track] of tracks) {
-      if (!track || this.watched.has(leaf)) continue;
-      try {
-        this.ctx = this.ctx || new AudioContext();
-        if (this.ctx.state === 'suspended') this.ctx.resume().catch(() => {});
-        const source = this.ctx.createMediaStreamSource(new MediaStream([track]));
-        const analyser = this.ctx.createAnalyser();
-        analyser.fftSize = 1024;
-        source.connect(analyser);
-        this.watched.set(leaf, { track, source, analyser, state: new Speaking(), buf: new Float32Array(analyser.fftSize) });
-      } catch (e) {
-        console.warn(`cannot read a member's audio level: ${e}`);
+  async sample() {
+    if (this.busy || this.closed) return;
+    this.busy = true;
+    try {
+      const now = performance.now();
+      const readings = await this.read();
+      if (this.closed) return;
+      for (const [leaf, w] of this.watched) {
+        if (!readings.has(leaf)) {
+          this.watched.delete(leaf);
+          if (w.state.speaking) this.onChange(leaf, false);
+        }
       }
-    }
-  }
-
-  /** @param {number} leaf */
-  unwatch(leaf) {
-    const w = this.watched.get(leaf);
-    if (!w) return;
-    w.source.disconnect();
-    this.watched.delete(leaf);
-    if (w.state.speaking) this.onChange(leaf, false);
-  }
-
-  sample() {
-    const now = performance.now();
-    for (const [leaf, w] of this.watched) {
-      w.analyser.getFloatTimeDomainData(w.buf);
-      if (w.state.level(rms(w.buf), now)) this.onChange(leaf, w.state.speaking);
+      for (const [leaf, reading] of readings) {
+        const w = this.watched.get(leaf);
+        if (!w) {
+          this.watched.set(leaf, { last: reading, state: new Speaking() });
+          continue;
+        }
+        const level = levelBetween(w.last, reading);
+        w.last = reading;
+        if (w.state.level(level, now)) this.onChange(leaf, w.state.speaking);
+      }
+    } catch (e) {
+      console.warn(`cannot read members' audio levels: ${e}`);
+    } finally {
+      this.busy = false;
     }
   }
 
@@ -105,8 +117,7 @@ export class SpeakingWatch {
   }
 
   close() {
+    this.closed = true;
     clearInterval(this.timer);
-    for (const leaf of [...this.watched.keys()]) this.unwatch(leaf);
-    if (this.ctx) this.ctx.close().catch(() => {});
   }
 }
