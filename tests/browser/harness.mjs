@@ -322,6 +322,34 @@ export function readPcap(file) {
   return { bytes: buf, packets };
 }
 
+/** The first step of most suites: a real relay and Chromium. */
+export async function startRelayAndBrowser() {
+  await startRelay();
+  await launchBrowser();
+  return relay.url.href;
+}
+
+/**
+ * Opens one tab per name on `link` (with `settings` appended to each
+ * fragment): the first founds the meeting, the others join it together.
+ * Waits until all are in and knows each tab's relay id (`tab.me`).
+ */
+export async function joinCall(link, names, settings = '') {
+  const group = [];
+  for (const name of names) {
+    group.push(await openTab(name, link.room, `#${link.secret}&name=${name}&autojoin=1${settings}`));
+    if (group.length === 1) await waitJoined(group, 30);
+  }
+  await waitJoined(group, 60);
+  await learnIds(group);
+  return group;
+}
+
+/** Reads each tab's relay id into `tab.me` (after a join or rejoin). */
+export async function learnIds(group) {
+  for (const t of group) t.me = await hook(t, () => window.conclave.me);
+}
+
 export async function waitJoined(group, timeoutS) {
   return waitFor(`tabs ${group.map((t) => t.label).join(', ')} join`, timeoutS, async () => {
     const missing = [];

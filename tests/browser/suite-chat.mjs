@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  check, cliLink, hook, launchBrowser, main, openTab, relay, scanMemory, startRelay, step, waitFor, waitJoined,
+  check, cliLink, hook, joinCall, main, relay, scanMemory, startRelayAndBrowser, step, waitFor,
 } from './harness.mjs';
 
 // Unique per run, so a hit cannot come from anything but this run's message.
@@ -20,21 +20,13 @@ const TEXT = `meet at the north gate ${Math.random().toString(36).slice(2, 10)} 
 const chatOf = (tab) => hook(tab, () => window.conclave.chat());
 
 async function scenario() {
-  await step('relay and chromium start', async () => {
-    await startRelay();
-    await launchBrowser();
-    return relay.url.href;
-  });
+  await step('relay and chromium start', startRelayAndBrowser);
   const link = cliLink();
   let ada;
   let ben;
   let cy;
   await step('Ada, Ben and Cy join', async () => {
-    ada = await openTab('Ada', link.room, `#${link.secret}&name=Ada&autojoin=1&debug=1&rekey_s=3`);
-    await waitJoined([ada], 30);
-    ben = await openTab('Ben', link.room, `#${link.secret}&name=Ben&autojoin=1&debug=1&rekey_s=3`);
-    cy = await openTab('Cy', link.room, `#${link.secret}&name=Cy&autojoin=1&debug=1&rekey_s=3`);
-    await waitJoined([ben, cy], 45);
+    [ada, ben, cy] = await joinCall(link, ['Ada', 'Ben', 'Cy'], '&debug=1&rekey_s=3');
     await waitFor('everyone knows everyone\'s name', 20, async () => {
       const names = await Promise.all([ada, ben, cy].map((t) => hook(t, () => window.conclave.peers().map((p) => p.name).sort().join())));
       return names.join('|') === 'Ben,Cy|Ada,Cy|Ada,Ben' ? true : names.join(' | ');

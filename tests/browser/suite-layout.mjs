@@ -14,7 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
-  ROOT, browser, check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, waitFor, waitJoined,
+  ROOT, browser, check, cliLink, hook, joinCall, launchBrowser, main, openTab, relay, startRelay, step, waitFor, waitJoined,
   waitMedia,
 } from './harness.mjs';
 
@@ -61,15 +61,9 @@ async function scenario() {
   });
 
   const link = cliLink();
-  const group = [];
+  let group = [];
   await step('a four-person call', async () => {
-    for (const name of ['Amara', 'Bilal', 'Chen', 'Dana']) {
-      const tab = await openTab(name, link.room, `#${link.secret}&name=${name}&autojoin=1`);
-      group.push(tab);
-      if (group.length === 1) await waitJoined([tab], 30);
-    }
-    await waitJoined(group, 60);
-    for (const t of group) t.me = await hook(t, () => window.conclave.me);
+    group = await joinCall(link, ['Amara', 'Bilal', 'Chen', 'Dana']);
     await waitMedia(group, 90, 20);
     const [amara] = group;
     await amara.page.setViewportSize({ width: 1280, height: 800 });

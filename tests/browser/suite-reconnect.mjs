@@ -8,27 +8,18 @@
 // Run by scripts/test.d/browser.sh.
 
 import {
-  check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, stopRelay, waitFor, waitJoined, waitMedia,
+  check, cliLink, hook, joinCall, learnIds, main, relay, startRelay, startRelayAndBrowser, step, stopRelay, waitFor,
+  waitJoined, waitMedia,
   framesMap,
 } from './harness.mjs';
 
 async function scenario() {
-  await step('relay and chromium start', async () => {
-    await startRelay();
-    await launchBrowser();
-    return relay.url.href;
-  });
+  await step('relay and chromium start', startRelayAndBrowser);
   const link = cliLink();
-  const group = [];
+  let group = [];
   let codeBefore = '';
   await step('Ida, Jo and Kai are in a call', async () => {
-    for (const name of ['Ida', 'Jo', 'Kai']) {
-      const tab = await openTab(name, link.room, `#${link.secret}&name=${name}&autojoin=1`);
-      group.push(tab);
-      if (name === 'Ida') await waitJoined([tab], 30);
-    }
-    await waitJoined(group, 45);
-    for (const t of group) t.me = await hook(t, () => window.conclave.me);
+    group = await joinCall(link, ['Ida', 'Jo', 'Kai']);
     await waitMedia(group, 60, 30);
     codeBefore = await hook(group[0], () => window.conclave.safetyCode());
     return `code ${codeBefore}`;
@@ -53,7 +44,7 @@ async function scenario() {
 
   await step('without a click, all three are back in one group with media flowing', async () => {
     await waitJoined(group, 30);
-    for (const t of group) t.me = await hook(t, () => window.conclave.me);
+    await learnIds(group);
     const last = await waitMedia(group, 30, 10);
     const backS = (Date.now() - restartedAt) / 1000;
     let codes = [];

@@ -12,7 +12,7 @@
 // Run by scripts/test.d/browser.sh.
 
 import {
-  check, cliLink, hook, launchBrowser, main, openTab, relay, sleep, startRelay, step, waitFor, waitJoined, waitMedia,
+  check, cliLink, hook, joinCall, main, sleep, startRelayAndBrowser, step, waitFor, waitMedia,
 } from './harness.mjs';
 
 /** What `tab` decodes of `from`'s video: width and frames. */
@@ -23,23 +23,14 @@ async function videoOf(tab, from) {
 }
 
 async function scenario() {
-  await step('relay and chromium start', async () => {
-    await startRelay();
-    await launchBrowser();
-    return relay.url.href;
-  });
+  await step('relay and chromium start', startRelayAndBrowser);
   const link = cliLink();
   let pia;
   let ana;
   let ben;
   let top = 0;
   await step('Pia, Ana and Ben join; Pia\'s camera goes out in layers; both viewers get the top one', async () => {
-    pia = await openTab('Pia', link.room, `#${link.secret}&name=Pia&autojoin=1`);
-    await waitJoined([pia], 30);
-    ana = await openTab('Ana', link.room, `#${link.secret}&name=Ana&autojoin=1`);
-    ben = await openTab('Ben', link.room, `#${link.secret}&name=Ben&autojoin=1`);
-    await waitJoined([ana, ben], 45);
-    for (const t of [pia, ana, ben]) t.me = await hook(t, () => window.conclave.me);
+    [pia, ana, ben] = await joinCall(link, ['Pia', 'Ana', 'Ben']);
     await waitMedia([pia, ana, ben], 60, 30);
     let layers = [];
     await waitFor('Pia sends at least two layers', 20, async () => {

@@ -15,7 +15,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  ROOT, check, cliLink, hook, launchBrowser, main, openTab, relay, startRelay, step, waitFor, waitJoined, waitMedia,
+  ROOT, check, cliLink, hook, joinCall, main, relay, startRelayAndBrowser, step, waitFor, waitMedia,
 } from './harness.mjs';
 
 const SHOTS = process.env.CONCLAVE_SCREENSHOTS || path.join(ROOT, 'target', 'screenshots');
@@ -23,22 +23,13 @@ const SHOTS = process.env.CONCLAVE_SCREENSHOTS || path.join(ROOT, 'target', 'scr
 const speakingAt = (tab) => hook(tab, () => window.conclave.speaking());
 
 async function scenario() {
-  await step('relay and chromium start', async () => {
-    await startRelay();
-    await launchBrowser();
-    return relay.url.href;
-  });
+  await step('relay and chromium start', startRelayAndBrowser);
   const link = cliLink();
   let tom;
   let ann;
   let bo;
   await step('Tom, Ann and Bo join; Ann and Bo mute their microphones', async () => {
-    tom = await openTab('Tom', link.room, `#${link.secret}&name=Tom&autojoin=1`);
-    await waitJoined([tom], 30);
-    ann = await openTab('Ann', link.room, `#${link.secret}&name=Ann&autojoin=1`);
-    bo = await openTab('Bo', link.room, `#${link.secret}&name=Bo&autojoin=1`);
-    await waitJoined([ann, bo], 45);
-    for (const t of [tom, ann, bo]) t.me = await hook(t, () => window.conclave.me);
+    [tom, ann, bo] = await joinCall(link, ['Tom', 'Ann', 'Bo']);
     await waitMedia([tom, ann, bo], 60, 30);
     for (const t of [ann, bo]) await hook(t, () => window.conclave.toggleAudio());
   });

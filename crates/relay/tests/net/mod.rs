@@ -15,7 +15,7 @@ use conclave_relay::metrics::Metrics;
 use conclave_relay::sfu::{new_participant_id, Command, SendNow, Sfu, SfuConfig, Transmit, Via};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -379,21 +379,7 @@ impl Net {
         count: u16,
         marker: bool,
     ) -> Vec<Vec<u8>> {
-        let c = &self.clients[who];
-        let mid = c
-            .media
-            .iter()
-            .find(|(_, k)| *k == MediaKind::Video)
-            .unwrap()
-            .0;
-        let pt = c
-            .rtc
-            .codec_config()
-            .params()
-            .iter()
-            .find(|p| p.spec().codec == Codec::Vp8)
-            .unwrap()
-            .pt();
+        let (mid, pt) = self.video_of(who);
         let mut payloads = Vec::new();
         for i in first..first + count {
             let payload: Vec<u8> = (0..200u16).map(|b| (b as u8) ^ (i as u8) ^ 0x5a).collect();
@@ -418,6 +404,26 @@ impl Net {
         payloads
     }
 
+    /// Publisher `who`'s video m-line and its VP8 payload type.
+    pub fn video_of(&self, who: usize) -> (Mid, Pt) {
+        let c = &self.clients[who];
+        let mid = c
+            .media
+            .iter()
+            .find(|(_, k)| *k == MediaKind::Video)
+            .expect("a video publisher")
+            .0;
+        let pt = c
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .expect("VP8 negotiated")
+            .pt();
+        (mid, pt)
+    }
+
     /// A publisher of video in simulcast layers `rids` (lowest first).
     pub fn join_simulcast(&mut self, room: &str, rids: &[&'static str]) -> usize {
         self.next_simulcast = Some(rids.to_vec());
@@ -435,20 +441,7 @@ impl Net {
         i: u16,
         key: bool,
     ) -> Vec<(String, Vec<u8>)> {
-        let mid = self.clients[who]
-            .media
-            .iter()
-            .find(|(_, k)| *k == MediaKind::Video)
-            .unwrap()
-            .0;
-        let pt = self.clients[who]
-            .rtc
-            .codec_config()
-            .params()
-            .iter()
-            .find(|p| p.spec().codec == Codec::Vp8)
-            .unwrap()
-            .pt();
+        let (mid, pt) = self.video_of(who);
         let mut sent = Vec::new();
         for (n, (rid, width)) in layers.iter().enumerate() {
             // VP8 descriptor (S, partition 0), then the frame tag: a key
