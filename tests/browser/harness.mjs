@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import http from 'node:http';
 import https from 'node:https';
@@ -76,6 +76,12 @@ export async function startRelay({ bin = BIN, listen = '127.0.0.1:0', args = [] 
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
   relay.proc.on('exit', (code, signal) => { relay.exited = { code, signal }; });
+  // CONCLAVE_RELAY_LOG=FILE keeps all of the relay's output (e.g. with RUST_LOG=debug).
+  if (process.env.CONCLAVE_RELAY_LOG) {
+    const file = createWriteStream(process.env.CONCLAVE_RELAY_LOG, { flags: 'a' });
+    relay.proc.stdout.pipe(file);
+    relay.proc.stderr.pipe(file);
+  }
   relay.proc.on('error', (err) => { relay.exited = { error: err.message }; });
   relay.proc.stderr.on('data', (d) => { keepTail(relay.out, d); relay.all.push(d); relay.err.push(d); });
   relay.proc.stdout.on('data', (d) => {
@@ -393,6 +399,53 @@ export async function waitMedia(group, timeoutS, minFrames, base = new Map()) {
     return missing.length ? missing.join(', ') : true;
   }, 1000);
   return last;
+}
+
+/** The other members' screen shares `tab` shows (hook.js screens()). */
+export const screensOf = (tab) => hook(tab, () => window.conclave.screens());
+
+/**
+ * Waits until each of `viewers` shows exactly one screen share: the member
+ * named `sharer`'s, by the key that decrypts it (that member's leaf, SFrame
+ * stream context 1), labelled "<sharer>'s screen" (the name from MLS),
+ * larger than every other tile, playing, and decoding (framesDecoded grows
+ * between two looks). Returns the last row seen per viewer label.
+ */
+export async function waitScreenShown(viewers, sharer, timeoutS) {
+  const last = new Map();
+  const before = new Map();
+  await waitFor(`${viewers.map((v) => v.label).join(', ')} show ${sharer}'s screen large and decode it`, timeoutS, async () => {
+    const missing = [];
+    for (const v of viewers) {
+      const rows = await screensOf(v);
+      const leaf = (await hook(v, () => window.conclave.roster())).find((r) => r.name === sharer)?.leaf;
+      const row = rows.length === 1 ? rows[0] : null;
+      last.set(v.label, row);
+      if (!row) { missing.push(`${v.label}: ${rows.length} screens`); continue; }
+      const fine = leaf !== undefined && row.leaf === leaf && row.sender === leaf && row.context === 1 && row.label === `${sharer}'s screen`
+        && row.name === sharer && row.playing && row.tileWidth > 1.5 * row.widestOtherTile;
+      const prev = before.get(v.label);
+      before.set(v.label, row.framesDecoded);
+      if (!fine || !(row.framesDecoded > 10) || prev === undefined || row.framesDecoded <= prev) {
+        missing.push(`${v.label}: ${JSON.stringify({ ...row, expectLeaf: leaf, prev })}`);
+      }
+    }
+    return missing.length ? missing.join('; ') : true;
+  }, 700);
+  return last;
+}
+
+/** Waits until no tab of `group` shows a screen share, its own or another's. */
+export async function waitNoScreen(group, what, timeoutS = 10) {
+  return waitFor(`${what}: no page shows a screen`, timeoutS, async () => {
+    const left = [];
+    for (const t of group) {
+      const rows = await screensOf(t);
+      const own = await hook(t, () => document.querySelectorAll('#grid .tile.screen').length);
+      if (rows.length || own) left.push(`${t.label} ${rows.length} screens, ${own} screen tiles`);
+    }
+    return left.length ? left.join(', ') : true;
+  }, 250);
 }
 
 export function framesMap(group, statsByLabel) {

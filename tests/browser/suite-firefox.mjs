@@ -2,6 +2,11 @@
 // driven headless over WebDriver BiDi (puppeteer-core), joins an end-to-end
 // encrypted call with a Chromium member; both decode each other's video and
 // audio, agree on one safety code and show each other's names from MLS.
+// Screen sharing (item 1): Firefox decodes and shows the Chromium member's
+// screen share; its own Share button either shares or, where Firefox has
+// nothing to capture (headless Firefox has no screen: getDisplayMedia says
+// NotFoundError), the page says so on the button instead of failing
+// silently.
 //
 // Firefox does not use loopback ICE candidates, so the relay advertises a
 // veth address (netns.mjs makes it; nothing here goes through a namespace
@@ -14,8 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import {
-  cliLink, hook, launchBrowser, main, openTab, registerBrowser, relay, secs, startRelay, step, t0, tabs, waitFor, waitJoined,
-  waitMedia,
+  check, cliLink, hook, launchBrowser, main, openTab, registerBrowser, relay, secs, startRelay, step, t0, tabs, waitFor, waitJoined,
+  waitMedia, waitNoScreen, waitScreenShown,
 } from './harness.mjs';
 import { ADVERTISED, impairedHost } from './netns.mjs';
 
@@ -95,6 +100,37 @@ async function scenario() {
       return a.code && a.code === b.code && a.on && b.on && a.names.includes('Finn') && b.names.includes('Cora') ? true : last;
     });
     return last;
+  });
+
+  await step('Cora (Chromium) shares her screen: Firefox decodes it under her screen key and shows it large', async () => {
+    await chrome.page.click('#toggle-screen');
+    const shown = await waitScreenShown([fox], 'Cora', 30);
+    await chrome.page.click('#toggle-screen');
+    await waitNoScreen([chrome, fox], 'Cora stopped sharing');
+    const r = shown.get(fox.label);
+    return `Firefox showed "${r.label}" (leaf ${r.sender}, context ${r.context}): ${r.framesDecoded} frames, ${r.frameWidth} px wide; gone when she stopped`;
+  });
+
+  await step('Finn (Firefox) presses Share screen: it shares, or the page says why it cannot', async () => {
+    const button = await fox.page.$('#toggle-screen');
+    const before = await hook(fox, () => window.conclave.sharing());
+    check(before.problem !== null || !(await button.evaluate((b) => b.disabled)), `Firefox's Share button is disabled without a reason: ${JSON.stringify(before)}`);
+    if (before.problem) return `disabled before trying: ${before.problem}`;
+    await button.click();
+    let outcome = '';
+    await waitFor('Firefox shares, or says it cannot', 15, async () => {
+      const st = await hook(fox, () => ({ ...window.conclave.sharing(), disabled: document.getElementById('toggle-screen').disabled,
+        why: document.getElementById('screen-why').textContent, note: window.conclave.events().map((e) => e.text).find((t) => /Screen not shared/.test(t)) || null }));
+      outcome = JSON.stringify(st);
+      if (st.sharing) return true;
+      return st.note && (st.problem === null || (st.disabled && st.why.includes(st.problem))) ? true : outcome;
+    });
+    const st = JSON.parse(outcome || '{}');
+    if (outcome && !st.sharing) return `cannot share here, and says so: ${st.note}${st.problem ? `; button disabled: "${st.why}"` : ''}`;
+    const shown = await waitScreenShown([chrome], 'Finn', 30);
+    await button.click();
+    await waitNoScreen([chrome, fox], 'Finn stopped sharing');
+    return `Firefox shares: Chromium decoded ${shown.get(chrome.label).framesDecoded} frames of Finn's screen`;
   });
 }
 

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EPOCH_SLACK, REPLAY_RING, ReplayRing, causeOf, nearHeldEpoch } from '../../crates/web/assets/drops.js';
+import { EPOCH_SLACK, REPLAY_RING, ReplayRing, causeOf, nearHeldEpoch, dropNotes } from '../../crates/web/assets/drops.js';
 
 const ctx = { held: [5, 6], seenFrame: false };
 
@@ -59,4 +59,28 @@ test('replays now and then are duplicates; sustained ones (more than 1 in 8 rece
   assert.ok(got.filter((c) => c === 'replayed').length > got.length / 2, JSON.stringify(got));
   // The same RTP frame twice is a duplicate however often.
   assert.equal(causeOf(m, { ...ctx, ring, seenFrame: true }), 'duplicate');
+});
+
+test('frames the relay forged, replayed or sent back are noted once per receiver and cause, under whose stream they were', () => {
+  const noted = new Set();
+  const nameOf = (leaf) => ({ 1: 'Ann', 2: 'Bo' })[leaf];
+  const zero = { forged: 0, replayed: 0, reflected: 0 };
+  const receivers = [
+    { mid: '3', kind: 'video', context: 0, sender: 1, ...zero, forged: 2 },
+    { mid: '4', kind: 'video', context: 1, sender: 2, ...zero, replayed: 5 },
+    { mid: '5', kind: 'audio', context: null, sender: null, ...zero, forged: 1, reflected: 3 },
+    { mid: '6', kind: 'video', context: 0, sender: 1, ...zero },
+  ];
+  assert.deepEqual(dropNotes(receivers, noted, nameOf), [
+    'The relay sent frames on Ann\'s video that no member made: dropped, never shown',
+    'The relay replayed old frames of Bo\'s screen: dropped',
+    'The relay sent audio frames that no member made: dropped, never shown',
+    'The relay sent our own audio back to us: dropped, never shown',
+  ]);
+  // Counted again later: already said.
+  assert.deepEqual(dropNotes(receivers.map((r) => ({ ...r, forged: r.forged * 2 })), noted, nameOf), []);
+});
+
+test('a key id naming a stream context no member sends is forged', () => {
+  assert.equal(causeOf('frame is from unknown stream context 2, which no member sends; drop it', ctx), 'forged');
 });

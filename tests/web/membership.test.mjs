@@ -323,6 +323,22 @@ test('heartbeats go out every HEARTBEAT_MS, and mute state travels inside MLS', 
   assert.deepEqual([again.audio, again.video], [true, false]);
 });
 
+test('a screen share starting and stopping travels inside MLS, and the microphone button does not undo it', () => {
+  const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
+  const alice = (at) => b.m.members(at).find((r) => r.name === 'Alice');
+  assert.equal(alice(now).screen, false);
+  net.run(a, a.m.setScreen(true, now + 10));
+  net.flush(now + 10);
+  assert.equal(alice(now + 10).screen, true);
+  assert.equal(a.m.members(now + 10).find((r) => r.self).screen, true);
+  net.run(a, a.m.setSending({ audio: false, video: true }, now + 20));
+  net.flush(now + 20);
+  assert.deepEqual([alice(now + 20).audio, alice(now + 20).screen], [false, true]);
+  net.run(a, a.m.setScreen(false, now + 30));
+  net.flush(now + 30);
+  assert.equal(alice(now + 30).screen, false);
+});
+
 test('an explicit removal is committed by whoever pressed Remove, and everyone sees who did it; the removed member is told', () => {
   const { net, tabs: [a, b, c], now } = callOf(['Alice', 'Bob', 'Carol']);
   const before = net.commits.length;

@@ -45,3 +45,33 @@ test('two receivers of one kind decrypting to one member: the newest is shown, t
   assert.deepEqual(old.shown.get(1), { video: '6' });
   assert.deepEqual(old.duplicates, []);
 });
+
+test('a screen share is the receiver whose frames decrypt under a member\'s screen key (context 1), apart from the camera', () => {
+  const a = attribute([
+    rx('3', 'audio', 'p1', 1, { context: 0 }),
+    rx('4', 'video', 'p1', 1, { context: 0 }),
+    rx('7', 'video', 'p1', 1, { context: 1 }),
+    rx('8', 'video', 'p2', 2, { context: 1 }),
+  ], ctx);
+  assert.deepEqual(a.shown.get(1), { audio: '3', video: '4' });
+  assert.deepEqual([...a.screens], [[1, '7'], [2, '8']]);
+  assert.equal(a.shown.has(2), false, 'a screen alone is not a camera');
+  assert.deepEqual(a.duplicates, []);
+});
+
+test('the relay cannot make a camera a screen or the reverse by its labels: only the key counts', () => {
+  // The relay labels the camera's m-line as Bo's and puts Ann's screen where her camera was.
+  const a = attribute([rx('4', 'video', 'p2', 1, { context: 1 }), rx('7', 'video', 'p1', 1, { context: 0 })], ctx);
+  assert.deepEqual([...a.screens], [[1, '4']]);
+  assert.deepEqual(a.shown.get(1), { video: '7' });
+  assert.deepEqual(a.relabeled.map((r) => [r.mid, r.claimed, r.sender]), [['4', 2, 1]]);
+  // A second copy of a screen is flagged like any other; a screen key on audio is nobody's.
+  const b = attribute([
+    rx('7', 'video', 'p1', 1, { context: 1, lastOkAt: NOW - 50 }),
+    rx('9', 'video', 'p1', 1, { context: 1, lastOkAt: NOW - 400 }),
+    rx('5', 'audio', 'p1', 1, { context: 1 }),
+  ], ctx);
+  assert.deepEqual([...b.screens], [[1, '7']]);
+  assert.deepEqual(b.duplicates, [{ mid: '9', kind: 'screen', sender: 1, shownMid: '7' }]);
+  assert.deepEqual(b.unattributed, ['5']);
+});

@@ -159,6 +159,10 @@ pub enum FrameError {
     /// The key id names a leaf that is not a member in that epoch.
     #[error("frame is from leaf {0}, which is not a member in that epoch; drop it")]
     UnknownSender(u64),
+    /// The key id names a stream context no member sends (Conclave uses 0,
+    /// camera and microphone, and 1, screen share).
+    #[error("frame is from unknown stream context {0}, which no member sends; drop it")]
+    UnknownContext(u64),
     /// The counter was seen before.
     #[error("frame counter {0} was already received (replay); drop it")]
     Replayed(u64),

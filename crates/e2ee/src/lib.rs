@@ -18,7 +18,7 @@
 //! | [`admission`] | join requests with HMAC proofs; stale/replay refusal | slip in a ghost |
 //! | [`group`] | MLS (RFC 9420) group, ciphersuite 0x0003, PrivateMessages only | slip in a ghost, inject/downgrade |
 //! | [`policy`] | room policy fixed in the group context | inject/downgrade |
-//! | [`media`] | SFrame (RFC 9605) frames, suite 0x0004, keys from the MLS exporter | watch or listen, inject, read who is speaking |
+//! | [`media`] | SFrame (RFC 9605) frames, suite 0x0004, keys from the MLS exporter, one key stream per member and context (camera, screen) | watch or listen, inject, read who is speaking |
 //! | [`safety`] | 30-digit safety codes from the epoch authenticator | slip in a ghost |
 //! | [`delivery`] | the relay's key-less commit ordering | end a meeting quietly (ordering stays visible) |
 //!
@@ -112,7 +112,7 @@ pub use identity::{Identity, PublicIdentity};
 #[cfg(feature = "group")]
 pub use link::{AdmissionSecret, AdmitKey, RoomId, RoomLink, RoomSecret};
 #[cfg(feature = "group")]
-pub use media::{Codec, DecryptedFrame, FrameReceiver, FrameSender, MediaEpoch};
+pub use media::{Codec, DecryptedFrame, FrameReceiver, FrameSender, MediaContext, MediaEpoch};
 #[cfg(feature = "group")]
 pub use policy::RoomPolicy;
 #[cfg(feature = "group")]

@@ -32,7 +32,7 @@
 use std::collections::BTreeMap;
 
 use conclave_e2ee::delivery::{Envelope, Epoch};
-use conclave_e2ee::media::{Codec, FrameReceiver, FrameSender, MediaEpoch};
+use conclave_e2ee::media::{Codec, FrameReceiver, FrameSender, MediaContext, MediaEpoch};
 use conclave_e2ee::{
     AdmissionError, AdmissionSecret, Event, GroupError, Identity, JoinRequest, Joiner, LeafIndex,
     Member, RoomId, RoomLink, RoomPolicy, RoomSecret, VerifiedJoin,
@@ -821,11 +821,14 @@ fn codec(name: &str) -> Result<Codec, Error> {
     }
 }
 
-/// Encrypts this device's outgoing frames (every kind shares one counter, so
-/// use one encryptor per device).
+/// Encrypts this device's outgoing frames of one stream: camera and
+/// microphone (context 0, both kinds share one counter, so use one encryptor
+/// for them) or a screen share ([`FrameEncryptor::with_context`], context 1:
+/// its own key and counter).
 #[wasm_bindgen]
 pub struct FrameEncryptor {
     sender: Option<FrameSender>,
+    context: MediaContext,
     /// The epoch bytes `sender` was made from: the same ones again must not
     /// restart its frame counter (a repeated nonce under one key).
     epoch_bytes: Vec<u8>,
@@ -845,8 +848,29 @@ impl FrameEncryptor {
     pub fn new() -> FrameEncryptor {
         FrameEncryptor {
             sender: None,
+            context: MediaContext::Camera,
             epoch_bytes: Vec::new(),
         }
+    }
+
+    /// An encryptor without keys for the stream `context` (0: camera and
+    /// microphone, 1: screen share); throws for any other.
+    #[wasm_bindgen(js_name = withContext)]
+    pub fn with_context(context: u32) -> Result<FrameEncryptor, Error> {
+        let context = MediaContext::from_id(u64::from(context)).ok_or_else(|| {
+            Error(format!(
+                "stream context {context} is not one Conclave sends (0: camera and microphone, 1: screen)"
+            ))
+        })?;
+        Ok(FrameEncryptor {
+            context,
+            ..FrameEncryptor::new()
+        })
+    }
+
+    /// The stream context this encryptor's frames carry in their KID.
+    pub fn context(&self) -> u32 {
+        self.context.id() as u32
     }
 
     /// Switches to the epoch in `epoch_bytes` (from [`Call::media_epoch`]).
@@ -859,7 +883,7 @@ impl FrameEncryptor {
             return Ok(());
         }
         let e = MediaEpoch::from_bytes(epoch_bytes).map_err(js_err)?;
-        self.sender = Some(FrameSender::new(&e).map_err(js_err)?);
+        self.sender = Some(FrameSender::with_context(&e, self.context).map_err(js_err)?);
         self.epoch_bytes = epoch_bytes.to_vec();
         Ok(())
     }
@@ -892,6 +916,7 @@ impl FrameEncryptor {
 pub struct FrameDecryptor {
     receiver: FrameReceiver,
     last_sender: u32,
+    last_context: MediaContext,
     last_epoch: u64,
 }
 
@@ -910,6 +935,7 @@ impl FrameDecryptor {
         FrameDecryptor {
             receiver: FrameReceiver::new(),
             last_sender: 0,
+            last_context: MediaContext::Camera,
             last_epoch: 0,
         }
     }
@@ -953,6 +979,7 @@ impl FrameDecryptor {
             .decrypt(c, data, now(now_ms))
             .map_err(js_err)?;
         self.last_sender = d.sender;
+        self.last_context = d.context;
         self.last_epoch = d.epoch;
         Ok(d.frame)
     }
@@ -961,6 +988,13 @@ impl FrameDecryptor {
     #[wasm_bindgen(js_name = lastSender)]
     pub fn last_sender(&self) -> u32 {
         self.last_sender
+    }
+
+    /// The stream of the last decrypted frame, from the key that opened it:
+    /// 0 camera and microphone, 1 screen share.
+    #[wasm_bindgen(js_name = lastContext)]
+    pub fn last_context(&self) -> u32 {
+        self.last_context.id() as u32
     }
 
     /// The epoch of the last decrypted frame.
@@ -1280,6 +1314,15 @@ mod tests {
         let again = tx.encrypt("video/VP8", &frame).unwrap();
         assert_ne!(again, wire);
         assert_eq!(rx.decrypt("video/VP8", &again, NOW).unwrap(), frame);
+        assert_eq!(rx.last_context(), 0);
+        // A screen share: its own encryptor (context 1); the receiver says so.
+        assert!(FrameEncryptor::with_context(2).is_err());
+        let mut screen = FrameEncryptor::with_context(1).unwrap();
+        assert_eq!(screen.context(), 1);
+        screen.set_epoch(&calls[0].media_epoch().unwrap()).unwrap();
+        let shared = screen.encrypt("video/VP8", &frame).unwrap();
+        assert_eq!(rx.decrypt("video/VP8", &shared, NOW).unwrap(), frame);
+        assert_eq!((rx.last_sender(), rx.last_context()), (0, 1));
 
         // A connection that is not a member sends a garbage commit for the
         // current epoch: an honest relay refuses it. A misbehaving relay

@@ -33,6 +33,9 @@
 // member says inside MLS it sends, but that does not arrive, shows on its
 // tile (gaps.js).
 //
+// A member's screen share is a second video stream under its own SFrame key
+// (context 1), shown large as "<name>'s screen" (screenshare.js).
+//
 // `window.conclave` (hook.js) is a small hook for tests and curious users.
 
 import initWasm, { Call, RoomKey } from './conclave_wasm.js';
@@ -40,6 +43,7 @@ import { cleanName, fromBase64, readLink, roomIdProblem, toBase64, MAX_NAME_LEN 
 import { ADMIT_TIMEOUT_MS, HEARTBEAT_MS, REKEY_MS, SILENT_MS, STALE_MS, Membership } from './membership.js';
 import { Media } from './media.js';
 import { attribute } from './tracks.js';
+import { dropNotes } from './drops.js';
 import { GAP_MS, GapWatch, KINDS, gapKinds, gapText } from './gaps.js';
 import { FATAL_ERRORS, Relay } from './relay.js';
 import { installHook } from './hook.js';
@@ -49,6 +53,7 @@ import { ChatLog, chatText } from './chat.js';
 import { reconnectDelay } from './reconnect.js';
 import { Preview } from './prejoin.js';
 import { indicatorOn } from './indicator.js';
+import { ScreenShare, ScreenTiles, visibleScreens } from './screenshare.js';
 import * as ui from './ui.js';
 
 const { $ } = ui;
@@ -112,6 +117,8 @@ const page = {
  * @property {GapWatch} gaps which media members say they send but does not arrive
  * @property {SpeakingWatch} speaking who speaks, from their decrypted audio, in this browser only
  * @property {ChatLog} chat this call's chat messages (never stored)
+ * @property {ScreenShare | null} screen our screen share (once the media connection exists)
+ * @property {ScreenTiles} screens the other members' screens we show
  * @property {{epoch: number | null, epochAt: number | null, onAt: number | null}} indicator the E2EE indicator's recent past (indicator.js)
  * @property {number} gapMs how long media may be missing before it is a gap
  * @property {number | null} readySince since when we can receive media (member, keys, connected); null: we cannot
@@ -212,7 +219,9 @@ function join() {
     m: /** @type {any} */ (null),
     me: null,
     peers: new Map(),
-    attr: { shown: new Map(), relabeled: [], duplicates: [], unattributed: [] },
+    attr: { shown: new Map(), screens: new Map(), relabeled: [], duplicates: [], unattributed: [] },
+    screen: null,
+    screens: new ScreenTiles(),
     relabeled: new Map(),
     duplicates: new Map(),
     dropNotes: new Set(),
@@ -325,6 +334,8 @@ function teardown(s) {
   clearTimeout(s.admitTimer);
   clearInterval(s.tick);
   s.speaking.close();
+  if (s.screen) s.screen.close();
+  s.screens.clear();
   s.m.close();
   s.media.close();
   renderE2ee(s);
@@ -541,6 +552,8 @@ async function publish(s) {
       renderStatus();
     },
   });
+  // Our screen share: its sender exists now, idle until the button.
+  s.screen = new ScreenShare({ media: s.media, onSharing: (on) => apply(s, s.m.setScreen(on, Date.now())), note: (text) => ui.note(text, 'warn') });
   const local = /** @type {MediaStream} */ (s.media.local);
   s.selfTile = ui.addSelfTile(s.me, s.name, local);
   ui.renderSelf(s.selfTile, s.media.sending());
@@ -606,7 +619,7 @@ function renderPeers(s) {
     s.duplicates.set(key, { mid: d.mid, kind: d.kind, sender: nameOf(d.sender), at: now });
     ui.note(`The relay sends a second ${d.kind} track from ${nameOf(d.sender)}; not shown`, 'warn');
   }
-  noteDrops(s, nameOf);
+  for (const text of dropNotes(s.media.droppedByReceiver(), s.dropNotes, nameOf)) ui.note(text, 'warn');
   // Media members say they send but that does not arrive (gaps.js): only
   // once we can receive at all, and not from someone on their way out.
   const pc = s.media.pc;
@@ -622,6 +635,10 @@ function renderPeers(s) {
   })), { now, readySince: s.readySince, gapMs: s.gapMs, lastFrameAt: (leaf, kind) => s.media.lastFrameAt(leaf, kind) });
   for (const leaf of s.gapEpisodes.keys()) if (!leaves.has(leaf)) s.gapEpisodes.delete(leaf);
   const byMid = new Map(receivers.map((r) => [r.mid, r.track]));
+  // Screens: decrypted under the member's screen key, and not said stopped inside MLS.
+  const said = new Map(members.map((m) => [m.leaf, m.screen ?? null]));
+  const screens = visibleScreens(s.attr.screens, { said: (leaf) => said.get(leaf) ?? null, lastOkAt: (mid) => s.media.rx[mid]?.lastOkAt || 0, now });
+  s.screens.update(new Map([...screens].map(([leaf, mid]) => [leaf, { mid, track: byMid.get(mid), name: nameOf(leaf) }])));
   for (const m of members) {
     let peer = s.peers.get(m.leaf);
     if (!peer) {
@@ -673,32 +690,6 @@ function renderPeers(s) {
       video: m.video,
       stream: peer.stream,
     });
-  }
-}
-
-/**
- * Puts each kind of frame the relay should not have sent in the event list,
- * once per receiver and cause, under the member whose key decrypted that
- * receiver's other frames when there is one. Drops before we had keys or at
- * a key change are honest races and not shown.
- * @param {Session} s
- * @param {(leaf: number) => string} nameOf
- */
-function noteDrops(s, nameOf) {
-  for (const r of s.media.droppedByReceiver()) {
-    for (const cause of /** @type {const} */ (['forged', 'replayed', 'reflected'])) {
-      const key = `${r.mid}|${cause}`;
-      if (!(r[cause] > 0) || s.dropNotes.has(key)) continue;
-      s.dropNotes.add(key);
-      const whose = r.sender !== null ? `${nameOf(r.sender)}'s ${r.kind}` : null;
-      const text = {
-        forged: whose ? `The relay sent frames on ${whose} that no member made: dropped, never shown`
-          : `The relay sent ${r.kind} frames that no member made: dropped, never shown`,
-        replayed: whose ? `The relay replayed old frames of ${whose}: dropped` : `The relay replayed old ${r.kind} frames: dropped`,
-        reflected: `The relay sent our own ${r.kind} back to us: dropped, never shown`,
-      }[cause];
-      ui.note(text, 'warn');
-    }
   }
 }
 
@@ -831,6 +822,7 @@ function openMeeting(link) {
   $('toggle-audio').onclick = () => toggle('audio');
   $('toggle-video').onclick = () => toggle('video');
   $('toggle-layout').onclick = () => ui.setLayout(!$('grid').classList.contains('speaker-view'));
+  $('toggle-screen').onclick = () => { const s = page.session; if (s && s.screen && !s.over) s.screen.toggle(); };
   $('copy-link').onclick = async () => {
     const input = $('share-link');
     try {

@@ -408,6 +408,15 @@ export class FrameDecryptor {
         return v1;
     }
     /**
+     * The stream of the last decrypted frame, from the key that opened it:
+     * 0 camera and microphone, 1 screen share.
+     * @returns {number}
+     */
+    lastContext() {
+        const ret = wasm.framedecryptor_lastContext(this.__wbg_ptr);
+        return ret >>> 0;
+    }
+    /**
      * The epoch of the last decrypted frame.
      * @returns {number}
      */
@@ -437,10 +446,18 @@ export class FrameDecryptor {
 if (Symbol.dispose) FrameDecryptor.prototype[Symbol.dispose] = FrameDecryptor.prototype.free;
 
 /**
- * Encrypts this device's outgoing frames (every kind shares one counter, so
- * use one encryptor per device).
+ * Encrypts this device's outgoing frames of one stream: camera and
+ * microphone (context 0, both kinds share one counter, so use one encryptor
+ * for them) or a screen share ([`FrameEncryptor::with_context`], context 1:
+ * its own key and counter).
  */
 export class FrameEncryptor {
+    static __wrap(ptr) {
+        const obj = Object.create(FrameEncryptor.prototype);
+        obj.__wbg_ptr = ptr;
+        FrameEncryptorFinalization.register(obj, obj.__wbg_ptr, obj);
+        return obj;
+    }
     __destroy_into_raw() {
         const ptr = this.__wbg_ptr;
         this.__wbg_ptr = 0;
@@ -474,6 +491,14 @@ export class FrameEncryptor {
             throw takeFromExternrefTable0(ret[1]);
         }
         return ret[0] >>> 0;
+    }
+    /**
+     * The stream context this encryptor's frames carry in their KID.
+     * @returns {number}
+     */
+    context() {
+        const ret = wasm.frameencryptor_context(this.__wbg_ptr);
+        return ret >>> 0;
     }
     /**
      * Encrypts one encoded frame of `codec` (`vp8`, `opus`, or a MIME type
@@ -534,6 +559,19 @@ export class FrameEncryptor {
         if (ret[1]) {
             throw takeFromExternrefTable0(ret[0]);
         }
+    }
+    /**
+     * An encryptor without keys for the stream `context` (0: camera and
+     * microphone, 1: screen share); throws for any other.
+     * @param {number} context
+     * @returns {FrameEncryptor}
+     */
+    static withContext(context) {
+        const ret = wasm.frameencryptor_withContext(context);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return FrameEncryptor.__wrap(ret[0]);
     }
 }
 if (Symbol.dispose) FrameEncryptor.prototype[Symbol.dispose] = FrameEncryptor.prototype.free;

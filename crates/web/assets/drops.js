@@ -22,7 +22,8 @@
 //              race key changes (docs/design.md §4 step 4)
 //   reflected  (decided by the worker after a decrypt succeeds: our own key)
 //
-// Pure: tests/web/drops.test.mjs.
+// Pure: tests/web/drops.test.mjs. dropNotes words what the page puts in
+// the event list about them.
 
 /** How far outside the epochs we held an honest sender's key id can be: a
  * member one or two commits ahead of us, or not yet switched when we joined. */
@@ -100,4 +101,37 @@ export function causeOf(message, { held, seenFrame, ring }) {
   // Authentication failed, malformed or plaintext, a sender that is not a
   // member, or anything else: no member made it.
   return 'forged';
+}
+
+/**
+ * The event-list lines for frames the relay should not have sent: one per
+ * receiver and cause (forged, replayed, reflected), under the member whose
+ * key decrypted that receiver's other frames when there is one, and that
+ * member's stream (a screen share is named as such). Drops before we had
+ * keys or at a key change are honest races and get none. `noted` holds
+ * "mid|cause" of the lines already given, and gets the new ones.
+ * @param {{mid: string, kind: string, context?: number | null, sender: number | null,
+ *   forged: number, replayed: number, reflected: number}[]} receivers
+ * @param {Set<string>} noted
+ * @param {(leaf: number) => string} nameOf
+ * @returns {string[]}
+ */
+export function dropNotes(receivers, noted, nameOf) {
+  const out = [];
+  for (const r of receivers) {
+    const stream = r.context === 1 && r.kind === 'video' ? 'screen' : r.kind;
+    for (const cause of /** @type {const} */ (['forged', 'replayed', 'reflected'])) {
+      const key = `${r.mid}|${cause}`;
+      if (!(r[cause] > 0) || noted.has(key)) continue;
+      noted.add(key);
+      const whose = r.sender !== null ? `${nameOf(r.sender)}'s ${stream}` : null;
+      out.push({
+        forged: whose ? `The relay sent frames on ${whose} that no member made: dropped, never shown`
+          : `The relay sent ${r.kind} frames that no member made: dropped, never shown`,
+        replayed: whose ? `The relay replayed old frames of ${whose}: dropped` : `The relay replayed old ${r.kind} frames: dropped`,
+        reflected: `The relay sent our own ${stream} back to us: dropped, never shown`,
+      }[cause]);
+    }
+  }
+  return out;
 }

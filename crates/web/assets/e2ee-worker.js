@@ -9,6 +9,13 @@
 // keeps nothing); receivers authenticate and decrypt, and drop anything that
 // fails: there is no plaintext pass-through, before keys or after.
 //
+// A sender's options say which of our streams it carries: `context` 0
+// (camera and microphone, one key and counter) or 1 (the screen share, its
+// own key and counter: the SFrame KID's context, crates/e2ee media). A
+// receiver learns whose stream a frame is, leaf and context, only from the
+// key that decrypted it (`rx[id].sender`, `rx[id].context`), never from
+// the relay.
+//
 // Messages from the page:
 //   {type:'epoch', bytes, switchAfterMs, ownLeaf}
 //                           this epoch's SFrame keys (Call.mediaEpoch()) and
@@ -26,18 +33,21 @@
 //   {type:'stats', id}      reply {type:'stats', id, stats}
 //   {type:'samples', id}    reply {type:'samples', id, samples}
 // Messages to the page:
-//   {type:'rx', rx: {<receiver id>: {kind, ok, failed, lastError, lastFailAt, sender, epoch, lastOkAt,
+//   {type:'rx', rx: {<receiver id>: {kind, ok, failed, lastError, lastFailAt, sender, context, epoch, lastOkAt,
 //                                    reflected, forged, replayed, duplicate, early, lateEpoch}},
-//    senders: {<leaf>: {audio, video}}, dropped: {forged, replayed, reflected, duplicate, early, lateEpoch}}
+//    senders: {<leaf>: {audio, video, screen}}, dropped: {forged, replayed, reflected, duplicate, early, lateEpoch}}
 //                           per-receiver status, at most twice a second:
 //                           `sender` is the MLS leaf whose key decrypted the
-//                           last frame, which is who sent it (the page shows
-//                           the track under that member, whatever the relay
-//                           says), `lastOkAt` when (Date.now()); `senders`
-//                           when (Date.now()) a frame of each kind last
-//                           decrypted under each leaf's key, on any receiver
-//                           (the page's media-gap check, gaps.js); `dropped`
-//                           the totals of the drop causes below, both kinds
+//                           last frame, which is who sent it, and `context`
+//                           which of its streams (0 camera and microphone,
+//                           1 screen) (the page shows the track under that
+//                           member, whatever the relay says), `lastOkAt`
+//                           when (Date.now()); `senders` when (Date.now()) a
+//                           frame of each kind (camera video and screen
+//                           apart) last decrypted under each leaf's key, on
+//                           any receiver (the page's media-gap check,
+//                           gaps.js); `dropped` the totals of the drop causes
+//                           below, both kinds
 //   {type:'ready'} / {type:'error', message}
 //
 // Every dropped received frame is counted under one cause (per receiver, and
@@ -63,7 +73,9 @@ import { ReplayRing, causeOf } from './drops.js';
 const SAMPLE_FRAMES = 64; // plaintext samples kept per kind with debug on
 const SAMPLE_BYTES = 48; // bytes kept of each, right after the clear prefix
 
-let encryptor = null;
+/** Our encryptors by stream context: 0 camera and microphone, 1 screen. */
+const encryptors = { 0: null, 1: null };
+const CONTEXTS = /** @type {const} */ ([0, 1]);
 const decryptors = {}; // per kind: a kind's counters never mix with the other's
 let debug = false;
 const samples = { audio: [], video: [] };
@@ -83,11 +95,13 @@ const stats = {
   early: { audio: 0, video: 0 }, // before we had keys
   lateEpoch: { audio: 0, video: 0 }, // an epoch just left or about to come: a key-change race
   firstDecryptAt: { audio: null, video: null }, // Date.now() of the first good frame
+  // Screen-share frames (context 1), also counted under `video` above.
+  screen: { encrypted: 0, decrypted: 0, firstDecryptAt: null },
   keysAt: null,
   epoch: -1,
 };
 const receivers = new Map(); // id -> its status (see receiveTransform)
-/** @type {Map<number, {audio: number, video: number}>} leaf -> when a frame of each kind last decrypted under its key */
+/** @type {Map<number, {audio: number, video: number, screen: number}>} leaf -> when a frame of each kind (camera video and screen apart) last decrypted under its key */
 const senders = new Map();
 let rxDirty = false;
 /** Epochs we held keys for, this stay (for telling a key-change race from a forged key id). */
@@ -116,7 +130,7 @@ let haveKeys = false;
 let ownLeaf = -1; // our MLS leaf: frames under its key are our own, reflected
 
 const ready = init({ module_or_path: new URL('./conclave_wasm_bg.wasm', import.meta.url) }).then(() => {
-  encryptor = new FrameEncryptor();
+  for (const c of CONTEXTS) encryptors[c] = FrameEncryptor.withContext(c);
   decryptors.audio = new FrameDecryptor();
   decryptors.video = new FrameDecryptor();
   self.postMessage({ type: 'ready' });
@@ -140,20 +154,21 @@ const rtpTimestampOf = (frame) => {
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
-function keepSample(kind, codec, data) {
+function keepSample(kind, codec, data, context) {
   let prefix = 0;
   try { prefix = FrameEncryptor.clearPrefix(codec, data); } catch { return; }
   const list = samples[kind];
-  list.push({ codec, length: data.length, prefix, key: kind === 'video' && (data[0] & 1) === 0, body: hex(data.subarray(prefix, prefix + SAMPLE_BYTES)), head: hex(data.subarray(0, prefix)) });
+  list.push({ codec, context, length: data.length, prefix, key: kind === 'video' && (data[0] & 1) === 0, body: hex(data.subarray(prefix, prefix + SAMPLE_BYTES)), head: hex(data.subarray(0, prefix)) });
   if (list.length > SAMPLE_FRAMES) list.shift();
 }
 
-function sendTransform(kind) {
+function sendTransform(kind, context) {
   return (frame, controller) => {
+    const encryptor = encryptors[context];
     if (!encryptor) { stats.sendDropped[kind]++; return; }
     const data = new Uint8Array(frame.data);
     const codec = codecOf(kind, frame);
-    if (debug) keepSample(kind, codec, data);
+    if (debug) keepSample(kind, codec, data, context);
     let out;
     const t0 = performance.now();
     try {
@@ -164,6 +179,7 @@ function sendTransform(kind) {
     }
     stats.encryptMs[kind] += performance.now() - t0;
     stats.encrypted[kind]++;
+    if (context === 1) stats.screen.encrypted++;
     stats.encryptBytes[kind] += data.length;
     frame.data = out.buffer;
     controller.enqueue(frame);
@@ -176,7 +192,7 @@ const RECOVER_MS = 1000;
 
 function receiveTransform(kind, id, transformer) {
   const rx = {
-    kind, ok: 0, failed: 0, lastError: null, lastFailAt: 0, sender: null, epoch: null, lastOkAt: 0,
+    kind, ok: 0, failed: 0, lastError: null, lastFailAt: 0, sender: null, context: null, epoch: null, lastOkAt: 0,
     reflected: 0, forged: 0, replayed: 0, duplicate: 0, early: 0, lateEpoch: 0,
   };
   receivers.set(id, rx);
@@ -214,6 +230,7 @@ function receiveTransform(kind, id, transformer) {
       return; // dropped: never rendered
     }
     const sender = dec.lastSender();
+    const context = dec.lastContext();
     if (sender === ownLeaf) {
       // Our own frame, sent back to us by the relay: never shown as someone else's.
       stats.reflected[kind]++;
@@ -225,6 +242,10 @@ function receiveTransform(kind, id, transformer) {
     stats.decrypted[kind]++;
     stats.decryptBytes[kind] += out.length;
     if (stats.firstDecryptAt[kind] === null) stats.firstDecryptAt[kind] = Date.now();
+    if (context === 1) {
+      stats.screen.decrypted++;
+      if (stats.screen.firstDecryptAt === null) stats.screen.firstDecryptAt = Date.now();
+    }
     rxDirty = true; // lastOkAt moves: the page needs it to tell live receivers from old ones
     const ts = rtpTimestampOf(frame);
     if (ts !== undefined && !seen.has(ts)) {
@@ -239,8 +260,9 @@ function receiveTransform(kind, id, transformer) {
     rx.ok++;
     rx.lastOkAt = Date.now();
     rx.sender = sender;
-    const last = senders.get(sender) || { audio: 0, video: 0 };
-    last[kind] = rx.lastOkAt;
+    rx.context = context;
+    const last = senders.get(sender) || { audio: 0, video: 0, screen: 0 };
+    last[kind === 'video' && context === 1 ? 'screen' : kind] = rx.lastOkAt;
     senders.set(sender, last);
     rx.epoch = dec.lastEpoch();
     rx.lastError = null;
@@ -260,7 +282,9 @@ self.onrtctransform = async (event) => {
   const { readable, writable, options } = event.transformer;
   await ready;
   const kind = options.kind === 'audio' ? 'audio' : 'video';
-  const transform = options.side === 'send' ? sendTransform(kind) : receiveTransform(kind, String(options.id), event.transformer);
+  // Only the page's screen sender says context 1; anything else is camera and microphone.
+  const context = options.side === 'send' && kind === 'video' && options.context === 1 ? 1 : 0;
+  const transform = options.side === 'send' ? sendTransform(kind, context) : receiveTransform(kind, String(options.id), event.transformer);
   if (kind === 'video' && options.side === 'send') videoSenders.add(event.transformer);
   if (kind === 'video' && options.side !== 'send') videoReceivers.set(event.transformer, receivers.get(String(options.id)));
   if (kind === 'video' && options.side !== 'send' && haveKeys) requestKeyFrame(event.transformer);
@@ -302,11 +326,11 @@ self.onmessage = async (event) => {
       haveKeys = true;
       clearTimeout(switchTimer);
       const switchNow = () => {
-        encryptor.setEpoch(msg.bytes);
-        stats.epoch = encryptor.epoch();
+        for (const c of CONTEXTS) encryptors[c].setEpoch(msg.bytes);
+        stats.epoch = encryptors[0].epoch();
         for (const t of videoSenders) if (t.generateKeyFrame) t.generateKeyFrame().catch(() => {});
       };
-      if (msg.switchAfterMs > 0 && encryptor.epoch() >= 0) switchTimer = setTimeout(switchNow, msg.switchAfterMs);
+      if (msg.switchAfterMs > 0 && encryptors[0].epoch() >= 0) switchTimer = setTimeout(switchNow, msg.switchAfterMs);
       else switchNow();
       break;
     }
@@ -314,7 +338,7 @@ self.onmessage = async (event) => {
       clearTimeout(switchTimer);
       haveKeys = false;
       ownLeaf = -1;
-      encryptor = new FrameEncryptor();
+      for (const c of CONTEXTS) encryptors[c] = FrameEncryptor.withContext(c);
       decryptors.audio.clear();
       decryptors.video.clear();
       heldEpochs.clear();

@@ -75,6 +75,53 @@ export function installHook({ page, join, leave, sendChat, toggle, e2eeActive, d
       const s = page.session;
       return s && s.speaking ? s.speaking.speaking().map((leaf) => s.peers.get(leaf)?.name ?? null) : [];
     },
+    /** Other members' screen shares shown on this page (screenshare.js):
+     * [{leaf, name (from MLS), label (the tile's), mid, sender and context
+     * (whose key decrypted its last frame: leaf, and 1 for a screen),
+     * framesDecoded, frameWidth, tileWidth, widestOtherTile, playing}]. */
+    async screens() {
+      const s = page.session;
+      if (!s || s.over) return [];
+      const report = s.media.pc ? [...(await s.media.pc.getStats()).values()] : [];
+      const others = [...document.querySelectorAll('#grid .tile:not(.screen)')].map((t) => /** @type {HTMLElement} */ (t).clientWidth);
+      const trackOf = new Map((s.media.pc ? s.media.pc.getTransceivers() : []).map((t) => [t.mid, t.receiver.track.id]));
+      return s.screens.shown().map(({ leaf, mid, tile }) => {
+        const rx = s.media.rx[mid] || {};
+        // By mid, or (browsers whose statistics lack it) by the receiver's track.
+        const inbound = report.filter((r) => r.type === 'inbound-rtp' && (r.mid === mid || (r.mid === undefined && r.trackIdentifier === trackOf.get(mid))))
+          .sort((a, b) => (b.lastPacketReceivedTimestamp || 0) - (a.lastPacketReceivedTimestamp || 0))[0] || {};
+        const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
+        return {
+          leaf,
+          name: s.m.nameOf(leaf) ?? null,
+          label: tile.querySelector('.name')?.textContent ?? '',
+          mid,
+          sender: rx.sender ?? null,
+          context: rx.context ?? null,
+          framesDecoded: inbound.framesDecoded || 0,
+          frameWidth: inbound.frameWidth || 0,
+          tileWidth: tile.clientWidth,
+          widestOtherTile: Math.max(0, ...others),
+          playing: video.videoWidth > 0,
+        };
+      });
+    },
+    /** Our own screen share: whether we share, and why we cannot (null: we can). */
+    sharing() {
+      const s = page.session;
+      const share = s && s.screen;
+      return { sharing: !!(share && share.sharing), problem: share ? share.problem : null, button: document.getElementById('toggle-screen')?.textContent ?? null };
+    },
+    /** Ends our screen capture as the browser's own "stop sharing" control
+     * does (the track's `ended` event); false when we do not share. */
+    endScreenCapture() {
+      const s = page.session;
+      const track = s && s.screen && s.screen.track;
+      if (!track) return false;
+      track.stop();
+      track.dispatchEvent(new Event('ended'));
+      return true;
+    },
     /** What the relay was told of our tiles' width, per video m-line (simulcast.js). */
     videoWidths() { const s = page.session; return s && s.widths ? Object.fromEntries(s.widths.told) : {}; },
     /** Raw RTP statistics of the media connection, video only: what we
@@ -86,7 +133,7 @@ export function installHook({ page, join, leave, sendChat, toggle, e2eeActive, d
       const rows = [...report.values()].filter((r) => (r.kind || r.mediaType) === 'video');
       const pick = (r, keys) => Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
       return {
-        outbound: rows.filter((r) => r.type === 'outbound-rtp').map((r) => pick(r, ['ssrc', 'rid', 'packetsSent', 'retransmittedPacketsSent', 'nackCount', 'pliCount', 'frameWidth', 'framesEncoded', 'targetBitrate'])),
+        outbound: rows.filter((r) => r.type === 'outbound-rtp').map((r) => pick(r, ['ssrc', 'mid', 'rid', 'qualityLimitationReason', 'frameHeight', 'framesPerSecond', 'packetsSent', 'retransmittedPacketsSent', 'nackCount', 'pliCount', 'frameWidth', 'framesEncoded', 'targetBitrate'])),
         inbound: rows.filter((r) => r.type === 'inbound-rtp').map((r) => pick(r, ['ssrc', 'mid', 'packetsReceived', 'packetsLost', 'retransmittedPacketsReceived', 'nackCount', 'framesDecoded', 'frameWidth', 'freezeCount', 'totalFreezesDuration', 'pauseCount'])),
       };
     },

@@ -15,12 +15,22 @@
 // whether frames decrypt and under whose key, why it dropped the others
 // (forged, replayed, reflected, early, lateEpoch), and per member when a
 // frame of each kind last decrypted under its key (for gaps.js).
+//
+// Screen sharing (screenshare.js) is a second video sender, created with the
+// others, before the one offer, so sharing changes no SDP and needs no
+// renegotiation: it idles without a track until `setScreenTrack`. Its
+// transform is set at creation too (Chromium passes no frames through one
+// set later) and tells the worker it carries stream context 1: the screen's
+// own SFrame key and counter. One encoding, no simulcast.
 
 /**
  * Per-receiver decryption status from the worker: frames decrypted (`ok`),
  * dropped (`failed`, the sum of forged, replayed, duplicate, early and lateEpoch), and
  * dropped because they were our own (`reflected`).
- * @typedef {{kind?: 'audio' | 'video', ok: number, failed: number, lastError?: string | null, sender?: number | null, epoch?: number,
+ * `context` is the stream of the last frame that decrypted (0 camera and
+ * microphone, 1 screen), from the key that opened it.
+ * @typedef {{kind?: 'audio' | 'video', ok: number, failed: number, lastError?: string | null, sender?: number | null,
+ *   context?: number | null, epoch?: number,
  *   lastOkAt?: number, reflected?: number, forged?: number, replayed?: number, duplicate?: number, early?: number, lateEpoch?: number}} RxStatus
  */
 /**
@@ -38,6 +48,9 @@ const DECRYPTS_NOW_MS = 3000;
 
 import { AUDIO_MAX_BITRATE, checkRemote, hasAudioLevel, stopAudioLevel, stripAudioLevel } from './sdp.js';
 import { cameraLayers } from './simulcast.js';
+
+/** The screen share's bitrate cap (bit/s): text stays sharp at 15 frames/s of 1920x1080. */
+export const SCREEN_MAX_BITRATE = 2_500_000;
 
 /** Waiting longer than this for a worker reply gives null. */
 const WORKER_REPLY_MS = 2000;
@@ -57,6 +70,10 @@ export class Media {
     this.pc = null;
     /** @type {MediaStream | null} our camera and microphone */
     this.local = null;
+    /** @type {Set<RTCRtpTransceiver>} our own (sendonly) transceivers: the others receive */
+    this.own = new Set();
+    /** @type {RTCRtpSender | null} the screen share's sender (no track while not sharing) */
+    this.screenSender = null;
     /** @type {Map<string, string>} receiver track id -> participant id (latest ontrack) */
     this.owners = new Map();
     /** @type {Map<string, string>} transceiver mid -> the participant id the relay labelled it with (a claim) */
@@ -175,7 +192,13 @@ export class Media {
       });
       // Now, not later: a transform set on a live sender passes no frames.
       tr.sender.transform = new RTCRtpScriptTransform(this.worker, { side: 'send', kind: track.kind });
+      this.own.add(tr);
     }
+    // The screen share's sender, idle until sharing starts (see the top).
+    const screen = pc.addTransceiver('video', { direction: 'sendonly', streams: [local], sendEncodings: [{ maxBitrate: SCREEN_MAX_BITRATE }] });
+    screen.sender.transform = new RTCRtpScriptTransform(this.worker, { side: 'send', kind: 'video', context: 1 });
+    this.own.add(screen);
+    this.screenSender = screen.sender;
     pc.ontrack = (ev) => this.onTrack(ev, on.track);
     pc.onconnectionstatechange = () => on.connectionState(pc.connectionState);
   }
@@ -269,7 +292,7 @@ export class Media {
     for (const t of this.pc.getTransceivers()) {
       const r = t.receiver;
       // Our own sendonly transceivers receive nothing.
-      if (r.transform || t.mid == null || t.sender.track) continue;
+      if (r.transform || t.mid == null || this.own.has(t)) continue;
       r.transform = new RTCRtpScriptTransform(this.worker, { side: 'recv', kind: r.track.kind, id: t.mid });
     }
   }
@@ -303,7 +326,7 @@ export class Media {
     if (!this.pc || this.closed) return [];
     const out = [];
     for (const t of this.pc.getTransceivers()) {
-      if (t.mid == null || t.sender.track) continue; // ours: sendonly
+      if (t.mid == null || this.own.has(t)) continue; // ours: sendonly
       const track = t.receiver.track;
       const rx = this.rx[t.mid] || { ok: 0, failed: 0 };
       const dir = t.currentDirection;
@@ -316,6 +339,7 @@ export class Media {
         labelAt: this.midLabelAt.get(t.mid) ?? 0,
         ok: rx.ok || 0,
         sender: rx.sender ?? null,
+        context: rx.context ?? null,
         lastOkAt: rx.lastOkAt || 0,
       });
     }
@@ -332,6 +356,17 @@ export class Media {
     const on = !tracks.every((t) => t.enabled);
     tracks.forEach((t) => { t.enabled = on; });
     return this.sending();
+  }
+
+  /**
+   * Puts a screen track on the screen share's sender, or takes it off
+   * (null). The sender's m-line, transform and stream context stay: the
+   * relay sees no new signaling, only packets start or stop.
+   * @param {MediaStreamTrack | null} track
+   */
+  async setScreenTrack(track) {
+    if (!this.screenSender || this.closed) throw new Error('not connected to the relay');
+    await this.screenSender.replaceTrack(track);
   }
 
   /** Whether our microphone and camera are on. */
@@ -374,7 +409,7 @@ export class Media {
    * Every receiver that dropped frames the relay should not have sent, by
    * cause; `sender` is the member whose key decrypted its frames (null: none
    * did).
-   * @returns {{mid: string, kind: 'audio' | 'video', sender: number | null, forged: number, replayed: number, reflected: number,
+   * @returns {{mid: string, kind: 'audio' | 'video', sender: number | null, context: number | null, forged: number, replayed: number, reflected: number,
    *   duplicate: number, early: number, lateEpoch: number}[]}
    */
   droppedByReceiver() {
@@ -382,6 +417,7 @@ export class Media {
       mid,
       kind: r.kind === 'audio' ? 'audio' : 'video',
       sender: r.ok > 0 ? r.sender ?? null : null,
+      context: r.ok > 0 ? r.context ?? null : null,
       forged: r.forged || 0,
       replayed: r.replayed || 0,
       reflected: r.reflected || 0,
@@ -465,7 +501,7 @@ export class Media {
   videoMids() {
     if (!this.pc || this.closed) return [];
     return this.pc.getTransceivers()
-      .filter((t) => t.mid != null && !t.sender.track && t.receiver.track.kind === 'video' && t.currentDirection !== 'stopped')
+      .filter((t) => t.mid != null && !this.own.has(t) && t.receiver.track.kind === 'video' && t.currentDirection !== 'stopped')
       .map((t) => /** @type {string} */ (t.mid));
   }
 
@@ -478,7 +514,7 @@ export class Media {
   remoteTracks(shown) {
     if (!this.pc || this.closed) return [];
     return this.pc.getTransceivers()
-      .filter((t) => t.mid != null && !t.sender.track)
+      .filter((t) => t.mid != null && !this.own.has(t))
       .map((t) => {
         const track = t.receiver.track;
         const mid = /** @type {string} */ (t.mid);
@@ -487,6 +523,7 @@ export class Media {
           participant: this.midOwners.get(mid) ?? this.owners.get(track.id) ?? null,
           leaf: shown.get(mid) ?? null,
           sender: rx && rx.ok > 0 ? rx.sender ?? null : null,
+          context: rx && rx.ok > 0 ? rx.context ?? null : null,
           kind: track.kind,
           mid,
           direction: t.currentDirection,

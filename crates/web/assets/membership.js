@@ -127,7 +127,7 @@ const REMOVE_INTENT_MS = 30000;
  */
 
 /** @typedef {{leaf: number, identity: string, host: boolean}} RosterRow */
-/** @typedef {{name: string, participant: string, audio: boolean, video: boolean, seq: number}} Profile */
+/** @typedef {{name: string, participant: string, audio: boolean, video: boolean, screen: boolean, seq: number}} Profile */
 /** @typedef {{leaf: number, name: string, how: 'left' | 'removed', by: string | null, silent: boolean, at: number}} Departure */
 /** @typedef {{since: number, hostDecides: boolean, asked: boolean, approved?: boolean, name?: string | null, identity?: string | null}} Join */
 
@@ -160,7 +160,7 @@ export class Membership {
     this.staleMs = staleMs;
     this.silentMs = silentMs;
     /** What we send: told to the members inside MLS, never to the relay. */
-    this.sending = { audio: true, video: true };
+    this.sending = { audio: true, video: true, screen: false };
     /** When we last sent our profile (the heartbeat). */
     this.profileSentAt = -Infinity;
     /** @type {Map<number, number>} leaf -> when anything from it last arrived inside MLS */
@@ -290,7 +290,21 @@ export class Membership {
    */
   setSending(on, now) {
     this.out = [];
-    this.sending = { audio: !!on.audio, video: !!on.video };
+    this.sending = { ...this.sending, audio: !!on.audio, video: !!on.video };
+    this.sendProfile(now);
+    return this.take();
+  }
+
+  /**
+   * We started or stopped sharing our screen: the members learn it inside
+   * MLS, so they take the share down at once when it stops (screenshare.js).
+   * @param {boolean} on
+   * @param {number} now
+   * @returns {Action[]}
+   */
+  setScreen(on, now) {
+    this.out = [];
+    this.sending = { ...this.sending, screen: !!on };
     this.sendProfile(now);
     return this.take();
   }
@@ -516,6 +530,7 @@ export class Membership {
         participant: self ? this.me : (p ? p.participant : null),
         audio: self ? this.sending.audio : (p ? p.audio : true),
         video: self ? this.sending.video : (p ? p.video : true),
+        screen: self ? this.sending.screen : (p ? p.screen : null),
         ...(self ? { leaving: false, stale: false, relayGone: false, relayClaimsLeft: false, silentMs: 0 } : this.statusOf(r.leaf, now)),
       };
     });
@@ -706,7 +721,7 @@ export class Membership {
   }
 
   /** Tells the members our display name, which relay connection is ours and
-   * whether our microphone and camera are on, inside an MLS application
+   * whether our microphone, camera and screen share are on, inside an MLS application
    * message: the relay never sees any of it. Sent on joining, on every epoch
    * change (so newcomers learn it), when the microphone or camera changes,
    * and every HEARTBEAT_MS (so the others know we are still here).
@@ -714,7 +729,7 @@ export class Membership {
    */
   sendProfile(now) {
     if (this.state !== 'member') return;
-    const text = JSON.stringify({ profile: { name: this.name, participant: this.me, audio: this.sending.audio, video: this.sending.video, seq: ++this.profileSeq } });
+    const text = JSON.stringify({ profile: { name: this.name, participant: this.me, audio: this.sending.audio, video: this.sending.video, screen: this.sending.screen, seq: ++this.profileSeq } });
     this.send(this.call.send(text));
     this.profileSentAt = now;
   }
@@ -769,7 +784,7 @@ export class Membership {
     const seq = Number.isSafeInteger(p.seq) ? p.seq : 0;
     if (!first && seq && seq <= (this.profiles.get(sender)?.seq ?? 0)) return;
     // Each leaf keeps its own name: a profile never moves another leaf's.
-    this.profiles.set(sender, { name, participant: p.participant, audio: p.audio !== false, video: p.video !== false, seq });
+    this.profiles.set(sender, { name, participant: p.participant, audio: p.audio !== false, video: p.video !== false, screen: p.screen === true, seq });
     // The connection it names now is the one the relay must vouch for.
     if (this.present.has(p.participant) && !this.gone.has(p.participant)) this.relayLeftAt.delete(sender);
     if (first && sender !== this.ownLeaf && this.joinedAt !== null && now - this.joinedAt > QUIET_AFTER_JOIN_MS) this.note(`${name} joined`);

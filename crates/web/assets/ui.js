@@ -89,9 +89,10 @@ export function clearGrid() {
   $('grid').replaceChildren();
 }
 
-/** The widest remote video tile, in device pixels (0: none shown). */
+/** The widest remote camera tile, in device pixels (0: none shown). Screen
+ * shares are left out: they come in one layer, whatever the width. */
 export function widestTile() {
-  const widths = [...document.querySelectorAll('#grid .tile video')].map((v) => /** @type {HTMLElement} */ (v).clientWidth);
+  const widths = [...document.querySelectorAll('#grid .tile:not(.screen) video')].map((v) => /** @type {HTMLElement} */ (v).clientWidth);
   return Math.max(0, ...widths) * (window.devicePixelRatio || 1);
 }
 

@@ -41,6 +41,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "reconnect.js",
     "prejoin.js",
     "indicator.js",
+    "screenshare.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -123,6 +124,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "indicator.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/indicator.js"),
+        ),
+        "screenshare.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/screenshare.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",
