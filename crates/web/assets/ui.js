@@ -268,6 +268,10 @@ export function renderSelf(tile, { audio, video }) {
   $('toggle-video').setAttribute('aria-pressed', String(!video));
 }
 
+/** What the roster's Remove buttons call (the session's, as last rendered).
+ * @type {(leaf: number) => void} */
+let removeMember = () => {};
+
 /**
  * The E2EE panel.
  * @param {object} view
@@ -288,7 +292,16 @@ export function renderE2ee({ active, state, safetyCode, epoch, members, canRemov
     : state === 'member' ? 'setting up encryption…' : 'not encrypted: not in the call';
   $('safety-code').textContent = state === 'member' ? safetyCode : '—';
   $('epoch').textContent = state === 'member' ? String(epoch) : '—';
-  $('roster').replaceChildren(...(state === 'member' ? members : []).map((m) => {
+  // Rebuilt only when what it shows changes: the panel is rendered again
+  // every few hundred milliseconds (statistics), and a Remove button
+  // replaced under the pointer loses the click.
+  const shown = state === 'member' ? members : [];
+  const key = JSON.stringify([canRemove, shown.map((m) => [m.leaf, m.self, m.host, m.name, m.leaving, m.stale, m.relayClaimsLeft])]);
+  const roster = $('roster');
+  removeMember = remove;
+  if (roster.dataset.shown === key) return;
+  roster.dataset.shown = key;
+  roster.replaceChildren(...shown.map((m) => {
     const li = el('li');
     li.dataset.leaf = String(m.leaf);
     li.textContent = m.self ? `${m.name} (you)` : m.name ?? '(no name yet)';
@@ -298,7 +311,7 @@ export function renderE2ee({ active, state, safetyCode, epoch, members, canRemov
     if (canRemove && !m.self) {
       const b = el('button', 'remove', 'Remove');
       b.title = 'Remove from the call (new keys; everyone sees who did it)';
-      b.onclick = () => { b.setAttribute('disabled', ''); remove(m.leaf); };
+      b.onclick = () => { b.setAttribute('disabled', ''); removeMember(m.leaf); };
       li.append(' ', b);
     }
     return li;
