@@ -280,6 +280,7 @@ async function scenario() {
     await waitFor('Bob is delivered again', 15, async () => {
       for (const t of [alice, carol]) {
         const p = (await peers(t)).find((x) => x.name === bob.name);
+        if (!p) return `${t.label} shows no tile for Bob`;
         if (p.status === 'stale') return `${t.label} still shows Bob as not delivered`;
       }
       return true;
