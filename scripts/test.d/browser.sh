@@ -21,7 +21,7 @@ elif [ -z "${CONCLAVE_EVIL_BIN:-}" ]; then
   cargo build --locked -p conclave-evil-relay
 fi
 export CONCLAVE_EVIL_BIN="${CONCLAVE_EVIL_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/conclave-evil-relay}"
-# Each suite has its own deadline (at most 330 s); this one only guards against a hung
+# Each suite has its own deadline (at most 540 s); this one only guards against a hung
 # node. run.mjs first (calls, E2EE, admission, insider view), then every
 # tests/browser/suite-*.mjs (each starts its own relay and browser through
 # tests/browser/harness.mjs).
@@ -31,6 +31,6 @@ status=0
 for suite in tests/browser/run.mjs tests/browser/suite-*.mjs; do
   [ -e "$suite" ] || continue
   echo "== $(basename "$suite")"
-  timeout --kill-after=10 360 node "$suite" || { status=1; echo "browser suite $(basename "$suite") failed" >&2; }
+  timeout --kill-after=10 600 node "$suite" || { status=1; echo "browser suite $(basename "$suite") failed" >&2; }
 done
 exit "$status"

@@ -27,6 +27,10 @@ export const BIN = path.resolve(ROOT, process.env.CONCLAVE_BIN || 'target/debug/
 /** The test-only relay that lies about media (crates/evil-relay). */
 export const EVIL_BIN = path.resolve(ROOT, process.env.CONCLAVE_EVIL_BIN || 'target/debug/conclave-evil-relay');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// Frame rate of Chromium's fake camera (its default is 20). Every tab encodes
+// three simulcast layers and decodes every other tab; at 20 fps five tabs
+// saturate a 2-core machine and steps time out for want of CPU, not for a bug.
+export const FAKE_FPS = Number(process.env.CONCLAVE_FAKE_FPS || 10);
 export const HARD_TIMEOUT_S = Number(process.env.CONCLAVE_BROWSER_TIMEOUT_S || 230);
 
 export const t0 = Date.now();
@@ -158,7 +162,7 @@ export async function launchBrowser({ executablePath = CHROMIUM } = {}) {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      '--use-fake-device-for-media-stream',
+      `--use-fake-device-for-media-stream=fps=${FAKE_FPS}`,
       '--use-fake-ui-for-media-stream',
       '--allow-loopback-in-peer-connection',
       '--ignore-certificate-errors',
@@ -216,7 +220,9 @@ export async function openTab(label, room, fragment, path = '/', base = relay.ur
   page.on('pageerror', (e) => tab.console.push(`${secs(Date.now() - t0)}s pageerror: ${e.message}`));
   tab.url = new URL(`${path}${fragment}`, base).href;
   tab.fragment = fragment;
-  tab.response = await page.goto(tab.url);
+  // Generous: on a saturated 2-core machine a page with its wasm can take
+  // longer than the default 30 s to load.
+  tab.response = await page.goto(tab.url, { timeout: 90000 });
   tabs.push(tab);
   return tab;
 }

@@ -46,7 +46,11 @@ const NAMES_A = ['Alice Quokka', 'Bob Pangolin', 'Carol Narwhal'];
 const NAMES_B = ['Dave Axolotl', 'Erin Okapi'];
 const NAME_W = 'Mallory Wrongkey';
 const NAMES_C = ['Heron Hostly', 'Gecko Guestly', 'Lemur Latecomer'];
-const ADMIT_TIMEOUT_S = 20; // the page's own limit for waiting to be admitted
+// How long W waits to be admitted before it gives up (the page's default is
+// 20 s; `admit_s`, honoured with `debug=1`, lengthens it): W must still be
+// waiting through the two steps after it asks, which take over a minute on a
+// saturated 2-core machine.
+const ADMIT_TIMEOUT_S = 120;
 
 /** Checks that each tab knows exactly the others of its room, by id and name
  * (both said inside MLS), in its hook and on its page, shows each one's media
@@ -121,6 +125,33 @@ async function scenario() {
     tabs.splice(tabs.indexOf(tab), 1);
     check(linkA.room !== linkB.room, 'two links with the same room');
     return `A ${linkA.room}#…, B (made by the page) ${linkB.room}#…`;
+  });
+
+  await step('bad links show a clear error: invalid room id, no secret, secret of another room', async () => {
+    const shown = [];
+    for (const [label, pagePath, fragment, want] of [
+      ['bad-room', `/r/${'x'.repeat(65)}`, `#${linkA.secret}&name=Bad&autojoin=1`, /room id/i],
+      ['no-secret', '/', `#r=${linkA.room}&name=Bad&autojoin=1`, /secret/i],
+      ['mismatch', '/', `#r=${linkA.room}&${linkB.secret}&name=Bad&autojoin=1`, /altered|does not belong/i],
+      ['mismatch-path', `/r/${linkA.room}`, `#${linkB.secret}&name=Bad&autojoin=1`, /altered|does not belong/i],
+    ]) {
+      const tab = await openTab(label, '', fragment, pagePath);
+      const status = tab.response ? tab.response.status() : null;
+      if (status !== null && status >= 400) {
+        const body = (await tab.response.text()).trim();
+        check(body.length > 0, `relay refused the page with HTTP ${status} and an empty body`);
+        shown.push(`${label}: HTTP ${status}`);
+      } else {
+        await waitFor(`${label}: error shown`, 10, async () => (await state(tab)) === 'error' || `state ${await state(tab)}`);
+        const text = await tab.page.textContent('#error');
+        check(await tab.page.isVisible('#error') && want.test(text), `${label}: error box shows ${JSON.stringify(text)}`);
+        check(await hook(tab, () => window.conclave.me) === null, `${label}: the page connected to the relay anyway`);
+        shown.push(`${label}: ${JSON.stringify(text)}`);
+      }
+      await tab.context.close();
+      tabs.splice(tabs.indexOf(tab), 1);
+    }
+    return shown.join('; ');
   });
 
   const A = [];
@@ -210,31 +241,20 @@ async function scenario() {
     });
   });
 
-  await step('bad links show a clear error: invalid room id, no secret, secret of another room', async () => {
-    const shown = [];
-    for (const [label, pagePath, fragment, want] of [
-      ['bad-room', `/r/${'x'.repeat(65)}`, `#${linkA.secret}&name=Bad&autojoin=1`, /room id/i],
-      ['no-secret', '/', `#r=${linkA.room}&name=Bad&autojoin=1`, /secret/i],
-      ['mismatch', '/', `#r=${linkA.room}&${linkB.secret}&name=Bad&autojoin=1`, /altered|does not belong/i],
-      ['mismatch-path', `/r/${linkA.room}`, `#${linkB.secret}&name=Bad&autojoin=1`, /altered|does not belong/i],
-    ]) {
-      const tab = await openTab(label, '', fragment, pagePath);
-      const status = tab.response ? tab.response.status() : null;
-      if (status !== null && status >= 400) {
-        const body = (await tab.response.text()).trim();
-        check(body.length > 0, `relay refused the page with HTTP ${status} and an empty body`);
-        shown.push(`${label}: HTTP ${status}`);
-      } else {
-        await waitFor(`${label}: error shown`, 10, async () => (await state(tab)) === 'error' || `state ${await state(tab)}`);
-        const text = await tab.page.textContent('#error');
-        check(await tab.page.isVisible('#error') && want.test(text), `${label}: error box shows ${JSON.stringify(text)}`);
-        check(await hook(tab, () => window.conclave.me) === null, `${label}: the page connected to the relay anyway`);
-        shown.push(`${label}: ${JSON.stringify(text)}`);
-      }
+  // Room B has shown what it is for (two rooms, two groups, nothing shared).
+  // Its tabs leave now: on a 2-core machine every tab costs about a third of
+  // a core, and the steps below open more.
+  let transformB = null;
+  await step('room B ends: its tabs dropped no forged or reflected frame, and leave', async () => {
+    for (const tab of B) {
+      const d = await hook(tab, () => window.conclave.dropped());
+      check(d.forged === 0 && d.reflected === 0, `${tab.label} dropped ${JSON.stringify(d)}`);
+    }
+    transformB = await hook(B[0], () => window.conclave.transformStats());
+    for (const tab of B.splice(0)) {
       await tab.context.close();
       tabs.splice(tabs.indexOf(tab), 1);
     }
-    return shown.join('; ');
   });
 
   await step('malformed signaling gets an error reply and the call goes on', async () => {
@@ -272,7 +292,7 @@ async function scenario() {
     // `debug=1` lets the page try a link whose halves do not match (it
     // refuses one otherwise, as the previous step shows), holding what the
     // relay knows of room A: its id and founder token, but not its secret.
-    W = await openTab('W', linkA.room, `#r=${linkA.room}&founder=${linkA.founder}&${wrong}&name=${encodeURIComponent(NAME_W)}&autojoin=1&debug=1`);
+    W = await openTab('W', linkA.room, `#r=${linkA.room}&founder=${linkA.founder}&${wrong}&name=${encodeURIComponent(NAME_W)}&autojoin=1&debug=1&admit_s=${ADMIT_TIMEOUT_S}`);
     W.name = NAME_W;
     W.secret = wrong;
     await waitFor('members see a refused join attempt', 15, async () => {
@@ -296,10 +316,11 @@ async function scenario() {
     const decoded = (await statsOf(W)).map((x) => (x.video && x.video.framesDecoded) || 0);
     check(decoded.every((n) => n === 0), `W decoded video frames: ${decoded}`);
     check(/waiting to be admitted/.test(await W.page.textContent('#status')), `W's status is ${JSON.stringify(await W.page.textContent('#status'))}`);
-    for (const tab of A) {
-      const g = await e2eeOf(tab);
-      check(g.epoch === groupA.epoch && g.code === groupA.code && g.roster.length === 3, `${tab.label} changed its group: ${JSON.stringify(g)}`);
-    }
+    // The members still hold one group of the three of them. Its epoch may
+    // have moved on by a periodic rekey (every 4 minutes) on a slow machine.
+    const after = await waitGroup(A, 15);
+    check(after.epoch >= groupA.epoch, `A went back from epoch ${groupA.epoch} to ${after.epoch}`);
+    groupA = after;
     const seen = (await e2eeOf(A[0])).refused.map((r) => `${r.what}: ${r.reason}`);
     return `W dropped ${JSON.stringify((await hook(W, () => window.conclave.decryptFailures())))} frames; A1 shows ${JSON.stringify(seen)}`;
   });
@@ -357,11 +378,14 @@ async function scenario() {
     });
     const wState = await e2eeOf(W);
     check(wState.state === 'waiting', `W is ${wState.state} after a forged Welcome, expected still waiting`);
+    // Nobody was added: the members hold one group of the three of them (a
+    // periodic rekey may have moved its epoch on, never its roster).
     for (const tab of A) {
       const g = await e2eeOf(tab);
-      check(g.epoch === groupA.epoch && g.code === groupA.code && g.roster.length === 3,
-        `${tab.label}'s group changed after the forgeries: epoch ${g.epoch}, ${g.roster.length} leaves`);
+      check(g.roster.length === 3 && !g.roster.some((r) => r.participant === W.me),
+        `${tab.label}'s group changed after the forgeries: epoch ${g.epoch}, roster ${JSON.stringify(g.roster.map((r) => r.name))}`);
     }
+    groupA = await waitGroup(A, 15);
     const text = await A[1].page.textContent('#events');
     check(/no member made was refused/i.test(text), `A2's event list does not show the forged commit: ${JSON.stringify(text)}`);
     check(/tried to join without the right link/i.test(text), `A2's event list does not show the refused join: ${JSON.stringify(text)}`);
@@ -376,7 +400,7 @@ async function scenario() {
     linkC = cliLink();
     const C = [];
     const open = async (i, extra) => {
-      const tab = await openLinkTab(`C${i + 1}`, linkC, `name=${encodeURIComponent(NAMES_C[i])}&debug=1&rekey_s=2${extra}`);
+      const tab = await openLinkTab(`C${i + 1}`, linkC, `name=${encodeURIComponent(NAMES_C[i])}&debug=1&rekey_s=2&admit_s=120${extra}`);
       tab.name = NAMES_C[i];
       C.push(tab);
       return tab;
@@ -395,15 +419,19 @@ async function scenario() {
     const asked = await requestOf(guest).textContent();
     check(asked.includes(`${NAMES_C[1]} asks to join`) && /device key [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4} [0-9a-f]{4}/.test(asked),
       `the host's prompt says ${JSON.stringify(asked)}`);
-    await requestOf(guest).locator('button.primary').click();
-    await requestOf(late).locator('button:not(.primary)').click();
+    // By keyboard (focus, Enter), as a keyboard user would: the admitted
+    // guest's tile grows the grid above the panel while its video starts,
+    // and on a saturated machine a pointer click kept landing beside the
+    // moving button for 30 s.
+    await requestOf(guest).locator('button.primary').press('Enter');
+    await requestOf(late).locator('button:not(.primary)').press('Enter');
     await waitJoined([guest], 20);
     for (const tab of C) tab.me = await hook(tab, () => window.conclave.me);
     const g = await waitGroup([host, guest], 20, 'after the host admitted the guest');
     // Rekeying every 2 s (shortened for the test): the epoch moves on with
     // no one joining or leaving, codes stay equal, media keeps decoding.
     const base = framesMap([host, guest], new Map(await Promise.all([host, guest].map(async (t) => [t.label, await statsOf(t)]))));
-    await waitFor('two self-updates', 20, async () => {
+    await waitFor('two self-updates', 60, async () => {
       const e = await e2eeOf(host);
       return e.epoch >= g.epoch + 2 || `host at epoch ${e.epoch}, started at ${g.epoch}`;
     });
@@ -427,7 +455,8 @@ async function scenario() {
   });
 
   await step(`W gives up after ${ADMIT_TIMEOUT_S}s with a clear message`, async () => {
-    await waitFor('W shows it was not admitted', ADMIT_TIMEOUT_S + 10, async () => (await state(W)) === 'error' || `W is ${await state(W)}`);
+    const left = ADMIT_TIMEOUT_S - (Date.now() - W.openedAt) / 1000;
+    await waitFor('W shows it was not admitted', Math.max(0, left) + 20, async () => (await state(W)) === 'error' || `W is ${await state(W)}`);
     const errs = await errorsOf(W);
     check(errs.some((e) => e.code === 'not_admitted'), `W's errors: ${JSON.stringify(errs)}`);
     const decoded = (await statsOf(W)).map((x) => (x.video && x.video.framesDecoded) || 0);
@@ -505,10 +534,9 @@ async function scenario() {
 
   await step('transform cost in the tab (worker time inside encrypt/decrypt)', async () => {
     const rows = [];
-    for (const tab of [A[0], B[0]]) {
-      const st = await hook(tab, () => window.conclave.transformStats());
+    for (const [label, st] of [['A1', await hook(A[0], () => window.conclave.transformStats())], ['B1', transformB]]) {
       const per = (ms, n) => (n ? (ms / n).toFixed(3) : '-');
-      rows.push(`${tab.label}: encrypt video ${per(st.encryptMs.video, st.encrypted.video)} ms/frame (${st.encrypted.video} frames, ${(st.encryptBytes.video / Math.max(1, st.encrypted.video)).toFixed(0)} B avg), audio ${per(st.encryptMs.audio, st.encrypted.audio)} ms/frame; `
+      rows.push(`${label}: encrypt video ${per(st.encryptMs.video, st.encrypted.video)} ms/frame (${st.encrypted.video} frames, ${(st.encryptBytes.video / Math.max(1, st.encrypted.video)).toFixed(0)} B avg), audio ${per(st.encryptMs.audio, st.encrypted.audio)} ms/frame; `
         + `decrypt video ${per(st.decryptMs.video, st.decrypted.video)} ms/frame, audio ${per(st.decryptMs.audio, st.decrypted.audio)} ms/frame`);
     }
     relay.transformCost = rows.join('\n    ');
@@ -636,4 +664,4 @@ function summarizeInsider(jsonl, pcap) {
 
 
 // The longest suite (about 160 s idle, 233 s once in CI): a wider deadline.
-main(scenario, { timeoutS: Number(process.env.CONCLAVE_BROWSER_TIMEOUT_S || 330) });
+main(scenario, { timeoutS: Number(process.env.CONCLAVE_BROWSER_TIMEOUT_S || 540) });

@@ -35,7 +35,8 @@ async function scenario() {
     let layers = [];
     await waitFor('Pia sends at least two layers', 20, async () => {
       const out = (await hook(pia, () => window.conclave.rtpStats())).outbound;
-      layers = out.filter((o) => o.rid && (o.framesEncoded || 0) > 0).map((o) => `${o.rid} ${o.frameWidth}`);
+      // A layer the encoder has paused for a moment reports no frameWidth.
+      layers = out.filter((o) => o.rid && (o.framesEncoded || 0) > 0 && Number.isFinite(o.frameWidth)).map((o) => `${o.rid} ${o.frameWidth}`);
       return layers.length >= 2 ? true : `active layers: ${JSON.stringify(out)}`;
     });
     await waitFor('Ana and Ben decode Pia at her widest layer', 20, async () => {
@@ -58,8 +59,13 @@ async function scenario() {
     await sleep(3000);
     const after = await videoOf(ben, pia);
     check(after.frames - before.frames >= 15, `Ben decoded ${after.frames - before.frames} frames of Pia in 3 s on the small layer`);
-    const a = await videoOf(ana, pia);
-    check(a.width === top, `Ana dropped to ${a.width} wide though her window is large`);
+    // Ana is not moved down with Ben. (On a saturated machine Pia's encoder
+    // may pause her top layer for a moment; then everyone gets the next.)
+    let a;
+    await waitFor('Ana decodes Pia at the top layer', 20, async () => {
+      a = await videoOf(ana, pia);
+      return a.width === top || `Ana dropped to ${a.width} wide though her window is large`;
+    });
     return `Ben ${small} wide (${((after.frames - before.frames) / 3).toFixed(0)} frames/s), Ana ${a.width}`;
   });
 

@@ -259,7 +259,7 @@ export class FakeCall {
 
 /** One browser tab: its Membership and everything it was asked to do. */
 export class Tab {
-  constructor(name, participant, { goodSecret = true, rekeyMs, hostsOnlyRemove = false } = {}) {
+  constructor(name, participant, { goodSecret = true, rekeyMs, admitTimeoutMs, hostsOnlyRemove = false } = {}) {
     this.name = name;
     this.participant = participant;
     this.calls = [];
@@ -267,6 +267,7 @@ export class Tab {
       newCall: () => { const c = new FakeCall({ goodSecret, hostsOnlyRemove }); this.calls.push(c); return c; },
       name,
       ...(rekeyMs ? { rekeyMs } : {}),
+      ...(admitTimeoutMs ? { admitTimeoutMs } : {}),
     });
     this.actions = []; // every action, in order
     this.notes = [];

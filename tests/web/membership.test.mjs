@@ -84,6 +84,18 @@ test('when the first in line does nothing, the next takes over after TAKEOVER_MS
   assert.equal(addCommits(net).length, 3, 'Carol admitted Dave a second time');
 });
 
+test('a joiner told to wait longer (admitTimeoutMs) gives up only then, and says how long it waited', () => {
+  const { net, now } = callOf(['Alice', 'Bob']);
+  const m = net.connect(new Tab('Mallory', 'p3', { goodSecret: false, admitTimeoutMs: 90000 }), now);
+  net.flush(now);
+  net.ticks(now + 1000, now + 89000);
+  assert.equal(m.failure, null);
+  assert.equal(m.m.state, 'waiting');
+  net.tick(now + 90000);
+  assert.equal(m.failure?.code, 'not_admitted');
+  assert.match(m.failure.message, /within 90 seconds/);
+});
+
 test('a refused join is reported to every member, and the joiner gives up after ADMIT_TIMEOUT_MS', () => {
   const { net, tabs: [a, b], now } = callOf(['Alice', 'Bob']);
   const before = net.commits.length;

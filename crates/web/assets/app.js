@@ -244,6 +244,7 @@ function join() {
     heartbeatMs: debugMs('heartbeat_s', HEARTBEAT_MS),
     staleMs: debugMs('stale_s', STALE_MS),
     silentMs: debugMs('silent_s', SILENT_MS),
+    admitTimeoutMs: debugMs('admit_s', ADMIT_TIMEOUT_MS),
   });
   s.chat = new ChatLog();
   s.indicator = { epoch: null, epochAt: null, onAt: null };
@@ -492,7 +493,7 @@ function apply(s, actions) {
       case 'waiting':
         mark(s, 'joinRequest');
         clearTimeout(s.admitTimer);
-        s.admitTimer = setTimeout(() => { if (!s.over) apply(s, s.m.handleTimeout(Date.now())); }, ADMIT_TIMEOUT_MS);
+        s.admitTimer = setTimeout(() => { if (!s.over) apply(s, s.m.handleTimeout(Date.now())); }, s.m.admitTimeoutMs);
         break;
       case 'member':
         clearTimeout(s.admitTimer);

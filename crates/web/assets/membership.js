@@ -149,13 +149,15 @@ export class Membership {
    * @param {() => CallLike} opts.newCall a fresh device identity for this room (`new Call(roomKey)`)
    * @param {string} opts.name our display name, sent only inside MLS
    * @param {number} [opts.rekeyMs] rekey interval (tests shorten it)
+   * @param {number} [opts.admitTimeoutMs] how long to wait to be admitted (tests on slow machines lengthen it)
    */
-  constructor({ newCall, name, rekeyMs = REKEY_MS, heartbeatMs = HEARTBEAT_MS, staleMs = STALE_MS, silentMs = SILENT_MS }) {
+  constructor({ newCall, name, rekeyMs = REKEY_MS, heartbeatMs = HEARTBEAT_MS, staleMs = STALE_MS, silentMs = SILENT_MS, admitTimeoutMs = ADMIT_TIMEOUT_MS }) {
     this.newCall = newCall;
     /** Our MLS state: joiner, then member. */
     this.call = newCall();
     this.name = name;
     this.rekeyMs = rekeyMs;
+    this.admitTimeoutMs = admitTimeoutMs;
     this.heartbeatMs = heartbeatMs;
     this.staleMs = staleMs;
     this.silentMs = silentMs;
@@ -424,7 +426,7 @@ export class Membership {
   }
 
   /**
-   * Time passed: give up waiting to be admitted after ADMIT_TIMEOUT_MS, send
+   * Time passed: give up waiting to be admitted after `admitTimeoutMs`, send
    * our heartbeat, call out what the relay withholds or claims, and do what
    * maintain() decides now. Call once a second.
    * @param {number} now
@@ -432,8 +434,8 @@ export class Membership {
    */
   handleTimeout(now) {
     this.out = [];
-    if (this.state === 'waiting' && this.waitingSince !== null && now - this.waitingSince >= ADMIT_TIMEOUT_MS) {
-      this.fail('not_admitted', `Nobody in this meeting let you in within ${ADMIT_TIMEOUT_MS / 1000} seconds. `
+    if (this.state === 'waiting' && this.waitingSince !== null && now - this.waitingSince >= this.admitTimeoutMs) {
+      this.fail('not_admitted', `Nobody in this meeting let you in within ${Math.round(this.admitTimeoutMs / 1000)} seconds. `
         + 'Members admit only people whose link has the right secret: check that you have the whole link, or ask a member for a new one.');
       return this.take();
     }
