@@ -147,7 +147,7 @@ export function registerBrowser(b) {
  * openTab uses unless told another. `executablePath` may be a wrapper that
  * starts Chromium elsewhere (suite-tcp: in a network namespace).
  */
-export async function launchBrowser({ executablePath = CHROMIUM } = {}) {
+export async function launchBrowser({ executablePath = CHROMIUM, fakeDevices = '' } = {}) {
   const launched = await chromium.launch({
     executablePath,
     headless: !process.env.CONCLAVE_BROWSER_HEADFUL,
@@ -162,7 +162,9 @@ export async function launchBrowser({ executablePath = CHROMIUM } = {}) {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--use-fake-device-for-media-stream=fps=${FAKE_FPS}`,
+      // `fakeDevices`: more of Chromium's options for its fake devices,
+      // e.g. 'device-count=3' for more cameras.
+      `--use-fake-device-for-media-stream=fps=${FAKE_FPS}${fakeDevices ? `,${fakeDevices}` : ''}`,
       '--use-fake-ui-for-media-stream',
       '--allow-loopback-in-peer-connection',
       '--ignore-certificate-errors',
@@ -315,6 +317,16 @@ export const envelope = {
 export const mlsKinds = { 1: 'join_request', 2: 'commit', 3: 'proposal', 4: 'application', 5: 'welcome', 6: 'accepted', 7: 'rejected' };
 
 // ------------------------------------------------------------------ the insider view
+
+/** The relay's signaling so far (insider view), one object per message. */
+export function relaySignaling() {
+  return readFileSync(path.join(relay.insider, 'signaling.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((line) => {
+    const rec = JSON.parse(line);
+    let msg = null;
+    try { msg = JSON.parse(rec.text); } catch { /* not JSON: kept as is */ }
+    return { dir: rec.dir, participant: rec.participant, type: msg && msg.type };
+  });
+}
 
 /** Reads DIR/media.pcap (LINKTYPE_RAW: IPv4 | UDP | 12-byte RTP | payload). */
 export function readPcap(file) {

@@ -20,25 +20,15 @@
 //
 // Run by scripts/test.d/browser.sh.
 
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import {
-  ROOT, browser, check, cliLink, hook, joinCall, learnIds, main, openTab, readPcap, relay, startRelayAndBrowser, step, waitFor,
+  ROOT, browser, check, cliLink, hook, joinCall, learnIds, main, openTab, readPcap, relay, relaySignaling, startRelayAndBrowser, step, waitFor,
   waitJoined, waitMedia, waitNoScreen, waitScreenShown,
 } from './harness.mjs';
 
 const SHOTS = process.env.CONCLAVE_SCREENSHOTS || path.join(ROOT, 'target', 'screenshots');
-
-/** The relay's signaling so far (insider view), one object per message. */
-function signaling() {
-  return readFileSync(path.join(relay.insider, 'signaling.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((line) => {
-    const rec = JSON.parse(line);
-    let msg = null;
-    try { msg = JSON.parse(rec.text); } catch { /* not JSON: kept as is */ }
-    return { dir: rec.dir, participant: rec.participant, type: msg && msg.type };
-  });
-}
 
 /** CPU seconds the renderer process of `tab`'s page has used so far
  * (Chromium's `ProcessTime` performance metric, over the DevTools protocol). */
@@ -82,7 +72,7 @@ async function scenario() {
   let timeToShow = 0;
   let screenSamples = [];
   await step('Ada shares her screen: Ben and Cy decode it under her screen key and show it large, with her name', async () => {
-    const from = signaling().length;
+    const from = relaySignaling().length;
     const clicked = Date.now();
     await ada.page.click('#toggle-screen');
     await waitFor('Ada shares', 10, async () => (await hook(ada, () => window.conclave.sharing())).sharing || 'not yet');
@@ -99,7 +89,7 @@ async function scenario() {
     }
     const button = await ada.page.textContent('#toggle-screen');
     check(button === 'Stop sharing', `Ada's button says ${JSON.stringify(button)}`);
-    windows.push([from, signaling().length]);
+    windows.push([from, relaySignaling().length]);
     // Plaintext of screen frames as Ada's sender saw them (debug=1), for the relay-view step.
     const samples = await hook(ada, () => window.conclave.plaintextSamples());
     screenSamples = (samples && samples.video || []).filter((x) => x.context === 1);
@@ -113,7 +103,7 @@ async function scenario() {
     await learnIds([dee]);
     await waitMedia([ada, ben, cy, dee], 60, 20);
     const shown = await waitScreenShown([ben, cy, dee], 'Ada', 30);
-    windows.push([signaling().length, Infinity]);
+    windows.push([relaySignaling().length, Infinity]);
     return [...shown].map(([who, r]) => `${who} ${r.framesDecoded} frames ${r.frameWidth} px wide`).join(', ');
   });
 
@@ -180,7 +170,7 @@ async function scenario() {
   await step('the relay learned nothing new: no renegotiation, no new kind of message, only ciphertext of the screen', async () => {
     // Dee's join renegotiated (her tracks to everyone, everyone's to her);
     // sharing, stopping and sharing again must not.
-    const all = signaling();
+    const all = relaySignaling();
     const during = windows.flatMap(([from, to]) => all.slice(from, to));
     const sdp = during.filter((m) => m.type === 'offer' || m.type === 'answer');
     const known = new Set(['join', 'offer', 'answer', 'media', 'mls', 'video_width', 'leave', 'joined', 'peer_joined', 'peer_left', 'peer_media', 'error']);

@@ -54,6 +54,7 @@ import { reconnectDelay } from './reconnect.js';
 import { Preview } from './prejoin.js';
 import { indicatorOn } from './indicator.js';
 import { ScreenShare, ScreenTiles, visibleScreens } from './screenshare.js';
+import { DeviceSwitch } from './devices.js';
 import * as ui from './ui.js';
 
 const { $ } = ui;
@@ -118,6 +119,7 @@ const page = {
  * @property {SpeakingWatch} speaking who speaks, from their decrypted audio, in this browser only
  * @property {ChatLog} chat this call's chat messages (never stored)
  * @property {ScreenShare | null} screen our screen share (once the media connection exists)
+ * @property {DeviceSwitch | null} devices the call's camera and microphone choice (once the media connection exists)
  * @property {ScreenTiles} screens the other members' screens we show
  * @property {{epoch: number | null, epochAt: number | null, onAt: number | null}} indicator the E2EE indicator's recent past (indicator.js)
  * @property {number} gapMs how long media may be missing before it is a gap
@@ -221,6 +223,7 @@ function join() {
     peers: new Map(),
     attr: { shown: new Map(), screens: new Map(), relabeled: [], duplicates: [], unattributed: [] },
     screen: null,
+    devices: null,
     screens: new ScreenTiles(),
     relabeled: new Map(),
     duplicates: new Map(),
@@ -336,6 +339,7 @@ function teardown(s) {
   clearInterval(s.tick);
   s.speaking.close();
   if (s.screen) s.screen.close();
+  if (s.devices) s.devices.close();
   s.screens.clear();
   s.m.close();
   s.media.close();
@@ -558,6 +562,14 @@ async function publish(s) {
   const local = /** @type {MediaStream} */ (s.media.local);
   s.selfTile = ui.addSelfTile(s.me, s.name, local);
   ui.renderSelf(s.selfTile, s.media.sending());
+  s.devices = new DeviceSwitch({
+    media: s.media,
+    cameras: /** @type {HTMLSelectElement} */ ($('call-camera')),
+    mics: /** @type {HTMLSelectElement} */ ($('call-mic')),
+    note: (text, kind) => ui.note(text, kind),
+    onSwitched: () => { if (s.selfTile && s.media.local) ui.showSelf(s.selfTile, s.media.local); },
+  });
+  s.devices.fill().catch((e) => console.warn(`cannot list cameras and microphones: ${e}`));
   s.relay.send({ type: 'offer', sdp: await s.media.offer() });
 }
 

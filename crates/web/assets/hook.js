@@ -112,6 +112,19 @@ export function installHook({ page, join, leave, sendChat, toggle, e2eeActive, d
       const share = s && s.screen;
       return { sharing: !!(share && share.sharing), problem: share ? share.problem : null, button: document.getElementById('toggle-screen')?.textContent ?? null };
     },
+    /** The camera and microphone we send from (deviceIds: of our local
+     * tracks, and of the tracks on our senders), what the call's selects
+     * offer, and whether our own tile plays; null before the call. */
+    devices() {
+      const s = page.session;
+      if (!s || !s.media.local) return null;
+      const options = (/** @type {string} */ id) => {
+        const select = /** @type {HTMLSelectElement | null} */ (document.getElementById(id));
+        return select ? { value: select.value, disabled: select.disabled, choices: [...select.options].map((o) => o.value) } : null;
+      };
+      const self = s.selfTile && /** @type {HTMLVideoElement | null} */ (s.selfTile.querySelector('video'));
+      return { ...s.media.devices(), cameras: options('call-camera'), mics: options('call-mic'), selfPlaying: !!self && self.videoWidth > 0 };
+    },
     /** Ends our screen capture as the browser's own "stop sharing" control
      * does (the track's `ended` event); false when we do not share. */
     endScreenCapture() {

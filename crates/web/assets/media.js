@@ -359,6 +359,64 @@ export class Media {
   }
 
   /**
+   * Sends from another camera or microphone: opens `deviceId`, puts its
+   * track on our sender of that kind in place of the old one (replaceTrack:
+   * the m-line, the encryption transform and the simulcast layers stay, so
+   * the relay sees no signaling), and stops the old device. The new track
+   * is on or off as the old one was. If the device cannot be opened, the
+   * old one keeps sending and the error says why.
+   * @param {'audio' | 'video'} kind
+   * @param {string} deviceId from enumerateDevices
+   * @returns {Promise<MediaStreamTrack | null>} the track now sent (null: the call ended meanwhile)
+   */
+  async switchDevice(kind, deviceId) {
+    const noun = kind === 'audio' ? 'microphone' : 'camera';
+    const local = this.local;
+    const old = local && (kind === 'audio' ? local.getAudioTracks() : local.getVideoTracks())[0];
+    const sender = [...this.own].map((t) => t.sender).find((x) => x !== this.screenSender && x.track && x.track.kind === kind);
+    if (!local || !old || !sender || this.closed) throw new Error(`there is no ${noun} in this call to switch from`);
+    if (old.getSettings().deviceId === deviceId) return old;
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ [kind]: { deviceId: { exact: deviceId } } });
+    } catch (e) {
+      const err = /** @type {DOMException} */ (e);
+      const why = err.name === 'NotReadableError' ? 'another program may be using it'
+        : err.name === 'OverconstrainedError' || err.name === 'NotFoundError' ? 'it is no longer connected'
+          : err.name === 'NotAllowedError' ? 'the browser was not allowed to use it' : `${err.name}: ${err.message}`;
+      throw new Error(`cannot use that ${noun} (${why}); still using the previous one`);
+    }
+    const track = stream.getTracks()[0];
+    if (this.closed || !track) { stream.getTracks().forEach((t) => t.stop()); return null; }
+    track.enabled = old.enabled;
+    try {
+      await sender.replaceTrack(track);
+    } catch (e) {
+      track.stop();
+      throw new Error(`cannot send from that ${noun} (${e instanceof Error ? e.message : e}); still using the previous one`);
+    }
+    local.removeTrack(old);
+    local.addTrack(track);
+    old.stop();
+    return track;
+  }
+
+  /** The devices we send from now (deviceId per kind; null: none). */
+  devices() {
+    const local = this.local;
+    const id = (/** @type {MediaStreamTrack[]} */ tracks) => (tracks[0] ? tracks[0].getSettings().deviceId || null : null);
+    const sent = (/** @type {'audio' | 'video'} */ kind) => {
+      const x = [...this.own].map((t) => t.sender).find((y) => y !== this.screenSender && y.track && y.track.kind === kind);
+      return x && x.track ? x.track.getSettings().deviceId || null : null;
+    };
+    return {
+      audio: local ? id(local.getAudioTracks()) : null,
+      video: local ? id(local.getVideoTracks()) : null,
+      sent: { audio: sent('audio'), video: sent('video') },
+    };
+  }
+
+  /**
    * Puts a screen track on the screen share's sender, or takes it off
    * (null). The sender's m-line, transform and stream context stay: the
    * relay sees no new signaling, only packets start or stop.

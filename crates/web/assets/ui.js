@@ -254,6 +254,18 @@ export function addSelfTile(me, name, stream) {
 }
 
 /**
+ * Our tile shows `stream` again (after a camera switch changed its track).
+ * @param {HTMLElement} tile
+ * @param {MediaStream} stream
+ */
+export function showSelf(tile, stream) {
+  const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
+  video.srcObject = null;
+  video.srcObject = stream;
+  play(video);
+}
+
+/**
  * Our tile's badges and the mute buttons.
  * @param {HTMLElement} tile
  * @param {{audio: boolean, video: boolean}} on what we send

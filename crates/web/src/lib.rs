@@ -42,6 +42,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "prejoin.js",
     "indicator.js",
     "screenshare.js",
+    "devices.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -128,6 +129,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "screenshare.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/screenshare.js"),
+        ),
+        "devices.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/devices.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",
