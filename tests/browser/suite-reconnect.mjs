@@ -3,13 +3,15 @@
 // meeting through admission on its own (crates/web/assets/reconnect.js),
 // without a click. The new relay knows nothing of the old call (it keeps no
 // state); the first page back starts a new group, the others are admitted
-// to it, and all agree on one new safety code.
+// to it, and all agree on one new safety code. Ida was sharing her screen:
+// the share goes on after the rejoin without asking her again (the capture
+// is kept across the reconnect; a new one would need her click).
 //
 // Run by scripts/test.d/browser.sh.
 
 import {
   check, cliLink, hook, joinCall, learnIds, main, relay, startRelay, startRelayAndBrowser, step, stopRelay, waitFor,
-  waitJoined, waitMedia,
+  waitJoined, waitMedia, waitScreenShown,
   framesMap,
 } from './harness.mjs';
 
@@ -18,10 +20,12 @@ async function scenario() {
   const link = cliLink();
   let group = [];
   let codeBefore = '';
-  await step('Ida, Jo and Kai are in a call', async () => {
+  await step('Ida, Jo and Kai are in a call; Ida shares her screen', async () => {
     group = await joinCall(link, ['Ida', 'Jo', 'Kai']);
     await waitMedia(group, 60, 30);
     codeBefore = await hook(group[0], () => window.conclave.safetyCode());
+    await group[0].page.click('#toggle-screen');
+    await waitScreenShown(group.slice(1), 'Ida', 30);
     return `code ${codeBefore}`;
   });
 
@@ -56,6 +60,15 @@ async function scenario() {
     const notes = await hook(group[2], () => [...document.querySelectorAll('#events li')].map((li) => li.textContent));
     check(notes.some((n) => /Back in the call/.test(n)), `Kai's page does not say it is back: ${JSON.stringify(notes.slice(-4))}`);
     return `media again ${backS.toFixed(1)} s after the relay came back; new code ${codes[0]}; frames ${JSON.stringify(Object.fromEntries(framesMap(group, last)))}`;
+  });
+
+  await step('Ida\'s screen share goes on after the rejoin, without a click', async () => {
+    await waitScreenShown(group.slice(1), 'Ida', 30);
+    const share = await hook(group[0], () => window.conclave.sharing());
+    check(share.sharing && share.button === 'Stop sharing', `Ida's page after the rejoin: ${JSON.stringify(share)}`);
+    const notes = await hook(group[0], () => [...document.querySelectorAll('#events li')].map((li) => li.textContent));
+    check(notes.some((n) => /Your screen is shared again/.test(n)), `Ida's page does not say her screen is shared again: ${JSON.stringify(notes.slice(0, 4))}`);
+    return `shown again ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the relay came back`;
   });
 }
 

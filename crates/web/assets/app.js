@@ -84,6 +84,8 @@ const page = {
   // Coming back after the relay went away (reconnect.js): attempts so far,
   // the pending one, and whether we are between calls because of it.
   reconnect: { attempt: 0, timer: /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined), active: false },
+  // Our screen capture, kept live across a reconnect (screenshare.js detach/resume).
+  carriedScreen: /** @type {MediaStreamTrack | null} */ (null),
   /** @type {Preview | null} the camera preview before joining (prejoin.js) */
   preview: null,
   /** @type {{stream: MediaStream, audio: boolean, video: boolean} | null} what the preview handed to the next join */
@@ -316,6 +318,8 @@ function fail(s, code, message) {
   if (s.over) return;
   const wasInCall = page.state === 'joined' || page.reconnect.active;
   const delay = s.leaving ? null : reconnectDelay(code, page.reconnect.attempt, wasInCall);
+  // Rejoining on our own: a screen share goes on in the next session.
+  if (delay !== null && s.screen) dropCarriedScreen(s.screen.detach());
   teardown(s);
   if (delay !== null && page.session === s) {
     // The relay went away (or restarts): join again through admission, on our own.
@@ -328,6 +332,7 @@ function fail(s, code, message) {
     return;
   }
   page.reconnect = { attempt: 0, timer: undefined, active: false };
+  dropCarriedScreen(null);
   showError(code, message);
   if (page.session === s) setState('error');
 }
@@ -374,9 +379,20 @@ function sendChat(typed) {
   apply(s, actions);
 }
 
+/**
+ * Keeps `track` (or nothing) as the screen capture to send after the
+ * rejoin; a capture kept before is stopped.
+ * @param {MediaStreamTrack | null} track
+ */
+function dropCarriedScreen(track) {
+  if (page.carriedScreen && page.carriedScreen !== track) page.carriedScreen.stop();
+  page.carriedScreen = track;
+}
+
 function leave() {
   clearTimeout(page.reconnect.timer);
   page.reconnect = { attempt: 0, timer: undefined, active: false };
+  dropCarriedScreen(null);
   const s = page.session;
   if (!s || s.over) return;
   s.leaving = true;
@@ -559,6 +575,11 @@ async function publish(s) {
   });
   // Our screen share: its sender exists now, idle until the button.
   s.screen = new ScreenShare({ media: s.media, onSharing: (on) => apply(s, s.m.setScreen(on, Date.now())), note: (text) => ui.note(text, 'warn') });
+  if (page.carriedScreen) {
+    const track = page.carriedScreen;
+    page.carriedScreen = null;
+    s.screen.resume(track).then(() => { if (s.screen && s.screen.sharing) ui.note('Your screen is shared again'); });
+  }
   const local = /** @type {MediaStream} */ (s.media.local);
   s.selfTile = ui.addSelfTile(s.me, s.name, local);
   ui.renderSelf(s.selfTile, s.media.sending());

@@ -188,6 +188,52 @@ export class ScreenShare {
     this.onSharing(false);
   }
 
+  /**
+   * The call ends but the page rejoins on its own (reconnect.js): hands over
+   * the capture, still live, for the next session to send (`resume`);
+   * null when we do not share. The browser's own "stop sharing" control
+   * keeps working on it meanwhile (the track ends).
+   */
+  detach() {
+    const track = this.track;
+    this.track = null;
+    if (this.tile) removeTile(this.tile);
+    this.tile = null;
+    this.closed = true;
+    this.render();
+    return track && track.readyState === 'live' ? track : null;
+  }
+
+  /**
+   * Sends a capture handed over from the session before (`detach`): after
+   * a reconnect the share goes on without asking again (the browser would
+   * want a click for a new one). Members learn it inside MLS once we are
+   * back in the group.
+   * @param {MediaStreamTrack} track
+   */
+  async resume(track) {
+    if (this.closed || this.sharing || track.readyState !== 'live' || !this.media.screenSender) {
+      track.stop();
+      return;
+    }
+    try {
+      await this.media.setScreenTrack(track);
+    } catch (e) {
+      track.stop();
+      this.note(`Screen not shared again after rejoining: ${e instanceof Error ? e.message : e}`);
+      return;
+    }
+    if (this.closed) { track.stop(); return; }
+    const ended = track;
+    ended.addEventListener('ended', () => { if (this.track === ended) this.stop(); });
+    this.track = track;
+    this.tile = screenTile('Your screen (you are sharing it)', true);
+    showStream(this.tile, new MediaStream([track]));
+    $('grid').append(this.tile);
+    this.onSharing(true);
+    this.render();
+  }
+
   /** The call is over: stop the capture, say nothing more. */
   close() {
     this.closed = true;
