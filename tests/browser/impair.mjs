@@ -8,7 +8,9 @@
 // Run inside a network namespace by tests/browser/netns.mjs:
 //   node impair.mjs LISTEN_HOST:PORT UPSTREAM_HOST:PORT '{"loss":0.05,"seed":1}'
 // It prints "impair: listening" when ready, then one JSON line of counts per
-// second. A JSON line on stdin replaces the settings (e.g. {"loss":0}).
+// second. A JSON line on stdin replaces the settings (e.g. {"loss":0});
+// {"rebind":true} gives every client a new upstream port, as a NAT that
+// rebinds (or a client moving networks) does.
 
 import dgram from 'node:dgram';
 import { pathToFileURL } from 'node:url';
@@ -112,6 +114,14 @@ export function runProxy(listen, upstream, settings) {
       if (!line) continue;
       try {
         const next = JSON.parse(line);
+        if (next.rebind) {
+          // A NAT rebinding (or a client moving networks): from now on the
+          // relay sees each client's packets come from a new port.
+          for (const sock of clients.values()) sock.close();
+          clients.clear();
+          console.log('impair: rebound');
+          continue;
+        }
         toUpstream.set(next);
         toClient.set(next);
         console.log(`impair: now ${JSON.stringify(next)}`);
