@@ -68,6 +68,12 @@ export function impairedHost(label) {
   ip('netns', 'add', ns);
   ip('-n', ns, 'link', 'set', 'lo', 'up');
   ip('link', 'add', outer, 'type', 'veth', 'peer', 'name', inner, 'netns', ns);
+  // No IPv6 link-local addresses: they appear a second or two after the
+  // link is up (duplicate address detection), and Chromium, already running
+  // outside, takes that as a network change and aborts the page loads in
+  // flight (net::ERR_NETWORK_CHANGED: suite-loss's Vic once loaded nothing).
+  ip('link', 'set', outer, 'addrgenmode', 'none');
+  ip('-n', ns, 'link', 'set', inner, 'addrgenmode', 'none');
   ip('addr', 'add', `${ADVERTISED}/30`, 'dev', outer);
   ip('addr', 'add', `${DIRECT}/30`, 'dev', outer);
   ip('link', 'set', outer, 'up');
