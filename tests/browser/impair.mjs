@@ -8,9 +8,10 @@
 // Run inside a network namespace by tests/browser/netns.mjs:
 //   node impair.mjs LISTEN_HOST:PORT UPSTREAM_HOST:PORT '{"loss":0.05,"seed":1}'
 // It prints "impair: listening" when ready, then one JSON line of counts per
-// second. A JSON line on stdin replaces the settings (e.g. {"loss":0});
-// {"rebind":true} gives every client a new upstream port, as a NAT that
-// rebinds (or a client moving networks) does.
+// second ({up, down}: datagrams `in` and `dropped`, and their UDP payload
+// `bytes` and `bytesDropped`). A JSON line on stdin replaces the settings
+// (e.g. {"loss":0}); {"rebind":true} gives every client a new upstream port,
+// as a NAT that rebinds (or a client moving networks) does.
 
 import dgram from 'node:dgram';
 import { pathToFileURL } from 'node:url';
@@ -39,7 +40,7 @@ export class Impairment {
     this.set({ loss, delayMs, jitterMs, reorder });
     this.random = prng(seed);
     this.lastAt = 0;
-    this.counts = { in: 0, dropped: 0 };
+    this.counts = { in: 0, dropped: 0, bytes: 0, bytesDropped: 0 };
   }
 
   /** Changes the settings; the random sequence goes on. */
@@ -49,14 +50,17 @@ export class Impairment {
     Object.assign(this, { loss, delayMs, jitterMs, reorder });
   }
 
-  /** For a datagram arriving at `now` (ms): when it leaves, or null if lost. */
-  decide(now) {
+  /** For a datagram of `size` bytes arriving at `now` (ms): when it leaves,
+   * or null if lost. Sizes are only counted (bitrates in the suites). */
+  decide(now, size = 0) {
     this.counts.in += 1;
+    this.counts.bytes += size;
     // Draw both numbers for every packet, so one setting does not shift the other's sequence.
     const lost = this.random() < this.loss;
     const jitter = this.random() * this.jitterMs;
     if (lost) {
       this.counts.dropped += 1;
+      this.counts.bytesDropped += size;
       return null;
     }
     let at = now + this.delayMs + jitter;
@@ -88,13 +92,13 @@ export function runProxy(listen, upstream, settings) {
     if (!sock) {
       sock = dgram.createSocket('udp4');
       sock.on('message', (reply) => {
-        const at = toClient.decide(performance.now());
+        const at = toClient.decide(performance.now(), reply.length);
         if (at !== null) later(at, () => server.send(reply, rinfo.port, rinfo.address));
       });
       sock.on('error', () => {});
       clients.set(key, sock);
     }
-    const at = toUpstream.decide(performance.now());
+    const at = toUpstream.decide(performance.now(), msg.length);
     if (at !== null) later(at, () => sock.send(msg, up.port, up.host));
   });
   server.on('error', (e) => { console.error(`impair: ${e.message}`); process.exit(1); });

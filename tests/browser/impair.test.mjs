@@ -41,3 +41,19 @@ test('bad settings are refused with a reason', () => {
   const m = new Impairment();
   assert.throws(() => m.set({ delayMs: -1 }), /0 or more/);
 });
+
+test('bytes in and bytes lost are counted with the datagrams', () => {
+  const m = new Impairment({ loss: 0.1, seed: 5 });
+  let delivered = 0;
+  for (let i = 0; i < 5000; i++) {
+    const size = 100 + (i % 1100);
+    if (m.decide(i, size) !== null) delivered += size;
+  }
+  assert.equal(m.counts.bytes, Array.from({ length: 5000 }, (_, i) => 100 + (i % 1100)).reduce((a, b) => a + b, 0));
+  assert.equal(m.counts.bytes - m.counts.bytesDropped, delivered);
+  assert.ok(m.counts.bytesDropped > 0 && m.counts.dropped > 0);
+  // Without a size only datagrams are counted, as before.
+  const bare = new Impairment({ seed: 5 });
+  bare.decide(0);
+  assert.deepEqual(bare.counts, { in: 1, dropped: 0, bytes: 0, bytesDropped: 0 });
+});

@@ -13,6 +13,11 @@
 // media (UDP, and ICE-TCP, which finds nothing there) goes to the proxy; the
 // proxy reaches the relay at B through the veth. Everything else in NS goes
 // straight over the veth. All of it is removed on exit.
+//
+// A rate limit (`limitDownlink`) is a `tc tbf` qdisc on the root-namespace
+// end of the veth: its egress is everything the root namespace sends into
+// NS (the relay's media to the proxy, and the page and signaling), i.e. the
+// impaired host's downlink. Its uplink stays unlimited.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,8 +62,10 @@ export function impairedHost(label) {
     proxy: null,
     proxyOut: [],
     counts: null,
+    countsAt: null,
     close() {
       if (host.proxy) host.proxy.kill('SIGKILL');
+      // A qdisc goes with its link; deleting the veth (below) removes a rate limit too.
       try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
       try { execFileSync('ip', ['link', 'del', outer], { stdio: 'ignore' }); } catch { /* went with the namespace */ }
       rmSync(dir, { recursive: true, force: true });
@@ -91,7 +98,10 @@ export function impairedHost(label) {
     host.proxy.stdout.setEncoding('utf8');
     host.proxy.stdout.on('data', (d) => {
       for (const line of d.split('\n')) {
-        if (line.startsWith('{')) host.counts = JSON.parse(line);
+        if (line.startsWith('{')) {
+          host.counts = JSON.parse(line);
+          host.countsAt = Date.now(); // for rates: the lines come about once a second
+        }
         else if (line) host.proxyOut.push(line);
       }
     });
@@ -100,5 +110,39 @@ export function impairedHost(label) {
   };
   /** Changes the proxy's settings (e.g. {loss: 0}). */
   host.impair = (settings) => host.proxy.stdin.write(`${JSON.stringify(settings)}\n`);
+
+  /**
+   * Limits NS's downlink (what the root namespace sends into it) to `rate`
+   * with a token bucket, like an access link. The defaults are those of a
+   * slow DSL or mobile link:
+   * - burst 32 kbit (tc: 4 KiB, 2–3 full-size packets, 80 ms at 400 kbit/s):
+   *   a real link lets only a few packets through back to back; a bucket of
+   *   many packets would let a whole key frame pass at veth speed and hide
+   *   the queue from a delay-based estimator. It must hold one packet of the
+   *   veth's MTU (1500 + 14 bytes) or tbf drops every large packet; larger
+   *   UDP GSO batches are split by tbf into packets first.
+   * - latency 300 ms: how long a packet may wait in the queue before tbf
+   *   drops it (queue ≈ rate × latency + burst ≈ 19 kB at 400 kbit/s), in the
+   *   range of a modem's or a mobile bearer's buffer (100 ms–1 s): deep
+   *   enough that a sender's burst is delayed (the receiver's transport-wide
+   *   feedback shows the queue growing) before anything is lost, shallow
+   *   enough that an oversubscribed link drops packets.
+   * `tc qdisc replace`, so calling it again changes the limit.
+   */
+  host.limitDownlink = ({ rate = '400kbit', burst = '32kbit', latency = '300ms' } = {}) => {
+    execFileSync('tc', ['qdisc', 'replace', 'dev', outer, 'root', 'tbf', 'rate', rate, 'burst', burst, 'latency', latency]);
+    host.limit = { rate, burst, latency };
+  };
+  /** Lifts the downlink limit (back to the veth's default queue). */
+  host.unlimitDownlink = () => {
+    try { execFileSync('tc', ['qdisc', 'del', 'dev', outer, 'root'], { stdio: 'ignore' }); } catch { /* none */ }
+    host.limit = null;
+  };
+  /** The downlink limit's counters: {kind, bytes, packets, drops, overlimits,
+   * backlog} of the root qdisc of the root-namespace end (kind `tbf` while limited). */
+  host.downlinkQdisc = () => {
+    const [q] = JSON.parse(execFileSync('tc', ['-s', '-j', 'qdisc', 'show', 'dev', outer, 'root'], { encoding: 'utf8' }));
+    return q ? { kind: q.kind, bytes: q.bytes, packets: q.packets, drops: q.drops, overlimits: q.overlimits, backlog: q.backlog } : null;
+  };
   return host;
 }

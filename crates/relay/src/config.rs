@@ -69,6 +69,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CONCLAVE_DIRECT_SEND", value_name = "BOOL", action = clap::ArgAction::Set)]
     pub direct_send: Option<bool>,
 
+    /// Choose each viewer's video layers by its bandwidth estimate
+    /// (congestion control; needs direct send). Off, layers follow tile
+    /// widths only [default: false: on a machine short of CPU it still
+    /// takes a stall for a full link and lowers layers].
+    #[arg(long, env = "CONCLAVE_CONGESTION_CONTROL", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub congestion_control: Option<bool>,
+
     /// Also carry media over TCP on the HTTPS port (ICE-TCP), for browsers
     /// on networks that block UDP; they use it only when UDP fails
     /// [default: true].
@@ -113,6 +120,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     media_threads: Option<usize>,
     direct_send: Option<bool>,
+    congestion_control: Option<bool>,
     ice_tcp: Option<bool>,
     insider_view: Option<PathBuf>,
     allow_origin: Option<Vec<String>>,
@@ -139,6 +147,8 @@ pub struct Config {
     pub media_threads: usize,
     /// Forwarded copies sealed by the relay itself (`crate::srtp`).
     pub direct_send: bool,
+    /// Layers chosen by each viewer's bandwidth estimate (`crate::bwe`).
+    pub congestion_control: bool,
     /// Media over TCP on the HTTPS port as well (`crate::tcp_media`).
     pub ice_tcp: bool,
     /// Where `--insider-view` writes, if on.
@@ -160,6 +170,7 @@ impl Default for Config {
             max_message_bytes: 64 * 1024,
             media_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             direct_send: true,
+            congestion_control: false,
             ice_tcp: true,
             insider_view: None,
             allow_origins: Vec::new(),
@@ -204,6 +215,10 @@ impl Config {
                 .direct_send
                 .or(file.direct_send)
                 .unwrap_or(d.direct_send),
+            congestion_control: args
+                .congestion_control
+                .or(file.congestion_control)
+                .unwrap_or(d.congestion_control),
             ice_tcp: args.ice_tcp.or(file.ice_tcp).unwrap_or(d.ice_tcp),
             insider_view: args.insider_view.clone().or(file.insider_view),
             allow_origins: if args.allow_origin.is_empty() {

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod adversary;
+pub(crate) mod bwe;
 pub mod config;
 pub mod engine;
 pub mod http;
@@ -108,6 +109,7 @@ async fn run(
             max_rooms: config.max_rooms,
             max_participants: config.max_participants,
             direct_send: config.direct_send,
+            congestion_control: config.congestion_control,
         },
         metrics.clone(),
         tap,

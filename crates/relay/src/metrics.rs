@@ -41,6 +41,18 @@ pub struct Metrics {
     pub tcp_links: AtomicU64,
     /// ICE-TCP frames dropped: a full queue either way, or no peer to send to.
     pub tcp_frames_dropped: AtomicU64,
+    /// Transport-wide congestion-control feedback reports taken from subscribers.
+    pub twcc_feedback: AtomicU64,
+    /// Probes started (a subscriber wanted more than its estimate).
+    pub probes: AtomicU64,
+    /// Copies sent to fill probes.
+    pub probe_copies: AtomicU64,
+    /// Probes that raised the estimate.
+    pub probes_raised: AtomicU64,
+    /// Probes that did not.
+    pub probes_failed: AtomicU64,
+    /// Times a subscription was newly held below its best layer (or paused) by its estimate.
+    pub layers_limited: AtomicU64,
 }
 
 impl Metrics {
@@ -51,7 +63,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 17] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 23] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -154,8 +166,44 @@ impl Metrics {
                 "ICE-TCP media frames dropped (a full queue, or no peer for them).",
                 &self.tcp_frames_dropped,
             ),
+            (
+                "conclave_bwe_feedback_total",
+                "counter",
+                "Transport-wide congestion-control feedback reports from subscribers.",
+                &self.twcc_feedback,
+            ),
+            (
+                "conclave_bwe_probes_total",
+                "counter",
+                "Bandwidth probes started for subscribers who wanted more than their estimate.",
+                &self.probes,
+            ),
+            (
+                "conclave_bwe_probe_copies_total",
+                "counter",
+                "Retransmission-stream copies sent to fill bandwidth probes.",
+                &self.probe_copies,
+            ),
+            (
+                "conclave_bwe_probes_raised_total",
+                "counter",
+                "Bandwidth probes that raised a subscriber's estimate.",
+                &self.probes_raised,
+            ),
+            (
+                "conclave_bwe_probes_failed_total",
+                "counter",
+                "Bandwidth probes the path did not carry.",
+                &self.probes_failed,
+            ),
+            (
+                "conclave_bwe_layers_limited_total",
+                "counter",
+                "Times a subscriber's estimate newly held a video track below its best layer, or paused it.",
+                &self.layers_limited,
+            ),
         ];
-        let mut out = String::with_capacity(1536);
+        let mut out = String::with_capacity(2560);
         for (name, kind, help, value) in rows {
             let _ = writeln!(
                 out,

@@ -38,8 +38,39 @@ const LABEL_RTP_ENCRYPTION: u8 = 0;
 const LABEL_RTP_AUTH: u8 = 1;
 const LABEL_RTP_SALT: u8 = 2;
 
-/// Bytes an RTP header written by [`SrtpSender::seal`] takes (no CSRC, no extension).
+/// Bytes an RTP header written by [`SrtpSender::seal`] takes without
+/// extension (and never a CSRC).
 pub const HEADER_LEN: usize = 12;
+
+/// Bytes the transport-wide sequence number adds: an RFC 8285 one-byte
+/// extension block (0xBEDE, length 1) holding one 2-byte element.
+pub const TWCC_EXT_LEN: usize = 8;
+
+/// The header of one RTP packet the relay seals.
+#[derive(Debug, Clone, Copy)]
+pub struct RtpOut {
+    /// The marker bit.
+    pub marker: bool,
+    /// Payload type.
+    pub pt: u8,
+    /// The 48-bit extended sequence number (SRTP packet index); its low 16
+    /// bits are the header's sequence number.
+    pub index: u64,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// SSRC.
+    pub ssrc: u32,
+    /// The transport-wide sequence number and its extension id (1..=14),
+    /// or `None` for no extension.
+    pub twcc: Option<(u8, u16)>,
+}
+
+impl RtpOut {
+    /// Bytes of its header.
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN + if self.twcc.is_some() { TWCC_EXT_LEN } else { 0 }
+    }
+}
 
 /// What a DTLS handshake exported for SRTP, and which side of it we were.
 pub struct Keys {
@@ -333,9 +364,10 @@ impl SrtpSender {
         Some(SrtpSender { seal })
     }
 
-    /// Bytes of the SRTP packet [`SrtpSender::seal_into`] makes of `payload_len` bytes.
-    pub fn sealed_len(&self, payload_len: usize) -> usize {
-        HEADER_LEN
+    /// Bytes of the SRTP packet [`SrtpSender::seal_into`] makes of a
+    /// `payload_len`-byte payload under `header`.
+    pub fn sealed_len(&self, header: &RtpOut, payload_len: usize) -> usize {
+        header.header_len()
             + payload_len
             + match self.seal {
                 Seal::Gcm128 { .. } => AeadAes128Gcm::TAG_LEN,
@@ -345,36 +377,18 @@ impl SrtpSender {
     }
 
     /// One SRTP packet as a new buffer (see [`SrtpSender::seal_into`]).
-    pub fn seal(
-        &mut self,
-        marker: bool,
-        pt: u8,
-        index: u64,
-        timestamp: u32,
-        ssrc: u32,
-        payload: &[u8],
-    ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.sealed_len(payload.len()) + 16);
-        self.seal_into(marker, pt, index, timestamp, ssrc, payload, &mut out);
+    pub fn seal(&mut self, header: &RtpOut, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.sealed_len(header, payload.len()) + 16);
+        self.seal_into(header, payload, &mut out);
         out
     }
 
-    /// Appends an SRTP packet to `buf`: a 12-byte RTP header (version 2, no
-    /// CSRC or extension) and `payload`, protected under packet index
-    /// `index` (the 48-bit extended sequence number; its low 16 bits are the
-    /// header's sequence number). Never seal two different packets under one
-    /// (ssrc, index): the AEAD nonce is built from them.
-    #[allow(clippy::too_many_arguments)]
-    pub fn seal_into(
-        &mut self,
-        marker: bool,
-        pt: u8,
-        index: u64,
-        timestamp: u32,
-        ssrc: u32,
-        payload: &[u8],
-        buf: &mut Vec<u8>,
-    ) {
+    /// Appends an SRTP packet to `buf`: an RTP header (version 2, no CSRC;
+    /// the transport-wide sequence number in a one-byte-header extension if
+    /// `h.twcc` says so) and `payload`, protected under packet index
+    /// `h.index`. Never seal two different packets under one (ssrc, index):
+    /// the AEAD nonce is built from them.
+    pub fn seal_into(&mut self, h: &RtpOut, payload: &[u8], buf: &mut Vec<u8>) {
         // AES-CM via aws-lc-rs wants a block of slack after the input.
         let tag = match self.seal {
             Seal::Gcm128 { .. } => AeadAes128Gcm::TAG_LEN,
@@ -382,17 +396,26 @@ impl SrtpSender {
             Seal::Cm128 { .. } => 16,
         };
         let start = buf.len();
-        let body = HEADER_LEN + payload.len();
+        let header_len = h.header_len();
+        let body = header_len + payload.len();
         buf.resize(start + body + tag, 0);
         let out = &mut buf[start..];
+        let (index, ssrc) = (h.index, h.ssrc);
         let seq = index as u16;
-        out[0] = 0x80;
-        out[1] = (pt & 0x7f) | if marker { 0x80 } else { 0 };
+        out[0] = if h.twcc.is_some() { 0x90 } else { 0x80 };
+        out[1] = (h.pt & 0x7f) | if h.marker { 0x80 } else { 0 };
         out[2..4].copy_from_slice(&seq.to_be_bytes());
-        out[4..8].copy_from_slice(&timestamp.to_be_bytes());
+        out[4..8].copy_from_slice(&h.timestamp.to_be_bytes());
         out[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        if let Some((id, twcc)) = h.twcc {
+            // RFC 8285 §4.2: 0xBEDE, one 32-bit word; element: id, length-1 = 1.
+            out[12..16].copy_from_slice(&[0xBE, 0xDE, 0, 1]);
+            out[16] = (id & 0x0f) << 4 | 1;
+            out[17..19].copy_from_slice(&twcc.to_be_bytes());
+            out[19] = 0;
+        }
         let roc = (index >> 16) as u32;
-        let (header, rest) = out.split_at_mut(HEADER_LEN);
+        let (header, rest) = out.split_at_mut(header_len);
         // The ciphers fail only on wrong buffer sizes, which are fixed above.
         match &mut self.seal {
             Seal::Gcm128 { salt, cipher } => {
@@ -490,8 +513,16 @@ mod tests {
                     ..Default::default()
                 };
                 let reference = theirs.protect(header, index, &payload, &ExtensionMap::empty());
-                let sealed = ours.seal(false, 96, index, 12345, 0xdead_beef, &payload);
-                assert_eq!(sealed.len(), ours.sealed_len(payload.len()));
+                let out = RtpOut {
+                    marker: false,
+                    pt: 96,
+                    index,
+                    timestamp: 12345,
+                    ssrc: 0xdead_beef,
+                    twcc: None,
+                };
+                let sealed = ours.seal(&out, &payload);
+                assert_eq!(sealed.len(), ours.sealed_len(&out, payload.len()));
                 let h = reference.len() - sealed.len() + HEADER_LEN;
                 assert_eq!(
                     sealed[HEADER_LEN..HEADER_LEN + payload.len()],
@@ -499,6 +530,62 @@ mod tests {
                     "{profile:?} index {index:#x}"
                 );
                 assert_eq!(&sealed[..4], &[0x80, 96, (index >> 8) as u8, index as u8]);
+            }
+        }
+    }
+
+    /// With the transport-wide sequence number the relay's packet is
+    /// byte for byte what str0m makes of the same header: the extension
+    /// block is written as str0m (and so browsers) read it.
+    #[test]
+    fn the_twcc_extension_matches_str0m() {
+        use str0m::_internal_test_exports::TestSrtp;
+        use str0m::crypto::dtls::KeyingMaterial;
+        use str0m::media::Pt;
+        use str0m::rtp::{Extension, ExtensionMap, RtpHeader, Ssrc};
+
+        let mut exts = ExtensionMap::empty();
+        exts.set(5, Extension::TransportSequenceNumber);
+        for profile in [
+            SrtpProfile::AES128_CM_SHA1_80,
+            SrtpProfile::AEAD_AES_128_GCM,
+        ] {
+            let len = if profile == SrtpProfile::AES128_CM_SHA1_80 {
+                60
+            } else {
+                56
+            };
+            let material: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(11) ^ 0x3a).collect();
+            let keys = Keys {
+                material: Zeroizing::new(material.clone()),
+                profile,
+                active: true,
+            };
+            let mut ours = SrtpSender::new(&keys).expect("known profile");
+            let mut theirs = TestSrtp::new(inner(), profile, &KeyingMaterial::new(&material));
+            let payload: Vec<u8> = (0..200u16).map(|i| (i * 3) as u8).collect();
+            for (index, twcc) in [(7u64, 0u16), (0x1_0001, 0xfffe)] {
+                let mut header = RtpHeader {
+                    payload_type: Pt::from(96),
+                    sequence_number: index as u16,
+                    timestamp: 999,
+                    ssrc: Ssrc::from(0x0102_0304),
+                    marker: true,
+                    ..Default::default()
+                };
+                header.ext_vals.transport_cc = Some(twcc);
+                let reference = theirs.protect(header, index, &payload, &exts);
+                let out = RtpOut {
+                    marker: true,
+                    pt: 96,
+                    index,
+                    timestamp: 999,
+                    ssrc: 0x0102_0304,
+                    twcc: Some((5, twcc)),
+                };
+                let sealed = ours.seal(&out, &payload);
+                assert_eq!(sealed.len(), ours.sealed_len(&out, payload.len()));
+                assert_eq!(sealed, reference, "{profile:?} index {index:#x}");
             }
         }
     }

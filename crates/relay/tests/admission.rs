@@ -80,6 +80,7 @@ impl Relay {
                 max_rooms: 10,
                 max_participants,
                 direct_send: true,
+                congestion_control: true,
             },
             Arc::new(Metrics::default()),
         );

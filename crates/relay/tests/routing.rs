@@ -45,10 +45,26 @@ fn forwards_packets_unchanged(direct: bool) {
         net.clients[sub_b].rtp.is_empty(),
         "another room receives nothing"
     );
-    assert_eq!(
-        net.clients[sub_a].twcc_packets, 0,
-        "forwarded packets carry no TWCC sequence: the relay runs no estimator for them"
-    );
+    // Congestion control: the copies the relay seals carry one
+    // transport-wide sequence of its own, which the subscriber answers with
+    // feedback; str0m's copies (one now and then, for its sender reports)
+    // carry none, so no number is ever used twice on one transport.
+    let twcc = &net.clients[sub_a].twcc;
+    let feedback = net.metrics.twcc_feedback.load(Ordering::Relaxed);
+    if direct {
+        assert!(twcc.len() >= 45, "{} of 50 numbered", twcc.len());
+        assert!(
+            twcc.windows(2).all(|w| w[1] > w[0]),
+            "one increasing sequence: {twcc:?}"
+        );
+        assert!(
+            feedback > 0,
+            "the subscriber's feedback reaches the estimator"
+        );
+    } else {
+        assert!(twcc.is_empty(), "str0m numbers nothing: {twcc:?}");
+        assert_eq!(feedback, 0);
+    }
     let answer = net.clients[publisher].sent.iter().find_map(|m| match m {
         ServerMsg::Answer { sdp } => Some(sdp.clone()),
         _ => None,

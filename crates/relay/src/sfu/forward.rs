@@ -9,14 +9,36 @@ use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::rtp::rtcp::Nack;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
+use super::congestion::Congestion;
 use super::ids::{PeerKey, TrackKey};
-use super::layers::pick;
+use super::layers::{pick, pick_capped};
 use super::release::segment_buf;
 use super::track::{KEYFRAME_REQUEST_INTERVAL, RTX_PER_SECOND};
 use super::{Sfu, Transmit};
 use crate::adversary::{Outgoing, Verdict};
 use crate::insider::RtpFields;
 use crate::metrics::Metrics;
+use crate::srtp::{RtpOut, SrtpSender};
+
+/// `header` with the next transport-wide sequence number of the subscriber
+/// (if it has congestion control), and the sealed length of a packet with
+/// `payload_len` bytes under it.
+#[inline]
+fn numbered(
+    now: Instant,
+    cc: Option<&mut Congestion>,
+    direct: &SrtpSender,
+    mut header: RtpOut,
+    payload_len: usize,
+) -> (RtpOut, usize) {
+    let Some(cc) = cc else {
+        return (header, direct.sealed_len(&header, payload_len));
+    };
+    header.twcc = Some((0, 0));
+    let len = direct.sealed_len(&header, payload_len);
+    header.twcc = Some(cc.number(now, len));
+    (header, len)
+}
 
 impl Sfu {
     /// Answers a subscriber's NACK from the route's recent packets, on the
@@ -78,8 +100,16 @@ impl Sfu {
                 let mut body = Vec::with_capacity(2 + p.payload.len());
                 body.extend_from_slice(&seq16.to_be_bytes());
                 body.extend_from_slice(&p.payload);
-                let ts = p.timestamp.wrapping_add(ts_delta);
-                let contents = direct.seal(p.marker, rtx_pt, sub.rtx_seq, ts, rtx_ssrc, &body);
+                let header = RtpOut {
+                    marker: p.marker,
+                    pt: rtx_pt,
+                    index: sub.rtx_seq,
+                    timestamp: p.timestamp.wrapping_add(ts_delta),
+                    ssrc: rtx_ssrc,
+                    twcc: None,
+                };
+                let (header, _) = numbered(now, peer.cc.as_mut(), direct, header, body.len());
+                let contents = direct.seal(&header, &body);
                 sub.rtx_seq += 1;
                 sub.rtx_window.1 += 1;
                 peer.direct_out.push(Transmit::single(dest, contents));
@@ -135,6 +165,7 @@ impl Sfu {
         }
         layer.ssrc = Some(pkt.header.ssrc);
         layer.view.last_at = Some(now);
+        layer.measure(now, pkt.payload.len());
         let video = route.kind == MediaKind::Video;
         let start = if video {
             conclave_proto::vp8::frame_start(&pkt.payload)
@@ -165,14 +196,19 @@ impl Sfu {
         let may_sync = !video || pkt.header.marker;
         let adversary = self.adversary.clone();
         let publisher_id = adversary.as_ref().map(|_| from.participant());
-        let (mut forwarded, mut direct_copies) = (0, 0);
+        let (mut forwarded, mut direct_copies, mut probe_copies) = (0, 0, 0);
         let simulcast = route.layers.len() > 1;
         let mut wanted: u8 = 0; // bit i: a subscriber waits for a key frame of layer i
         for sub in &mut route.subscriptions {
-            let target = if simulcast {
-                pick(now, &route.layers, |l| &l.view, sub.max_width)
-            } else {
-                Some(0)
+            let target = match sub.alloc {
+                // The subscriber's estimate fits no layer: video pauses.
+                Some(None) => {
+                    sub.layer.pause();
+                    continue;
+                }
+                Some(Some(cap)) => pick_capped(now, &route.layers, |l| &l.view, sub.max_width, cap),
+                None if simulcast => pick(now, &route.layers, |l| &l.view, sub.max_width),
+                None => Some(0),
             };
             let Some(out) =
                 sub.layer
@@ -210,18 +246,51 @@ impl Sfu {
                     // str0m writes the video-orientation extension; the direct path writes none.
                     if ext.video_orientation.is_none() && !sub.sync_due(now, may_sync) =>
                 {
-                    let len = direct.sealed_len(payload.len());
+                    let header = RtpOut {
+                        marker: pkt.header.marker,
+                        pt: *sub.pt,
+                        index: out.seq,
+                        timestamp: out.timestamp,
+                        ssrc: sub.ssrc,
+                        twcc: None,
+                    };
+                    let (header, len) =
+                        numbered(now, peer.cc.as_mut(), direct, header, payload.len());
                     let more = video && !pkt.header.marker;
                     let buf = segment_buf(&mut peer.direct_out, dest, len, self.gso_segments, more);
-                    direct.seal_into(
-                        pkt.header.marker,
-                        *sub.pt,
-                        out.seq,
-                        out.timestamp,
-                        sub.ssrc,
-                        payload,
-                        buf,
-                    );
+                    direct.seal_into(&header, payload, buf);
+                    // A probe runs: copies of this packet on the RTX stream
+                    // (the subscriber drops them as duplicates) raise the rate.
+                    if let (Some(cc), Some((rtx_ssrc, rtx_pt)), true) =
+                        (peer.cc.as_mut(), sub.rtx, video)
+                    {
+                        let copies = cc.probe_copies(now, len + 2);
+                        if copies > 0 {
+                            let mut body = Vec::with_capacity(2 + payload.len());
+                            body.extend_from_slice(&(out.seq as u16).to_be_bytes());
+                            body.extend_from_slice(payload);
+                            for _ in 0..copies {
+                                let header = RtpOut {
+                                    pt: rtx_pt,
+                                    index: sub.rtx_seq,
+                                    ssrc: rtx_ssrc,
+                                    ..header
+                                };
+                                sub.rtx_seq += 1;
+                                let (header, len) =
+                                    numbered(now, Some(&mut *cc), direct, header, body.len());
+                                let buf = segment_buf(
+                                    &mut peer.direct_out,
+                                    dest,
+                                    len,
+                                    self.gso_segments,
+                                    more,
+                                );
+                                direct.seal_into(&header, &body, buf);
+                            }
+                            probe_copies += copies as u64;
+                        }
+                    }
                     true
                 }
                 (Some(_), Some(_)) => {
@@ -263,6 +332,9 @@ impl Sfu {
         Metrics::add(&self.metrics.rtp_forwarded, forwarded);
         if direct_copies > 0 {
             Metrics::add(&self.metrics.rtp_direct, direct_copies);
+        }
+        if probe_copies > 0 {
+            Metrics::add(&self.metrics.probe_copies, probe_copies);
         }
         for layer in (0..8).filter(|i| wanted & (1 << i) != 0) {
             self.request_keyframe(now, track, Some(layer));

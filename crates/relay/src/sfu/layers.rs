@@ -29,6 +29,138 @@ pub(super) struct LayerView {
     pub(super) order: usize,
     /// When its last packet arrived.
     pub(super) last_at: Option<Instant>,
+    /// What it carries, bits per second (smoothed; 0: not measured yet).
+    pub(super) bps: u64,
+}
+
+/// A step up to a layer above the one a subscription receives must fit
+/// the estimate with this much to spare; staying needs none (hysteresis:
+/// a subscription does not flap between two layers at the estimate's edge).
+pub(super) const UPGRADE_MARGIN: f64 = 1.25;
+
+fn active(now: Instant, l: &LayerView) -> bool {
+    l.last_at
+        .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
+}
+
+/// The layers a subscriber may receive, worst to best: the active ones no
+/// wider than `max_width`, or the narrowest active one if all are wider
+/// (as [`pick`] chooses).
+pub(super) fn candidates<T>(
+    now: Instant,
+    layers: &[T],
+    view: impl Fn(&T) -> &LayerView,
+    max_width: Option<u16>,
+) -> Vec<usize> {
+    let rank = |i: &usize| (view(&layers[*i]).width, view(&layers[*i]).order);
+    let mut out: Vec<usize> = (0..layers.len())
+        .filter(|i| active(now, view(&layers[*i])))
+        .collect();
+    out.sort_by_key(rank);
+    let fitting = out
+        .iter()
+        .filter(|i| max_width.is_none_or(|m| view(&layers[**i]).width <= m))
+        .count();
+    out.truncate(fitting.max(1));
+    out
+}
+
+/// One video subscription as the allocator sees it: its candidate layers
+/// worst to best (layer index, bits per second) and the layer it receives.
+#[derive(Debug, Clone)]
+pub(super) struct Options {
+    pub(super) layers: Vec<(usize, u64)>,
+    pub(super) current: Option<usize>,
+}
+
+impl Options {
+    /// What taking its `n`-th candidate costs: its rate, with
+    /// [`UPGRADE_MARGIN`] if that is above the layer it receives.
+    pub(super) fn cost(&self, n: usize) -> u64 {
+        let bps = self.layers[n].1;
+        let held = self.layers.iter().position(|l| Some(l.0) == self.current);
+        if held.is_some_and(|h| n <= h) {
+            bps
+        } else {
+            (bps as f64 * UPGRADE_MARGIN) as u64
+        }
+    }
+}
+
+/// Shares `budget` (bits per second) among video subscriptions: each gets
+/// its worst candidate first, in order, while the budget lasts (`None`:
+/// paused, not even that fits — but the first one with candidates always
+/// gets its worst, so some video keeps flowing and its feedback can raise
+/// the estimate again); then they step up one layer at a time in turn
+/// while the next step's extra cost fits. Returns each one's layer.
+/// Without `may_pause` every subscription gets at least its worst layer.
+pub(super) fn allocate(budget: u64, subs: &[Options], may_pause: bool) -> Vec<Option<usize>> {
+    let mut left = budget;
+    let mut level: Vec<Option<usize>> = vec![None; subs.len()];
+    for (s, o) in subs.iter().enumerate() {
+        if o.layers.is_empty() {
+            continue;
+        }
+        let cost = o.cost(0);
+        if cost <= left || !may_pause || level.iter().all(Option::is_none) {
+            left = left.saturating_sub(cost);
+            level[s] = Some(0);
+        }
+    }
+    loop {
+        let mut stepped = false;
+        for (s, o) in subs.iter().enumerate() {
+            let Some(n) = level[s].filter(|n| n + 1 < o.layers.len()) else {
+                continue;
+            };
+            let extra = o.cost(n + 1).saturating_sub(o.cost(n));
+            if extra <= left {
+                left -= extra;
+                level[s] = Some(n + 1);
+                stepped = true;
+            }
+        }
+        if !stepped {
+            break;
+        }
+    }
+    level
+        .iter()
+        .zip(subs)
+        .map(|(n, o)| n.map(|n| o.layers[n].0))
+        .collect()
+}
+
+/// What a subscriber would take with an unlimited estimate: each
+/// subscription's best candidate, with the margin if it must step up.
+pub(super) fn desired(subs: &[Options]) -> u64 {
+    subs.iter()
+        .filter(|o| !o.layers.is_empty())
+        .map(|o| o.cost(o.layers.len() - 1))
+        .sum()
+}
+
+/// [`pick`], but no better than layer `cap` (the estimate's limit): the
+/// best candidate ranked at or below it, or the worst candidate if the
+/// cap's rank has no active layer left.
+pub(super) fn pick_capped<T>(
+    now: Instant,
+    layers: &[T],
+    view: impl Fn(&T) -> &LayerView,
+    max_width: Option<u16>,
+    cap: usize,
+) -> Option<usize> {
+    let rank = |i: usize| (view(&layers[i]).width, view(&layers[i]).order);
+    let limit = rank(cap.min(layers.len().checked_sub(1)?));
+    let mut best = None;
+    for (i, l) in layers.iter().map(&view).enumerate() {
+        let fits = max_width.is_none_or(|m| l.width <= m) && rank(i) <= limit;
+        if fits && active(now, l) && best.is_none_or(|b| rank(i) > rank(b)) {
+            best = Some(i);
+        }
+    }
+    // Nothing that low is active: the narrowest active layer, as `pick`.
+    best.or_else(|| candidates(now, layers, view, max_width).first().copied())
 }
 
 /// The layer a subscriber should receive: the widest active layer no
@@ -40,10 +172,7 @@ pub(super) fn pick<T>(
     view: impl Fn(&T) -> &LayerView,
     max_width: Option<u16>,
 ) -> Option<usize> {
-    let active = |l: &LayerView| {
-        l.last_at
-            .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
-    };
+    let active = |l: &LayerView| active(now, l);
     // Quality order: width, then the publisher's own order.
     let rank = |i: usize| (view(&layers[i]).width, view(&layers[i]).order);
     let mut fitting = None;
@@ -79,6 +208,8 @@ pub(super) struct LayerSwitch {
     since: u64,
     /// The last packet sent: sequence number, timestamp, when.
     last: Option<(u64, u32, Instant)>,
+    /// Paused ([`LayerSwitch::pause`]): the next layer starts at a key frame.
+    paused: bool,
 }
 
 /// A packet's numbers as the subscriber sees them.
@@ -92,6 +223,15 @@ impl LayerSwitch {
     /// The layer forwarded now.
     pub(super) fn current(&self) -> Option<usize> {
         self.current
+    }
+
+    /// Stops the stream (the subscriber's estimate fits no layer); it
+    /// resumes at a key frame of whatever layer is chosen then, its
+    /// numbers continuing without a gap.
+    pub(super) fn pause(&mut self) {
+        if self.current.take().is_some() {
+            self.paused = true;
+        }
     }
 
     /// The highest sequence number sent (0: none).
@@ -115,7 +255,8 @@ impl LayerSwitch {
         target: Option<usize>,
     ) -> Option<Out> {
         if self.current != Some(layer) {
-            let switch = target == Some(layer) && (keyframe || self.current.is_none());
+            let first = self.current.is_none() && !self.paused;
+            let switch = target == Some(layer) && (keyframe || first);
             if !switch {
                 return None;
             }
@@ -133,6 +274,7 @@ impl LayerSwitch {
                 }
             }
             self.current = Some(layer);
+            self.paused = false;
             self.since = (seq as i64 + self.seq_delta) as u64;
         }
         let out = seq as i64 + self.seq_delta;
@@ -170,6 +312,7 @@ mod tests {
             width,
             order,
             last_at,
+            bps: 0,
         }
     }
 
@@ -196,6 +339,137 @@ mod tests {
         // Widths unknown yet: the publisher's order decides.
         let unknown = [view(0, 1, on), view(0, 0, on)];
         assert_eq!(pick(now, &unknown, |l| l, None), Some(0));
+    }
+
+    fn opts(rates: &[u64], current: Option<usize>) -> Options {
+        Options {
+            layers: rates.iter().copied().enumerate().collect(),
+            current,
+        }
+    }
+
+    #[test]
+    fn a_capped_pick_stays_at_or_below_the_cap() {
+        let now = Instant::now();
+        let on = Some(now);
+        let stale = Some(now - LAYER_IDLE);
+        let layers = [view(160, 0, on), view(320, 1, on), view(640, 2, on)];
+        assert_eq!(pick_capped(now, &layers, |l| l, None, 1), Some(1));
+        assert_eq!(pick_capped(now, &layers, |l| l, None, 2), Some(2));
+        assert_eq!(
+            pick_capped(now, &layers, |l| l, Some(200), 2),
+            Some(0),
+            "the width still counts"
+        );
+        let middle_off = [view(160, 0, on), view(320, 1, stale), view(640, 2, on)];
+        assert_eq!(
+            pick_capped(now, &middle_off, |l| l, None, 1),
+            Some(0),
+            "below the cap"
+        );
+        let low_off = [view(160, 0, stale), view(320, 1, on), view(640, 2, on)];
+        assert_eq!(
+            pick_capped(now, &low_off, |l| l, None, 0),
+            Some(1),
+            "nothing that low: the narrowest"
+        );
+    }
+
+    #[test]
+    fn candidates_are_the_active_layers_that_fit_worst_first() {
+        let now = Instant::now();
+        let on = Some(now);
+        let stale = Some(now - LAYER_IDLE);
+        let layers = [view(640, 2, on), view(160, 0, on), view(320, 1, stale)];
+        assert_eq!(candidates(now, &layers, |l| l, None), vec![1, 0]);
+        assert_eq!(candidates(now, &layers, |l| l, Some(200)), vec![1]);
+        assert_eq!(
+            candidates(now, &layers, |l| l, Some(100)),
+            vec![1],
+            "none fits: the narrowest"
+        );
+        assert!(candidates(now, &[view(0, 0, None)], |l| l, None).is_empty());
+    }
+
+    #[test]
+    fn allocation_gives_everyone_a_floor_then_steps_up_in_turn() {
+        let rates = [150_000, 500_000, 1_500_000];
+        let three = |cur| opts(&rates, cur);
+        // Plenty: everyone on top.
+        assert_eq!(
+            allocate(10_000_000, &[three(Some(2)), three(Some(2))], true),
+            vec![Some(2), Some(2)]
+        );
+        // 1.2 Mbit/s for two held on their middle layer: both stay there.
+        assert_eq!(
+            allocate(1_200_000, &[three(Some(1)), three(Some(1))], true),
+            vec![Some(1), Some(1)]
+        );
+        // Stepping up needs the margin: 2 × 500 k fits 1.0 M held, not fresh.
+        assert_eq!(
+            allocate(1_000_000, &[three(Some(1)), three(Some(1))], true),
+            vec![Some(1), Some(1)]
+        );
+        assert_eq!(
+            allocate(1_000_000, &[three(Some(0)), three(Some(0))], true),
+            vec![Some(1), Some(0)]
+        );
+        // Not even the floor for the second: it is paused, the first is not starved.
+        assert_eq!(
+            allocate(200_000, &[three(Some(0)), three(Some(0))], true),
+            vec![Some(0), None]
+        );
+        // Below every floor, the first still gets its worst layer: some
+        // video keeps flowing (and with it the feedback that can recover).
+        assert_eq!(
+            allocate(100_000, &[three(Some(0)), three(Some(0))], true),
+            vec![Some(0), None]
+        );
+        assert_eq!(
+            allocate(100_000, &[opts(&[], None), three(None)], true),
+            vec![None, Some(0)]
+        );
+        // No candidate layers: nothing to give.
+        assert_eq!(allocate(1_000_000, &[opts(&[], None)], true), vec![None]);
+        // Without loss (may_pause false) nobody pauses: all get a floor.
+        assert_eq!(
+            allocate(100_000, &[three(Some(0)), three(Some(0))], false),
+            vec![Some(0), Some(0)]
+        );
+        // Unmeasured layers cost nothing: the best is taken.
+        assert_eq!(allocate(0, &[opts(&[0, 0], None)], true), vec![Some(1)]);
+    }
+
+    #[test]
+    fn desired_counts_the_margin_only_for_a_step_up() {
+        let rates = [100_000, 1_000_000];
+        assert_eq!(desired(&[opts(&rates, Some(1))]), 1_000_000);
+        assert_eq!(desired(&[opts(&rates, Some(0))]), 1_250_000);
+        assert_eq!(
+            desired(&[opts(&rates, Some(0)), opts(&[], None)]),
+            1_250_000
+        );
+    }
+
+    #[test]
+    fn a_paused_stream_resumes_at_a_key_frame_without_a_gap() {
+        let t = Instant::now();
+        let mut s = LayerSwitch::default();
+        assert_eq!(
+            s.on_packet(t, 0, 10, 100, false, Some(0)).map(|o| o.seq),
+            Some(1)
+        );
+        s.pause();
+        assert_eq!(s.current(), None);
+        assert_eq!(
+            s.on_packet(t, 0, 11, 100, false, Some(0)),
+            None,
+            "resumes only at a key frame"
+        );
+        assert_eq!(
+            s.on_packet(t, 0, 20, 400, true, Some(0)).map(|o| o.seq),
+            Some(2)
+        );
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //!   layer);
 //! - `layers`: which layer a subscription receives and how that layer's
 //!   sequence numbers and timestamps are rewritten across switches;
+//! - `congestion`: one subscriber's congestion control — the transport-wide
+//!   numbers on the copies the relay seals for it, the estimate its feedback
+//!   drives (`crate::bwe`), probes, and the layers that fit (layers.rs);
 //! - `forward`: the per-packet path, NACKs and key-frame requests;
 //! - `release`: one flush — what waits leaves, on several cores if many wait;
 //! - `ids`: the keys all of these are found by.
@@ -34,6 +37,7 @@
 //! engine, running its `Rtc` only when that has work. The payload (already
 //! SFrame ciphertext once E2EE is on) is shared by reference and never read.
 
+mod congestion;
 mod forward;
 mod ids;
 mod layers;
@@ -182,6 +186,10 @@ pub struct SfuConfig {
     /// Seal forwarded copies on the relay's own SRTP path instead of
     /// str0m's per-packet machinery ([`crate::srtp`]).
     pub direct_send: bool,
+    /// Number forwarded copies, estimate each subscriber's bandwidth and
+    /// choose its layers by it (`congestion.rs`; direct send only). Off,
+    /// forwarded streams carry no transport-wide sequence numbers at all.
+    pub congestion_control: bool,
 }
 
 /// The relay's forwarding state for all rooms.
@@ -493,6 +501,7 @@ impl Sfu {
             }
             Event::RawPacket(raw) => match *raw {
                 RawPacket::RtcpRx(Rtcp::Nack(nack)) => self.retransmit(now, key, &nack),
+                RawPacket::RtcpRx(Rtcp::Twcc(twcc)) => self.on_twcc(now, key, twcc),
                 RawPacket::RtcpTx(Rtcp::Nack(nack)) => {
                     // str0m asks a publisher again for packets lost on its way in.
                     let asked: u32 = nack.reports.iter().map(|e| 1 + e.blp.count_ones()).sum();

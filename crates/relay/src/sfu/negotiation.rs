@@ -2,6 +2,7 @@
 //! offers for every track it subscribes to or drops (only the relay offers
 //! after the first, so there is no glare).
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use conclave_proto::{ErrorCode, ServerMsg};
@@ -10,6 +11,7 @@ use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind};
 use str0m::Rtc;
 
+use super::congestion::Congestion;
 use super::ids::{PeerKey, TrackKey};
 use super::layers::LayerSwitch;
 use super::peer::Change;
@@ -28,7 +30,11 @@ impl Sfu {
                 "this connection already sent its offer; answer the relay's offers instead",
             );
         }
-        let offer = match SdpOffer::from_sdp_string(sdp) {
+        let (sdp, twcc) = own_twcc(
+            self.config.congestion_control && self.config.direct_send,
+            sdp,
+        );
+        let offer = match SdpOffer::from_sdp_string(&sdp) {
             Ok(o) => o,
             Err(e) => {
                 return self.error(
@@ -49,6 +55,9 @@ impl Sfu {
             }
         };
         peer.offered = true;
+        if let (None, Some(id)) = (&peer.cc, twcc) {
+            peer.cc = Congestion::new(now, id);
+        }
         peer.send(ServerMsg::Answer {
             sdp: answer.to_sdp_string(),
         });
@@ -90,7 +99,11 @@ impl Sfu {
                 "no offer from the relay is waiting for an answer",
             );
         };
-        let answer = match SdpAnswer::from_sdp_string(sdp) {
+        let (sdp, twcc) = own_twcc(
+            self.config.congestion_control && self.config.direct_send,
+            sdp,
+        );
+        let answer = match SdpAnswer::from_sdp_string(&sdp) {
             Ok(a) => a,
             Err(e) => {
                 peer.pending_offer = Some(pending);
@@ -116,6 +129,9 @@ impl Sfu {
             );
             self.renegotiate(key);
             return;
+        }
+        if let (None, Some(id)) = (&peer.cc, twcc) {
+            peer.cc = Congestion::new(now, id);
         }
         let in_flight = std::mem::take(&mut peer.in_flight);
         let pt_for = |rtc: &Rtc, kind: MediaKind| {
@@ -170,6 +186,7 @@ impl Sfu {
                 rtx_seq: 0,
                 rtx_window: (now, 0),
                 via_str0m_at: None,
+                alloc: None,
             });
             if kind == MediaKind::Video {
                 keyframes.push(track);
@@ -191,6 +208,7 @@ impl Sfu {
         if !peer.offered || peer.pending_offer.is_some() || peer.queued.is_empty() {
             return;
         }
+        let cc = self.config.congestion_control && self.config.direct_send;
         let queued = std::mem::take(&mut peer.queued);
         let mut api = peer.rtc.sdp_api();
         let mut in_flight = Vec::new();
@@ -217,15 +235,16 @@ impl Sfu {
         if let Some((offer, pending)) = api.apply() {
             peer.pending_offer = Some(pending);
             peer.in_flight = in_flight;
+            let sdp = offer.to_sdp_string();
             peer.send(ServerMsg::Offer {
-                sdp: without_send_twcc(&offer.to_sdp_string()),
+                sdp: if cc { sdp } else { without_send_twcc(&sdp) },
             });
         }
     }
 }
 
 /// Removes transport-wide congestion control from the m-lines the relay sends
-/// on. The relay runs no bandwidth estimation for its forwarded streams, so
+/// on, when it runs no congestion control (`--congestion-control false`), so
 /// per-packet TWCC sequence numbers, the subscriber's feedback and str0m's
 /// send-side record of it (~90 KB per peer) would be work for nothing. The
 /// m-lines a client publishes on keep TWCC: its browser's estimator needs the
@@ -257,9 +276,74 @@ fn without_send_twcc(sdp: &str) -> String {
     out
 }
 
+/// A client's SDP as str0m is to read it, and the transport-wide sequence
+/// number's extension id in it if the relay runs congestion control (`cc`)
+/// for what it sends this client ([`without_recv_twcc`]); unchanged otherwise.
+fn own_twcc(cc: bool, sdp: &str) -> (Cow<'_, str>, Option<u8>) {
+    if cc {
+        let (sdp, id) = without_recv_twcc(sdp);
+        (Cow::Owned(sdp), id)
+    } else {
+        (Cow::Borrowed(sdp), None)
+    }
+}
+
+/// The URI of the transport-wide sequence number header extension.
+const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+/// Takes transport-wide congestion control out of the m-lines of a client's
+/// SDP on which the client receives (`a=recvonly`), before str0m reads it;
+/// returns the SDP and the extension's id there.
+///
+/// The relay seals almost every copy it forwards itself (`crate::srtp`) and
+/// numbers those copies in one transport-wide sequence of its own
+/// (`congestion.rs`), from which the client's feedback drives the relay's
+/// estimate of its downlink (`crate::bwe`). str0m, which sends the rest (a
+/// copy now and then for its sender reports), must then not number its
+/// packets in a second sequence on the same transport: it numbers only
+/// where the client's SDP, as str0m reads it, has the extension. The client
+/// still sees the extension in the relay's offers and answers, so it
+/// numbers what it publishes and sends feedback on what it receives.
+fn without_recv_twcc(sdp: &str) -> (String, Option<u8>) {
+    let mut out = String::with_capacity(sdp.len());
+    let mut id = None;
+    // Sections start at "m=" lines; the session part comes first.
+    let mut rest = sdp;
+    while !rest.is_empty() {
+        let end = rest[1..]
+            .find("\r\nm=")
+            .map(|i| i + 3)
+            .unwrap_or(rest.len());
+        let (section, tail) = rest.split_at(end);
+        rest = tail;
+        let receiving = section.starts_with("m=") && section.contains("\r\na=recvonly\r\n");
+        if !receiving {
+            out.push_str(section);
+            continue;
+        }
+        for line in section.split_inclusive("\r\n") {
+            let ext = line
+                .strip_prefix("a=extmap:")
+                .filter(|l| l.trim_end().ends_with(TWCC_URI));
+            if let Some(ext) = ext {
+                // "3 URI" or "3/recvonly URI".
+                let number = ext.split([' ', '/']).next();
+                id = id.or(number.and_then(|n| n.parse::<u8>().ok()));
+                continue;
+            }
+            let feedback =
+                line.starts_with("a=rtcp-fb:") && line.trim_end().ends_with(" transport-cc");
+            if !feedback {
+                out.push_str(line);
+            }
+        }
+    }
+    (out, id)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::without_send_twcc;
+    use super::{without_recv_twcc, without_send_twcc};
 
     #[test]
     fn twcc_is_dropped_only_where_the_relay_sends() {
@@ -281,5 +365,39 @@ mod tests {
         let expected = "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n".len()
             + "a=rtcp-fb:96 transport-cc\r\n".len();
         assert_eq!(removed, expected, "{out}");
+    }
+
+    #[test]
+    fn twcc_is_hidden_from_str0m_only_where_the_client_receives() {
+        let sdp = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\na=group:BUNDLE 0 1\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n\
+            a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=sendonly\r\n\
+            a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 nack\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=recvonly\r\n\
+            a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 nack\r\n";
+        let (out, id) = without_recv_twcc(sdp);
+        assert_eq!(id, Some(3));
+        let (published, received) = out.split_at(out.find("a=mid:1").expect("second m-line"));
+        assert!(published.contains("transport-wide-cc") && published.contains("96 transport-cc"));
+        assert!(!received.contains("transport-wide-cc") && !received.contains("transport-cc"));
+        assert!(received.contains("sdes:mid") && received.contains("a=rtcp-fb:96 nack\r\n"));
+        let removed = sdp.len() - out.len();
+        let expected = "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n".len()
+            + "a=rtcp-fb:96 transport-cc\r\n".len();
+        assert_eq!(removed, expected, "{out}");
+        // No receiving m-line: nothing changes, no id.
+        let (same, none) = without_recv_twcc(
+            &sdp[..sdp
+                .find("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1")
+                .expect("m")],
+        );
+        assert_eq!(none, None);
+        assert!(same.contains("transport-cc"));
+        // An id that is not a number is ignored, not trusted.
+        let (_, bad) = without_recv_twcc(&sdp.replace("a=extmap:3 http", "a=extmap:x http"));
+        assert_eq!(bad, None);
     }
 }

@@ -15,6 +15,7 @@ use str0m::rtp::Ssrc;
 use str0m::{Event, Input, Output, Rtc};
 use tracing::debug;
 
+use super::congestion::Congestion;
 use super::ids::{PeerKey, TrackKey};
 use super::{EventSender, Transmit, Via};
 use crate::srtp::{KeySlot, SrtpSender};
@@ -61,6 +62,9 @@ pub(super) struct Peer {
     pub(super) direct_out: Vec<Transmit>,
     /// Subscriber-side SSRC → mid of forwarded streams (NACKs, direct send).
     pub(super) sending: HashMap<u32, Mid>,
+    /// Congestion control of what the relay sends it, once its SDP has
+    /// the transport-wide sequence number (direct send only).
+    pub(super) cc: Option<Congestion>,
 }
 
 impl Peer {

@@ -178,6 +178,7 @@ impl Sfu {
             direct: None,
             direct_out: Vec::new(),
             sending: HashMap::new(),
+            cc: None,
         };
         peer.send(ServerMsg::Joined {
             participant: participant.clone(),

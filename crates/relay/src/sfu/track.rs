@@ -56,6 +56,11 @@ pub(super) struct Subscription {
     /// When a copy last went through str0m, which keeps its sender reports'
     /// RTP-to-wallclock mapping from such copies (direct send).
     pub(super) via_str0m_at: Option<Instant>,
+    /// What the subscriber's estimate allows (congestion.rs): `None` no
+    /// limit (without congestion control, or the best candidate fits: the
+    /// width alone decides), `Some(Some(layer))` nothing better than that
+    /// layer, `Some(None)` paused.
+    pub(super) alloc: Option<Option<usize>>,
 }
 
 /// Everything subscribed to one published track.
@@ -82,7 +87,12 @@ pub(super) struct Layer {
     pub(super) recent: VecDeque<Recent>,
     /// The publisher's sequence numbers already forwarded.
     pub(super) seen: SeenSeqs,
+    /// Bytes since `view.bps` was last updated, and since when.
+    meter: (u64, Option<Instant>),
 }
+
+/// How often a layer's rate is updated.
+const RATE_PERIOD: Duration = Duration::from_millis(500);
 
 /// A packet kept for retransmission on the direct path.
 #[derive(Debug)]
@@ -138,16 +148,37 @@ impl Route {
                 width: 0,
                 order: self.layers.len(),
                 last_at: None,
+                bps: 0,
             },
             last_keyframe_request: None,
             recent: VecDeque::new(),
             seen: SeenSeqs::default(),
+            meter: (0, None),
         });
         self.layers.len() - 1
     }
 }
 
 impl Layer {
+    /// Counts a packet of `len` payload bytes towards the layer's rate
+    /// (`view.bps`, smoothed over about two seconds).
+    #[inline]
+    pub(super) fn measure(&mut self, now: Instant, len: usize) {
+        // Payload plus RTP, SRTP and UDP/IP overhead, roughly.
+        self.meter.0 += len as u64 + 50;
+        let since = *self.meter.1.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(since);
+        if elapsed >= RATE_PERIOD {
+            let bps = self.meter.0 * 8 * 1_000_000 / elapsed.as_micros().max(1) as u64;
+            self.view.bps = if self.view.bps == 0 {
+                bps
+            } else {
+                (self.view.bps * 3 + bps) / 4
+            };
+            self.meter = (0, Some(now));
+        }
+    }
+
     /// Keeps a video packet to answer subscribers' NACKs on the direct path
     /// (at most [`RTX_CACHE_PACKETS`], none older than [`RTX_CACHE_AGE`]);
     /// the payload is shared, not copied.

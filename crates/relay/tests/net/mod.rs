@@ -50,8 +50,8 @@ pub struct Client {
     pub pending: Option<SdpPendingOffer>,
     pub sent: Vec<ServerMsg>,
     pub rtp: Vec<(Mid, u16, Vec<u8>)>,
-    /// Received packets carrying a transport-wide sequence number (TWCC).
-    pub twcc_packets: usize,
+    /// The transport-wide sequence numbers (TWCC) of received packets that carry one.
+    pub twcc: Vec<u16>,
     pub keyframe_requests: usize,
     pub media: Vec<(Mid, MediaKind)>,
     /// (RTP timestamp of a received packet, RTP time of the last sender
@@ -107,6 +107,7 @@ impl Net {
                 max_rooms: 10,
                 max_participants,
                 direct_send,
+                congestion_control: true,
             },
             metrics.clone(),
         );
@@ -218,7 +219,7 @@ impl Net {
             pending: Some(pending),
             sent: Vec::new(),
             rtp: Vec::new(),
-            twcc_packets: 0,
+            twcc: Vec::new(),
             keyframe_requests: 0,
             media,
             sender_reports: Vec::new(),
@@ -269,7 +270,7 @@ impl Net {
                         .stream_rx(&p.header.ssrc)
                         .map(|s| s.mid())
                         .unwrap();
-                    c.twcc_packets += p.header.ext_vals.transport_cc.is_some() as usize;
+                    c.twcc.extend(p.header.ext_vals.transport_cc);
                     if let Some(sr) = &p.last_sender_info {
                         c.sender_reports
                             .push((p.header.timestamp, sr.rtp_time.numer()));
