@@ -4,6 +4,7 @@
 //! Used by routing.rs and ice_tcp.rs (`mod net;`); each uses part of it.
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,6 +77,65 @@ pub struct Net {
     pub next_simulcast: Option<Vec<&'static str>>,
     /// Segmented (GSO) sends seen.
     pub segmented_sends: usize,
+    /// A rate-limited link from the relay to one client (congestion tests).
+    pub bottleneck: Option<Bottleneck>,
+    /// Payload bytes of each simulcast layer's packets in `publish_frame`
+    /// (by layer index; none: a few bytes).
+    pub frame_sizes: Vec<usize>,
+}
+
+/// The relay's datagrams to `to` leave through a queue drained at `bps`; one
+/// that would wait longer than `max_delay` is dropped (a token-bucket
+/// filter's latency, as `tc tbf` does).
+pub struct Bottleneck {
+    pub to: SocketAddr,
+    pub bps: u64,
+    pub max_delay: Duration,
+    /// When the link is free again.
+    free_at: Option<Instant>,
+    /// (arrival time, datagram) in order.
+    queue: VecDeque<(Instant, Vec<u8>)>,
+    /// Datagrams dropped because the queue was too long.
+    pub dropped: usize,
+    /// Also lose every n-th datagram (random loss on the link; 0: none).
+    pub lose_every: usize,
+    pub lost: usize,
+    seen: usize,
+}
+
+impl Bottleneck {
+    pub fn new(to: SocketAddr, bps: u64, max_delay: Duration) -> Bottleneck {
+        Bottleneck {
+            to,
+            bps,
+            max_delay,
+            free_at: None,
+            queue: VecDeque::new(),
+            dropped: 0,
+            lose_every: 0,
+            lost: 0,
+            seen: 0,
+        }
+    }
+
+    /// Queues a datagram sent `now`; false if the queue is too long.
+    fn push(&mut self, now: Instant, datagram: &[u8]) -> bool {
+        self.seen += 1;
+        if self.lose_every > 0 && self.seen.is_multiple_of(self.lose_every) {
+            self.lost += 1;
+            return false;
+        }
+        let start = self.free_at.map_or(now, |f| f.max(now));
+        if start.saturating_duration_since(now) > self.max_delay {
+            self.dropped += 1;
+            return false;
+        }
+        let wire = (datagram.len() + 28) as u64 * 8;
+        let at = start + Duration::from_micros(wire * 1_000_000 / self.bps);
+        self.free_at = Some(at);
+        self.queue.push_back((at, datagram.to_vec()));
+        true
+    }
 }
 
 /// Stands in for the engine's socket in a parallel flush: keeps every datagram.
@@ -123,6 +183,8 @@ impl Net {
             rtp_from: Vec::new(),
             next_simulcast: None,
             segmented_sends: 0,
+            bottleneck: None,
+            frame_sizes: Vec::new(),
         }
     }
 
@@ -330,6 +392,25 @@ impl Net {
             if let Some(c) = &self.sent_by_fanout {
                 out.append(&mut c.0.lock().unwrap());
             }
+            // The bottleneck's datagrams whose time has come.
+            let due: Vec<(SocketAddr, Vec<u8>)> = match self.bottleneck.as_mut() {
+                Some(b) => {
+                    let mut due = Vec::new();
+                    while b.queue.front().is_some_and(|(at, _)| *at <= self.now) {
+                        if let Some((_, d)) = b.queue.pop_front() {
+                            due.push((b.to, d));
+                        }
+                    }
+                    due
+                }
+                None => Vec::new(),
+            };
+            for (to, datagram) in due {
+                moved = true;
+                if let Some(i) = self.clients.iter().position(|c| c.addr == to) {
+                    self.deliver(i, to, &datagram);
+                }
+            }
             for t in out {
                 moved = true;
                 let Some(i) = self
@@ -345,25 +426,33 @@ impl Net {
                     if self.lost(t.destination, datagram) {
                         continue;
                     }
-                    let c = &mut self.clients[i];
-                    let (proto, from) = match c.via {
-                        Via::Udp => (Protocol::Udp, RELAY),
-                        Via::Tcp => (Protocol::Tcp, RELAY_TCP),
-                    };
-                    let input = Input::Receive(
-                        self.now,
-                        Receive::new(proto, from.parse().unwrap(), t.destination, datagram)
-                            .unwrap(),
-                    );
-                    c.rtc.handle_input(input).unwrap();
-                    // str0m's RTP mode keeps one received packet until polled.
-                    self.drain_client(i);
+                    if let Some(b) = self.bottleneck.as_mut().filter(|b| b.to == t.destination) {
+                        b.push(self.now, datagram);
+                        continue;
+                    }
+                    self.deliver(i, t.destination, datagram);
                 }
             }
             if !moved {
                 break;
             }
         }
+    }
+
+    /// Hands client `i` a datagram from the relay now.
+    fn deliver(&mut self, i: usize, to: SocketAddr, datagram: &[u8]) {
+        let c = &mut self.clients[i];
+        let (proto, from) = match c.via {
+            Via::Udp => (Protocol::Udp, RELAY),
+            Via::Tcp => (Protocol::Tcp, RELAY_TCP),
+        };
+        let input = Input::Receive(
+            self.now,
+            Receive::new(proto, from.parse().unwrap(), to, datagram).unwrap(),
+        );
+        c.rtc.handle_input(input).unwrap();
+        // str0m's RTP mode keeps one received packet until polled.
+        self.drain_client(i);
     }
 
     /// The publisher sends `count` one-packet video frames with distinct payloads; returns the payloads.
@@ -457,6 +546,9 @@ impl Net {
             }
             payload.extend_from_slice(rid.as_bytes());
             payload.extend_from_slice(&i.to_be_bytes());
+            if let Some(size) = self.frame_sizes.get(n) {
+                payload.resize((*size).max(payload.len()), 0);
+            }
             let c = &mut self.clients[who];
             let mut api = c.rtc.direct_api();
             let tx = api
