@@ -14,10 +14,15 @@
 // proxy reaches the relay at B through the veth. Everything else in NS goes
 // straight over the veth. All of it is removed on exit.
 //
-// A rate limit (`limitDownlink`) is a `tc tbf` qdisc on the root-namespace
-// end of the veth: its egress is everything the root namespace sends into
-// NS (the relay's media to the proxy, and the page and signaling), i.e. the
-// impaired host's downlink. Its uplink stays unlimited.
+// A rate limit (`limitDownlink`) is a `tc tbf` qdisc inside NS, on the hop
+// from the proxy to Chromium (NS's lo, selected by the proxy's source
+// address and port): the impaired host's downlink for media. It is not on
+// the root-namespace end of the veth, because a queue in the sending host's
+// own qdisc is charged to the sending socket: the relay's one UDP socket
+// would fill while one viewer's queue stood, and the relay would lose sends
+// to every other viewer too (a test artifact; on a real path the queue is
+// in a router). Here the queue is charged to the proxy's socket, as a
+// router's would be to nobody's. The page and signaling are not limited.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,7 +70,7 @@ export function impairedHost(label) {
     countsAt: null,
     close() {
       if (host.proxy) host.proxy.kill('SIGKILL');
-      // A qdisc goes with its link; deleting the veth (below) removes a rate limit too.
+      // A rate limit's qdisc is on NS's lo: it goes with the namespace.
       try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
       try { execFileSync('ip', ['link', 'del', outer], { stdio: 'ignore' }); } catch { /* went with the namespace */ }
       rmSync(dir, { recursive: true, force: true });
@@ -93,6 +98,7 @@ export function impairedHost(label) {
 
   /** Starts impair.mjs inside: ADVERTISED:port → DIRECT:port with `settings`. */
   host.startProxy = async (port, settings) => {
+    host.proxyPort = port;
     host.proxy = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(here, 'impair.mjs'),
       `${ADVERTISED}:${port}`, `${DIRECT}:${port}`, JSON.stringify(settings)], { stdio: ['pipe', 'pipe', 'pipe'] });
     host.proxy.stdout.setEncoding('utf8');
@@ -112,37 +118,52 @@ export function impairedHost(label) {
   host.impair = (settings) => host.proxy.stdin.write(`${JSON.stringify(settings)}\n`);
 
   /**
-   * Limits NS's downlink (what the root namespace sends into it) to `rate`
-   * with a token bucket, like an access link. The defaults are those of a
-   * slow DSL or mobile link:
+   * Limits NS's media downlink (what the proxy passes on to Chromium) to
+   * `rate` with a token bucket, like an access link. The defaults are those
+   * of a slow DSL or mobile link:
    * - burst 32 kbit (tc: 4 KiB, 2–3 full-size packets, 80 ms at 400 kbit/s):
    *   a real link lets only a few packets through back to back; a bucket of
-   *   many packets would let a whole key frame pass at veth speed and hide
-   *   the queue from a delay-based estimator. It must hold one packet of the
-   *   veth's MTU (1500 + 14 bytes) or tbf drops every large packet; larger
-   *   UDP GSO batches are split by tbf into packets first.
+   *   many packets would let a whole key frame pass at once and hide the
+   *   queue from a delay-based estimator. It must hold the largest packet
+   *   (media datagrams are under 1300 bytes) or tbf drops every such packet.
    * - latency 300 ms: how long a packet may wait in the queue before tbf
    *   drops it (queue ≈ rate × latency + burst ≈ 19 kB at 400 kbit/s), in the
    *   range of a modem's or a mobile bearer's buffer (100 ms–1 s): deep
    *   enough that a sender's burst is delayed (the receiver's transport-wide
    *   feedback shows the queue growing) before anything is lost, shallow
    *   enough that an oversubscribed link drops packets.
-   * `tc qdisc replace`, so calling it again changes the limit.
+   * NS's lo carries both directions between Chromium and the proxy, so an
+   * htb root sends only the proxy's packets (source A and the relay's port)
+   * through the tbf; the rest (Chromium's uplink) passes unlimited.
+   * Calling it again changes the limit.
    */
   host.limitDownlink = ({ rate = '400kbit', burst = '32kbit', latency = '300ms' } = {}) => {
-    execFileSync('tc', ['qdisc', 'replace', 'dev', outer, 'root', 'tbf', 'rate', rate, 'burst', burst, 'latency', latency]);
+    check(host.proxyPort, 'limitDownlink needs the proxy started (startProxy) first');
+    const tc = (...args) => execFileSync('tc', ['-n', ns, ...args]);
+    if (!host.limit) {
+      tc('qdisc', 'replace', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '20');
+      for (const c of ['1:10', '1:20']) tc('class', 'replace', 'dev', 'lo', 'parent', '1:', 'classid', c, 'htb', 'rate', '10gbit', 'quantum', '60000');
+      tc('filter', 'replace', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32',
+        'match', 'ip', 'src', `${ADVERTISED}/32`, 'match', 'ip', 'sport', String(host.proxyPort), '0xffff', 'flowid', '1:10');
+    }
+    tc('qdisc', 'replace', 'dev', 'lo', 'parent', '1:10', 'handle', '10:', 'tbf', 'rate', rate, 'burst', burst, 'latency', latency);
     host.limit = { rate, burst, latency };
   };
-  /** Lifts the downlink limit (back to the veth's default queue). */
+  /** Lifts the downlink limit: the link becomes fast (1 Gbit/s), and what
+   * waits in its queue is delivered (deleting the qdisc would drop it all at
+   * once, a loss burst no real link makes when it gets faster). */
   host.unlimitDownlink = () => {
-    try { execFileSync('tc', ['qdisc', 'del', 'dev', outer, 'root'], { stdio: 'ignore' }); } catch { /* none */ }
+    if (!host.limit) return;
+    execFileSync('tc', ['-n', ns, 'qdisc', 'change', 'dev', 'lo', 'parent', '1:10', 'handle', '10:', 'tbf',
+      'rate', '1gbit', 'burst', '1mbit', 'latency', host.limit.latency]);
     host.limit = null;
   };
-  /** The downlink limit's counters: {kind, bytes, packets, drops, overlimits,
-   * backlog} of the root qdisc of the root-namespace end (kind `tbf` while limited). */
+  /** The downlink limit's counters: {kind, rateKbit, bytes, packets, drops,
+   * overlimits, backlog} of its tbf (`null` before the first limit). */
   host.downlinkQdisc = () => {
-    const [q] = JSON.parse(execFileSync('tc', ['-s', '-j', 'qdisc', 'show', 'dev', outer, 'root'], { encoding: 'utf8' }));
-    return q ? { kind: q.kind, bytes: q.bytes, packets: q.packets, drops: q.drops, overlimits: q.overlimits, backlog: q.backlog } : null;
+    const all = JSON.parse(execFileSync('tc', ['-n', ns, '-s', '-j', 'qdisc', 'show', 'dev', 'lo'], { encoding: 'utf8' }));
+    const q = all.find((x) => x.kind === 'tbf');
+    return q ? { kind: q.kind, rateKbit: (q.options.rate * 8) / 1000, bytes: q.bytes, packets: q.packets, drops: q.drops, overlimits: q.overlimits, backlog: q.backlog } : null;
   };
   return host;
 }

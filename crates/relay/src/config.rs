@@ -71,8 +71,8 @@ pub struct ServeArgs {
 
     /// Choose each viewer's video layers by its bandwidth estimate
     /// (congestion control; needs direct send). Off, layers follow tile
-    /// widths only [default: false: on a machine short of CPU it still
-    /// takes a stall for a full link and lowers layers].
+    /// widths only, and a viewer on a slow link gets the layer its tile
+    /// asks for whether it fits or not [default: true].
     #[arg(long, env = "CONCLAVE_CONGESTION_CONTROL", value_name = "BOOL", action = clap::ArgAction::Set)]
     pub congestion_control: Option<bool>,
 
@@ -170,7 +170,7 @@ impl Default for Config {
             max_message_bytes: 64 * 1024,
             media_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             direct_send: true,
-            congestion_control: false,
+            congestion_control: true,
             ice_tcp: true,
             insider_view: None,
             allow_origins: Vec::new(),

@@ -14,8 +14,9 @@
 //! - `delay`: is a queue building on the path (trendline over groups);
 //! - `queue`: does it stand (every recent packet waited), or was it a stall;
 //! - this file: the rate — cut to 85 % of what arrived when the queue
-//!   grows or more than 10 % is lost, grown slowly (8 %/s, never far above
-//!   what arrives) while the path is stable, and raised in steps by
+//!   grows or more than 10 % of the last second's packets are lost, grown
+//!   slowly (8 %/s, never far above what arrives) while the path is
+//!   stable, and raised in steps by
 //!   **probes**: for [`PROBE_DURATION`] the relay sends at a higher rate
 //!   (retransmission copies fill the gap) and, if those packets arrive as
 //!   fast as they left with no queue building, the estimate takes the
@@ -56,8 +57,15 @@ const PROBE_BACKOFF_MAX: Duration = Duration::from_secs(8);
 const QUIET_AFTER_DECREASE: Duration = Duration::from_secs(2);
 /// Cuts are at most this frequent (about a round trip and a feedback interval).
 const DECREASE_INTERVAL: Duration = Duration::from_millis(300);
-/// Smoothed loss above this is congestion whatever the delay says.
+/// Loss above this is congestion whatever the delay says.
 const HEAVY_LOSS: f64 = 0.10;
+/// Loss is the share of packets lost among those reported over this window.
+const LOSS_WINDOW: Duration = Duration::from_secs(1);
+/// Fewest packets the window must hold before its loss counts: a
+/// subscriber that receives only audio has ~10 packets in a feedback
+/// report, where one loss (a packet sent before its stream was set up at
+/// the browser, a send the kernel refused) reads as 10 %.
+const LOSS_MIN_PACKETS: u32 = 40;
 /// How long after heavy loss video may still be paused ([`Estimator::lossy`]).
 const LOSSY_FOR: Duration = Duration::from_secs(5);
 /// The window over which "what arrived" is measured.
@@ -99,10 +107,13 @@ pub(crate) struct Estimator {
     /// (arrival, bytes) of recently arrived packets.
     acked: VecDeque<(Instant, u32)>,
     acked_bytes: u64,
-    /// Smoothed loss fraction.
+    /// (feedback time, lost, received) of the reports in [`LOSS_WINDOW`].
+    reports: VecDeque<(Instant, u32, u32)>,
+    /// Share of the packets in `reports` that were lost (0 while they
+    /// are fewer than [`LOSS_MIN_PACKETS`]).
     loss: f64,
     last_decrease: Option<Instant>,
-    /// When the smoothed loss last passed [`HEAVY_LOSS`].
+    /// When the loss last passed [`HEAVY_LOSS`].
     heavy_loss_at: Option<Instant>,
     last_update: Option<Instant>,
     probe: Option<Probe>,
@@ -118,6 +129,7 @@ impl Estimator {
             queue: StandingQueue::default(),
             acked: VecDeque::new(),
             acked_bytes: 0,
+            reports: VecDeque::new(),
             loss: 0.0,
             last_decrease: None,
             heavy_loss_at: None,
@@ -154,7 +166,7 @@ impl Estimator {
             .is_some_and(|t| now.saturating_duration_since(t) < LOSSY_FOR)
     }
 
-    /// The smoothed share of packets lost.
+    /// The share of packets lost over the last [`LOSS_WINDOW`].
     #[cfg(test)]
     pub(crate) fn loss(&self) -> f64 {
         self.loss
@@ -258,8 +270,7 @@ impl Estimator {
                 }
             }
         }
-        let batch_loss = f64::from(lost) / f64::from(lost + received).max(1.0);
-        self.loss = 0.8 * self.loss + 0.2 * batch_loss;
+        self.loss = self.windowed_loss(now, lost, received);
         if self.loss > HEAVY_LOSS {
             self.heavy_loss_at = Some(now);
         }
@@ -274,6 +285,28 @@ impl Estimator {
         self.delay.signal() == Signal::Overuse && self.queue.is_standing()
     }
 
+    /// Adds one report's counts and returns the share lost over the last
+    /// [`LOSS_WINDOW`] (0 with fewer than [`LOSS_MIN_PACKETS`] packets).
+    fn windowed_loss(&mut self, now: Instant, lost: u32, received: u32) -> f64 {
+        self.reports.push_back((now, lost, received));
+        while self
+            .reports
+            .front()
+            .is_some_and(|r| now.saturating_duration_since(r.0) > LOSS_WINDOW)
+        {
+            self.reports.pop_front();
+        }
+        let (lost, received) = self
+            .reports
+            .iter()
+            .fold((0u32, 0u32), |(l, r), x| (l + x.1, r + x.2));
+        let total = lost + received;
+        if total < LOSS_MIN_PACKETS {
+            return 0.0;
+        }
+        f64::from(lost) / f64::from(total)
+    }
+
     fn update_rate(&mut self, now: Instant) {
         let dt = self
             .last_update
@@ -286,11 +319,19 @@ impl Estimator {
             .is_none_or(|t| now.saturating_duration_since(t) >= DECREASE_INTERVAL);
         let congested = self.queue_grows() || self.loss > HEAVY_LOSS;
         if congested && may_cut {
-            let base = acked.unwrap_or(self.estimate).min(self.estimate);
-            let mut cut = (base as f64 * 0.85) as u64;
+            // 85 % of what arrives, as libwebrtc's AIMD does: repeated cuts
+            // while a queue drains land on the same rate instead of
+            // compounding (85 % of 85 % of ...: a viewer on a 400 kbit/s
+            // link fell to 140 kbit/s, less than its audio and smallest
+            // layer). The estimate never rises by a cut.
+            let mut cut = acked.map_or(self.estimate, |a| (a as f64 * 0.85) as u64);
             if self.loss > HEAVY_LOSS {
                 cut = cut.min((self.estimate as f64 * (1.0 - 0.5 * self.loss)) as u64);
+                // Each loss measured cuts once: the next loss cut needs a
+                // window of packets sent after this one.
+                self.reports.clear();
             }
+            let cut = cut.min(self.estimate);
             tracing::debug!(
                 from = self.estimate,
                 to = cut,

@@ -250,30 +250,7 @@ impl Sfu {
 /// m-lines a client publishes on keep TWCC: its browser's estimator needs the
 /// relay's feedback.
 fn without_send_twcc(sdp: &str) -> String {
-    let mut out = String::with_capacity(sdp.len());
-    // Sections start at "m=" lines; the session part comes first.
-    let mut rest = sdp;
-    while !rest.is_empty() {
-        let end = rest[1..]
-            .find("\r\nm=")
-            .map(|i| i + 3)
-            .unwrap_or(rest.len());
-        let (section, tail) = rest.split_at(end);
-        rest = tail;
-        let sending = section.starts_with("m=") && section.contains("\r\na=sendonly\r\n");
-        if !sending {
-            out.push_str(section);
-            continue;
-        }
-        for line in section.split_inclusive("\r\n") {
-            let twcc = (line.starts_with("a=extmap:") && line.contains("transport-wide-cc"))
-                || (line.starts_with("a=rtcp-fb:") && line.trim_end().ends_with(" transport-cc"));
-            if !twcc {
-                out.push_str(line);
-            }
-        }
-    }
-    out
+    without_twcc(sdp, "a=sendonly").0
 }
 
 /// A client's SDP as str0m is to read it, and the transport-wide sequence
@@ -305,6 +282,13 @@ const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide
 /// still sees the extension in the relay's offers and answers, so it
 /// numbers what it publishes and sends feedback on what it receives.
 fn without_recv_twcc(sdp: &str) -> (String, Option<u8>) {
+    without_twcc(sdp, "a=recvonly")
+}
+
+/// Takes the transport-wide sequence number extension and `transport-cc`
+/// feedback out of the m-sections whose direction line is `direction`;
+/// returns the SDP and the extension's id in those sections.
+fn without_twcc(sdp: &str, direction: &str) -> (String, Option<u8>) {
     let mut out = String::with_capacity(sdp.len());
     let mut id = None;
     // Sections start at "m=" lines; the session part comes first.
@@ -316,8 +300,9 @@ fn without_recv_twcc(sdp: &str) -> (String, Option<u8>) {
             .unwrap_or(rest.len());
         let (section, tail) = rest.split_at(end);
         rest = tail;
-        let receiving = section.starts_with("m=") && section.contains("\r\na=recvonly\r\n");
-        if !receiving {
+        let matches =
+            section.starts_with("m=") && section.split("\r\n").any(|line| line == direction);
+        if !matches {
             out.push_str(section);
             continue;
         }

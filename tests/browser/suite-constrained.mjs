@@ -1,11 +1,3 @@
-// NOT YET IN CI (scripts/test.d/browser.sh runs suite-*.mjs only): on the
-// two-core test machine Pia's own encoder never reaches its top layer here —
-// her browser's outgoing estimate falls to 120-150 kbit/s with four
-// processes on two cores (qualityLimitationReason "bandwidth"), so the first
-// step's precondition fails before the relay's congestion control (started
-// with --congestion-control true) is exercised. See issue 12's notes. Run by
-// hand: CONCLAVE_BIN=target/debug/conclave node tests/browser/wip-constrained.mjs
-//
 // A viewer on a slow link (issue 12 §3 and §6): Pia publishes her camera
 // in three simulcast layers (a 1280×720 camera: 320, 640 and 1280 wide);
 // Ana watches on a clean link; Ben's Chromium sits in a network namespace
@@ -51,6 +43,8 @@
 //   (openTabAs) to read what window.conclave.rtpStats leaves out: why Pia's
 //   encoder holds a layer back, her browser's outgoing bandwidth estimate.
 //
+// The relay runs with `--congestion-control true`.
+//
 // Needs root (ip netns, veth, tc).
 
 import { chromium } from 'playwright-core';
@@ -69,24 +63,26 @@ const LOSS = 0.02;
 const DOWN_WITHIN_S = 20;
 const UP_WITHIN_S = 30;
 /** How long Ben's decoding is measured on the lower layer. */
-const WINDOW_S = 10;
+const WINDOW_S = 20;
 const SAMPLE_MS = 500;
 /**
  * Freezes Ben may have in the window. Chromium counts a freeze when a frame
  * comes more than max(3 × the mean frame interval, mean + 150 ms) after the
  * one before (about 185 ms at 30 frames/s). Ben's picture may stop now and
  * then even when the relay does its job: a retransmission of one of the 2 %
- * lost packets waits behind up to 300 ms of queue (the tbf latency), and a
- * layer change that lands in the window waits for the new layer's key frame.
- * Up to 3 freezes and 15 % of the window frozen (the bound suite-loss.mjs
- * uses for 5 % loss) is a picture that moves with a hiccup; more is the
- * stutter a 400 kbit/s viewer of an oversized layer sees, which is what
- * congestion control is for. Freezes say nothing when no frame comes at all
- * (a freeze is counted when the late frame arrives), so frames per second
- * are checked too.
+ * lost packets waits behind up to 300 ms of queue (the tbf latency). And the
+ * window starts at the switch, when the queue is still full of the top
+ * layer's packets: the lower layer's first frames cross it and lose
+ * packets, and the picture may wait for another key frame (one freeze of
+ * 3.3 s in 1 of 4 runs here; 0 in the others). So: up to 3 freezes and
+ * 20 % of the window frozen (4 s) — a switch's key-frame wait plus a
+ * picture that moves with a hiccup; more is the stutter a 400 kbit/s
+ * viewer of an oversized layer sees, which is what congestion control is
+ * for. Freezes say nothing when no frame comes at all (a freeze is counted
+ * when the late frame arrives), so frames per second are checked too.
  */
 const MAX_FREEZES = 3;
-const MAX_FROZEN_S = WINDOW_S * 0.15;
+const MAX_FROZEN_S = WINDOW_S * 0.2;
 /**
  * Frames per second Ben must decode: the camera sends 30. On two shared
  * cores the machine itself may slow every decoder, so the bound follows
@@ -329,10 +325,10 @@ async function scenario() {
   }
 
   /** Rates between two samples. `proxyKbit`: UDP payload that reached the
-   * proxy from the relay (after tbf), `deliveredKbit`: what it passed on to
-   * Ben after its loss, both over the time between the proxy's count lines
-   * (about one a second); the tbf line counts 42 bytes more per packet
-   * (Ethernet, IP, UDP). */
+   * proxy from the relay, `deliveredKbit`: what it passed on after its loss
+   * (into the tbf, which comes after it), both over the time between the
+   * proxy's count lines (about one a second); the tbf line counts what left
+   * the limit for Ben, 42 bytes more per packet (Ethernet, IP, UDP). */
   function rates(s0, s1) {
     const seconds = (s1.at - s0.at) / 1000;
     const proxySeconds = Math.max(1, (s1.proxy.at - s0.proxy.at) / 1000);
@@ -376,8 +372,8 @@ async function scenario() {
   };
   const fmtRates = (r) => `Ben ${r.ben.fps.toFixed(1)} frames/s, ${r.ben.freezes} freezes (${r.ben.frozenS.toFixed(2)} s frozen), `
     + `${r.ben.pauses} pauses, ${r.ben.lost} packets lost, ${r.ben.kbit.toFixed(0)} kbit/s of Pia's video; `
-    + `proxy: ${r.proxyKbit.toFixed(0)} kbit/s from the relay, ${r.deliveredKbit.toFixed(0)} kbit/s to Ben (${r.proxyDropped} datagrams lost)`
-    + `${r.tbf ? `; tbf sent ${r.tbf.kbit.toFixed(0)} kbit/s (${r.tbf.packets} packets), dropped ${r.tbf.drops}` : ''}; `
+    + `proxy: ${r.proxyKbit.toFixed(0)} kbit/s from the relay, ${r.deliveredKbit.toFixed(0)} kbit/s on (${r.proxyDropped} datagrams lost)`
+    + `${r.tbf ? `; the limit passed ${r.tbf.kbit.toFixed(0)} kbit/s to Ben (${r.tbf.packets} packets), dropped ${r.tbf.drops}` : ''}; `
     + `Ana ${r.ana.fps.toFixed(1)} frames/s, ${r.ana.freezes} freezes`;
 
   await step(`Ben's downlink limited to ${RATE_KBIT} kbit/s with ${LOSS * 100} % loss: within ${DOWN_WITHIN_S} s he decodes a lower layer, `
@@ -415,7 +411,7 @@ async function scenario() {
 
     // The rig first: without a working limit the rest means nothing.
     check(r.tbf && r.tbf.packets > 0, `the tbf limit is not on Ben's path (qdisc ${JSON.stringify(w1.qdisc)}); ${observed}`);
-    check(r.proxyKbit <= RATE_KBIT * 1.1, `the proxy got ${r.proxyKbit.toFixed(0)} kbit/s from the relay through a ${RATE_KBIT} kbit/s limit; ${observed}`);
+    check(r.tbf.kbit <= RATE_KBIT * 1.1, `the ${RATE_KBIT} kbit/s limit passed ${r.tbf.kbit.toFixed(0)} kbit/s to Ben; ${observed}`);
 
     const need = minFps(r.ana.fps);
     const problems = [];
@@ -434,29 +430,36 @@ async function scenario() {
     host.unlimitDownlink();
     host.impair({ loss: 0 });
     const liftedAt = Date.now();
-    check(host.downlinkQdisc()?.kind !== 'tbf', 'the tbf limit is still on Ben\'s link after tc qdisc del');
+    const lifted = host.downlinkQdisc();
+    check(lifted.rateKbit >= 1e6, `Ben's link is still limited after the limit was lifted: ${JSON.stringify(lifted)}`);
     const samples = [await sample()];
     let upAt = null;
     while (Date.now() - liftedAt < UP_WITHIN_S * 1000) {
       await sleep(SAMPLE_MS);
       const s = await sample();
       samples.push(s);
-      if (s.ben.width === top) { upAt = s.at; break; }
+      // On top = decoding it: frameWidth stays at the last decoded frame's.
+      const prev = samples[samples.length - 2];
+      if (s.ben.width === top && s.ben.frames > prev.ben.frames) { upAt = s.at; break; }
     }
     const last = samples[samples.length - 1];
     if (!upAt) {
       throw new TestFailure(`Ben decoded Pia ${last.ben.width} wide ${UP_WITHIN_S} s after his limit was lifted (top ${top}): `
         + `${widthsOverTime(samples, liftedAt)}; frames/s per 2 s ${fpsOverTime(samples)}; ${fmtRates(rates(samples[0], last))}; relay: ${await bweMetrics()}`);
     }
-    await sleep(3000);
-    const end = await sample();
+    while (Date.now() - last.at < 3000) {
+      await sleep(SAMPLE_MS);
+      samples.push(await sample());
+    }
+    const end = samples[samples.length - 1];
     const r = rates(last, end);
     const need = minFps(r.ana.fps);
     check(end.ben.width === top && r.ben.fps >= need,
-      `back on the top layer, Ben then decoded ${end.ben.width} wide at ${r.ben.fps.toFixed(1)} frames/s (need ${top} and ${need.toFixed(1)})`);
+      `back on the top layer, Ben then decoded ${end.ben.width} wide at ${r.ben.fps.toFixed(1)} frames/s (need ${top} and ${need.toFixed(1)}): `
+      + `${widthsOverTime(samples, liftedAt)}; frames/s per 2 s ${fpsOverTime(samples)}; relay: ${await bweMetrics()}`);
     return `Ben ${widthsOverTime(samples, liftedAt)} (top after ${secs(upAt - liftedAt)} s), then ${r.ben.fps.toFixed(1)} frames/s; `
       + `proxy ${r.proxyKbit.toFixed(0)} kbit/s from the relay; relay: ${await bweMetrics()}`;
   });
 }
 
-main(scenario, { label: 'wip-constrained', timeoutS: 240 });
+main(scenario, { label: 'suite-constrained', timeoutS: 300 });
