@@ -9,6 +9,8 @@
 #   bench/run.sh --pace 2.5           # the publisher paces video like Chrome
 #   BASELINE_BIN=/tmp/conclave-old bench/run.sh --systems "baseline conclave"
 #                                     # a change against an older build, in one run
+#   bench/run.sh --systems "conclave conclave-nocc"
+#                                     # congestion control on (default) and off
 #   BENCH_BIN_DIR=DIR bench/run.sh --no-build   # binaries built elsewhere
 #
 # Everything runs inside a network namespace made here (libnice, Janus's ICE,
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --pace) PACE=$2; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -105,9 +107,10 @@ wait_open() { # log pid
 start() {
   local log="$tmp/$1.log"
   case $1 in
-    conclave|baseline)
+    conclave|conclave-nocc|baseline)
       local bin="$BIN/conclave"; [ "$1" = baseline ] && bin=$BASELINE_BIN
-      ip netns exec "$NS" taskset -c "$RELAY_CPU" "$bin" serve --listen $IP:0 --max-participants 1000 >"$log" 2>&1 &
+      local extra=(); [ "$1" = conclave-nocc ] && extra=(--congestion-control false)
+      ip netns exec "$NS" taskset -c "$RELAY_CPU" "$bin" serve --listen $IP:0 --max-participants 1000 "${extra[@]}" >"$log" 2>&1 &
       PID=$!; pids+=("$PID"); TARGET=conclave
       URL=$(wait_open "$log" "$PID") ;;
     janus)
