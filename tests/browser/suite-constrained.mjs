@@ -62,27 +62,31 @@ const LOSS = 0.02;
 /** The issue's bounds: a lower layer within 20 s, the top one back within 30 s. */
 const DOWN_WITHIN_S = 20;
 const UP_WITHIN_S = 30;
-/** How long Ben's decoding is measured on the lower layer. */
-const WINDOW_S = 20;
+/** How long Ben's decoding is measured on the lower layer, once adapted. */
+const WINDOW_S = 15;
 const SAMPLE_MS = 500;
 /**
- * Freezes Ben may have in the window. Chromium counts a freeze when a frame
- * comes more than max(3 × the mean frame interval, mean + 150 ms) after the
- * one before (about 185 ms at 30 frames/s). Ben's picture may stop now and
- * then even when the relay does its job: a retransmission of one of the 2 %
- * lost packets waits behind up to 300 ms of queue (the tbf latency). And the
- * window starts at the switch, when the queue is still full of the top
- * layer's packets: the lower layer's first frames cross it and lose
- * packets, and the picture may wait for another key frame (one freeze of
- * 3.3 s in 1 of 4 runs here; 0 in the others). So: up to 3 freezes and
- * 20 % of the window frozen (4 s) — a switch's key-frame wait plus a
- * picture that moves with a hiccup; more is the stutter a 400 kbit/s
- * viewer of an oversized layer sees, which is what congestion control is
- * for. Freezes say nothing when no frame comes at all (a freeze is counted
- * when the late frame arrives), so frames per second are checked too.
+ * "Adapted": Ben decodes a layer below the top one, and over the last 2 s at
+ * least the frame rate `minFps` asks. The time from the limit to that is the
+ * time to adapt (reported; bounded by DOWN_WITHIN_S). It includes the
+ * switch's freeze: the top layer flooded the 300 ms queue until the relay's
+ * estimate fell, and the lower layer's key frame has to get through it
+ * (2-6 s of frozen picture here; the relay stops the old layer at once when
+ * its estimate moves a viewer down, so the queue drains while it waits).
+ *
+ * Freezes Ben may have in the window after that. Chromium counts a freeze
+ * when a frame comes more than max(3 × the mean frame interval, mean +
+ * 150 ms) after the one before (about 185 ms at 30 frames/s). Ben's picture
+ * may stop now and then even when the relay does its job: a retransmission
+ * of one of the 2 % lost packets waits behind up to 300 ms of queue (the
+ * tbf latency). Up to 3 freezes and 15 % of the window frozen is a picture
+ * that moves with a hiccup; more is the stutter a 400 kbit/s viewer of an
+ * oversized layer sees, which is what congestion control is for. Freezes
+ * say nothing when no frame comes at all (a freeze is counted when the late
+ * frame arrives), so frames per second are checked too.
  */
 const MAX_FREEZES = 3;
-const MAX_FROZEN_S = WINDOW_S * 0.2;
+const MAX_FROZEN_S = WINDOW_S * 0.15;
 /**
  * Frames per second Ben must decode: the camera sends 30. On two shared
  * cores the machine itself may slow every decoder, so the bound follows
@@ -383,15 +387,26 @@ async function scenario() {
     const limitedAt = Date.now();
     const samples = [await sample()];
     let downAt = null;
+    let adaptedAt = null;
+    let need = 5;
     while (Date.now() - limitedAt < DOWN_WITHIN_S * 1000) {
       await sleep(SAMPLE_MS);
       const s = await sample();
       samples.push(s);
-      if (s.ben.width > 0 && s.ben.width < top) { downAt = s.at; break; }
+      const lower = s.ben.width > 0 && s.ben.width < top;
+      if (lower && !downAt) downAt = s.at;
+      // Adapted: on a lower layer, decoding steadily over the last 2 s.
+      const back = samples.findLast((x) => s.at - x.at >= 2000);
+      if (lower && back) {
+        const seconds = (s.at - back.at) / 1000;
+        need = minFps((s.ana.frames - back.ana.frames) / seconds);
+        if ((s.ben.frames - back.ben.frames) / seconds >= need) { adaptedAt = s.at; break; }
+      }
     }
-    // Measured whether or not he switched: the figures are the point when he did not.
+    // Measured whether or not he adapted: the figures are the point when he did not.
     const w0 = samples[samples.length - 1];
     const windowStart = samples.length - 1;
+    const transition = rates(samples[0], w0);
     while (Date.now() - w0.at < WINDOW_S * 1000) {
       await sleep(SAMPLE_MS);
       samples.push(await sample());
@@ -404,8 +419,10 @@ async function scenario() {
     const piaNow = await layersOf(pia);
     const bwe = await bweMetrics();
     const switched = downAt ? `${secs(downAt - limitedAt)} s` : `not within ${DOWN_WITHIN_S} s`;
+    const adapted = adaptedAt ? `${secs(adaptedAt - limitedAt)} s (${transition.ben.frozenS.toFixed(2)} s frozen till then)` : `not within ${DOWN_WITHIN_S} s`;
     const observed = `Ben decoded Pia ${widthsOverTime(samples, limitedAt)} (top ${top}); switched down: ${switched}; `
-      + `frames/s per 2 s: ${fpsOverTime(samples)}; over the ${r.seconds.toFixed(1)} s window after that: ${fmtRates(r)}; `
+      + `decoding steadily: ${adapted}; frames/s per 2 s: ${fpsOverTime(samples)}; `
+      + `over the ${r.seconds.toFixed(1)} s window after that: ${fmtRates(r)}; `
       + `Ana's widths ${anaWidths.join(', ')}; Pia sends ${piaNow.map((l) => `${l.rid} ${l.width}`).join(', ')}; relay: ${bwe}`;
     log(`constrained: ${observed}`);
 
@@ -413,9 +430,10 @@ async function scenario() {
     check(r.tbf && r.tbf.packets > 0, `the tbf limit is not on Ben's path (qdisc ${JSON.stringify(w1.qdisc)}); ${observed}`);
     check(r.tbf.kbit <= RATE_KBIT * 1.1, `the ${RATE_KBIT} kbit/s limit passed ${r.tbf.kbit.toFixed(0)} kbit/s to Ben; ${observed}`);
 
-    const need = minFps(r.ana.fps);
+    need = minFps(r.ana.fps);
     const problems = [];
     if (!downAt) problems.push(`Ben still decoded Pia ${w0.ben.width} wide ${DOWN_WITHIN_S} s after his link was limited (top ${top})`);
+    else if (!adaptedAt) problems.push(`Ben did not decode a lower layer steadily within ${DOWN_WITHIN_S} s of the limit`);
     else if (!(w1.ben.width > 0 && w1.ben.width < top)) problems.push(`Ben went back to ${w1.ben.width} wide during the window (widths ${benWidths.join(', ')})`);
     if (r.ben.fps < need) problems.push(`Ben decoded ${r.ben.fps.toFixed(1)} frames/s (need ${need.toFixed(1)}: half of Ana's ${r.ana.fps.toFixed(1)}, 5 to 10)`);
     if (r.ben.freezes > MAX_FREEZES || r.ben.frozenS > MAX_FROZEN_S) {

@@ -11,7 +11,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 use super::congestion::Congestion;
 use super::ids::{PeerKey, TrackKey};
-use super::layers::{pick, pick_capped};
+use super::layers::{narrower, pick, pick_capped};
 use super::release::segment_buf;
 use super::track::{KEYFRAME_REQUEST_INTERVAL, RTX_PER_SECOND};
 use super::{Sfu, Transmit};
@@ -210,10 +210,20 @@ impl Sfu {
                 None if simulcast => pick(now, &route.layers, |l| &l.view, sub.max_width),
                 None => Some(0),
             };
-            let Some(out) =
+            // Moved down by its estimate: the current layer no longer fits
+            // the path, so its packets stop now instead of keeping the
+            // bottleneck's queue full (and the target's key frame stuck
+            // behind it) until that key frame comes.
+            let shed = matches!(sub.alloc, Some(Some(_)))
+                && sub.layer.current() == Some(index)
+                && target.is_some_and(|t| narrower(&route.layers, |l| &l.view, t, index));
+            let out = if shed {
+                None
+            } else {
                 sub.layer
                     .on_packet(now, index, seq, pkt.header.timestamp, keyframe, target)
-            else {
+            };
+            let Some(out) = out else {
                 if let Some(t) = target.filter(|t| Some(*t) != sub.layer.current()) {
                     wanted |= 1 << t.min(7);
                 }

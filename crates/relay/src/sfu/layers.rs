@@ -140,6 +140,17 @@ pub(super) fn desired(subs: &[Options]) -> u64 {
         .sum()
 }
 
+/// Layer `a` ranks below layer `b` (narrower, or as wide and sent lower).
+pub(super) fn narrower<T>(
+    layers: &[T],
+    view: impl Fn(&T) -> &LayerView,
+    a: usize,
+    b: usize,
+) -> bool {
+    let rank = |i: usize| layers.get(i).map(|l| (view(l).width, view(l).order));
+    matches!((rank(a), rank(b)), (Some(x), Some(y)) if x < y)
+}
+
 /// [`pick`], but no better than layer `cap` (the estimate's limit): the
 /// best candidate ranked at or below it, or the worst candidate if the
 /// cap's rank has no active layer left.
