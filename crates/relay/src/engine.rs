@@ -166,7 +166,15 @@ impl Engine {
             if fanout > 1 {
                 let socket = socket.try_clone()?;
                 let state = UdpSocketState::new((&socket).into())?;
-                sfu.set_fanout(fanout, Arc::new(SocketSender { socket, state }));
+                let metrics = metrics.clone();
+                sfu.set_fanout(
+                    fanout,
+                    Arc::new(SocketSender {
+                        socket,
+                        state,
+                        metrics,
+                    }),
+                );
             }
             if let Some(tap) = &tap {
                 sfu.set_tap(Box::new(SharedTap(tap.clone())));
@@ -441,7 +449,9 @@ impl Io {
                 continue;
             }
             let (n, transmit) = gso_batch(&transmits[i..], max_segments, &mut self.gso);
-            send(&self.socket, &self.state, &transmit).await;
+            if !send(&self.socket, &self.state, &transmit).await {
+                Metrics::add(&shard.metrics.packets_send_failed, n as u64);
+            }
             i += n;
         }
         transmits.clear();
@@ -507,6 +517,7 @@ fn gso_batch<'a>(
 struct SocketSender {
     socket: std::net::UdpSocket,
     state: UdpSocketState,
+    metrics: Arc<Metrics>,
 }
 
 thread_local! {
@@ -530,6 +541,7 @@ impl SendNow for SocketSender {
                     Err(e) => {
                         // Errors name no address: logs never carry IPs (docs/conventions.md §7).
                         debug!("media send failed: {e}");
+                        Metrics::add(&self.metrics.packets_send_failed, n as u64);
                         i += n;
                     }
                 }
@@ -540,19 +552,30 @@ impl SendNow for SocketSender {
     }
 }
 
-async fn send(socket: &UdpSocket, state: &UdpSocketState, transmit: &quinn_udp::Transmit<'_>) {
+/// Sends one (GSO) datagram run; `false` if it was lost: the kernel kept
+/// refusing it (a send buffer that stayed full through three waits) or
+/// failed it.
+async fn send(
+    socket: &UdpSocket,
+    state: &UdpSocketState,
+    transmit: &quinn_udp::Transmit<'_>,
+) -> bool {
     for _ in 0..3 {
         match socket.try_io(Interest::WRITABLE, || {
             state.try_send(socket.into(), transmit)
         }) {
-            Ok(()) => return,
+            Ok(()) => return true,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 if socket.writable().await.is_err() {
-                    return;
+                    return false;
                 }
             }
-            // Errors name no address: logs never carry IPs (docs/conventions.md §7).
-            Err(e) => return debug!("media send failed: {e}"),
+            Err(e) => {
+                // Errors name no address: logs never carry IPs (docs/conventions.md §7).
+                debug!("media send failed: {e}");
+                return false;
+            }
         }
     }
+    false
 }

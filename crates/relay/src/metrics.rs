@@ -27,6 +27,9 @@ pub struct Metrics {
     pub rtp_forwarded: AtomicU64,
     /// Datagrams that matched no peer.
     pub packets_unmatched: AtomicU64,
+    /// Media datagrams the kernel would not take (a full socket send buffer
+    /// that stayed full, or a send error): lost before they left.
+    pub packets_send_failed: AtomicU64,
     /// Packet releases split over several cores (one big room, `Sfu::flush`).
     pub parallel_flushes: AtomicU64,
     /// Forwarded copies the relay sealed itself (direct send).
@@ -63,7 +66,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 23] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 24] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -123,6 +126,12 @@ impl Metrics {
                 "counter",
                 "UDP datagrams that matched no peer.",
                 &self.packets_unmatched,
+            ),
+            (
+                "conclave_media_packets_send_failed_total",
+                "counter",
+                "UDP media datagrams the kernel would not take (full send buffer or send error).",
+                &self.packets_send_failed,
             ),
             (
                 "conclave_parallel_flushes_total",
