@@ -62,6 +62,8 @@ const { $ } = ui;
 const RELAY_ERROR_CLOSE_MS = 3000;
 /** How often membership decisions are revisited and worker counters read. */
 const TICK_MS = 1000;
+/** Longest the media stays up after Leave, waiting for the relay to take it. */
+const LEAVE_WAIT_MS = 1000;
 
 /**
  * The page, across stays in the room.
@@ -403,7 +405,13 @@ function leave() {
     apply(s, said);
   }
   s.relay.send({ type: 'leave' });
-  teardown(s);
+  // The relay closes the signaling connection once it has taken `leave`, and
+  // so the MLS messages sent before it; the media connection closes only
+  // then (or after 1 s). Closed first, the relay could see the media go
+  // before those messages and drop them with us: the members would then
+  // wait 45 s to remove us instead of committing our removal at once.
+  const waited = new Promise((resolve) => { setTimeout(resolve, LEAVE_WAIT_MS); });
+  Promise.race([s.relay.closed, waited]).then(() => teardown(s));
   ui.clearGrid();
   setState('left');
 }
@@ -414,7 +422,7 @@ function leave() {
  * @param {import('./relay.js').RelayMessage} msg
  */
 async function handle(s, msg) {
-  if (s.over) return;
+  if (s.over || s.leaving) return;
   console.debug(`relay: ${msg.type}${msg.participant ? ` ${msg.participant}` : ''}${msg.code ? ` ${msg.code}` : ''}`);
   switch (msg.type) {
     case 'joined': {
@@ -469,7 +477,7 @@ async function handle(s, msg) {
  * @param {string} data base64 envelope
  */
 function onMls(s, from, data) {
-  if (s.over || s.m.state === 'out') return;
+  if (s.over || s.leaving || s.m.state === 'out') return;
   let bytes;
   try { bytes = fromBase64(data); } catch { return; }
   const actions = s.m.handleMls(from, bytes, Date.now());

@@ -48,6 +48,10 @@ export class Relay {
     /** @type {Promise<void>} resolves once we created the group or asked to join */
     this.decision = new Promise((resolve) => { markDecided = resolve; });
     this.markDecided = markDecided;
+    /** @type {() => void} */
+    let markClosed = () => {};
+    /** @type {Promise<void>} resolves when the socket has closed */
+    this.closed = new Promise((resolve) => { markClosed = resolve; });
     const ws = new WebSocket(signalingUrl(base, roomId, location));
     this.ws = ws;
     ws.onopen = () => this.send({ type: 'join', protocol: PROTOCOL_VERSION, founder });
@@ -60,7 +64,10 @@ export class Relay {
       if (msg.type === 'mls') this.queueMls(() => on.mls(msg));
       else this.inbox = this.inbox.then(() => on.message(msg)).catch(on.failed);
     };
-    ws.onclose = (ev) => on.close(ev);
+    ws.onclose = (ev) => {
+      markClosed();
+      on.close(ev);
+    };
   }
 
   /** The page has created the group or asked to join: MLS messages may flow. */

@@ -50,7 +50,8 @@ impl Sfu {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let (Some(dest), Some(direct)) = (peer.dest, peer.direct.as_mut()) else {
+        let send_to = peer.send_to();
+        let (Some(dest), Some(direct)) = (send_to, peer.direct.as_mut()) else {
             return;
         };
         let Some(track) = peer
@@ -251,7 +252,8 @@ impl Sfu {
                     }
                 }
             }
-            let direct = match (peer.direct.as_mut(), peer.dest) {
+            let send_to = peer.send_to();
+            let direct = match (peer.direct.as_mut(), send_to) {
                 (Some(direct), Some(dest))
                     // str0m writes the video-orientation extension; the direct path writes none.
                     if ext.video_orientation.is_none() && !sub.sync_due(now, may_sync) =>

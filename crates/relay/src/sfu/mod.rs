@@ -369,7 +369,7 @@ impl Sfu {
         if let Err(e) = peer.rtc.handle_input(input) {
             debug!(peer = %peer.participant, "input refused: {e}");
         }
-        self.drive(now, key);
+        self.drive_from(now, key, Some(from));
         true
     }
 
@@ -395,9 +395,21 @@ impl Sfu {
 
     /// Polls one peer's `Rtc` until it has nothing more to say, then handles its events.
     fn drive(&mut self, now: Instant, key: PeerKey) {
+        self.drive_from(now, key, None);
+    }
+
+    /// [`Sfu::drive`] after a datagram from `from`: if str0m took media or
+    /// RTCP out of it (it decrypted and authenticated it), the relay's own
+    /// sends follow that address ([`Peer::media_from`]).
+    fn drive_from(&mut self, now: Instant, key: PeerKey, from: Option<(SocketAddr, Via)>) {
         let mut out = std::mem::take(&mut self.out_buf);
         if let Some(peer) = self.peers.get_mut(&key) {
             poll_peer(key, peer, &mut out);
+            let authenticated = out.events.iter().any(|(_, e)| from_peer(e));
+            if let Some(from) = from.filter(|f| authenticated && peer.media_from != Some(*f)) {
+                debug!(peer = %peer.participant, "media now comes from another address; sending there");
+                peer.media_from = Some(from);
+            }
         }
         self.transmits.append(&mut out.transmits);
         self.finish(now, out);
@@ -550,4 +562,13 @@ impl Sfu {
 fn short(room: &RoomId) -> &str {
     let s = room.as_str();
     &s[..s.len().min(6)]
+}
+/// An event str0m makes only from a packet the peer sent and str0m
+/// decrypted and authenticated (SRTP, SRTCP).
+fn from_peer(e: &Event) -> bool {
+    match e {
+        Event::RtpPacket(_) => true,
+        Event::RawPacket(raw) => matches!(**raw, RawPacket::RtcpRx(_) | RawPacket::RtpRx(..)),
+        _ => false,
+    }
 }

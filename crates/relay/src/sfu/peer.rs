@@ -54,6 +54,12 @@ pub(super) struct Peer {
     pub(super) addr: Option<(SocketAddr, Via)>,
     /// Where str0m last sent to (the nominated ICE pair's remote address).
     pub(super) dest: Option<(SocketAddr, Via)>,
+    /// Where the peer's last authenticated media or RTCP came from that
+    /// differs from before: the relay's own sends go there. After a NAT
+    /// rebinding (or a phone changing networks) the browser's media comes
+    /// from a new address at once, while str0m's ICE-lite keeps sending to
+    /// the old pair until it has had no check for 15 s.
+    pub(super) media_from: Option<(SocketAddr, Via)>,
     /// Where this peer's DTLS instance leaves its SRTP keys (direct send).
     pub(super) key_slot: Option<Arc<KeySlot>>,
     /// The relay's own sealing of forwarded copies, once keys are known.
@@ -68,6 +74,13 @@ pub(super) struct Peer {
 }
 
 impl Peer {
+    /// Where the relay's own (direct) sends to this peer go: where its
+    /// authenticated media last came from, else where str0m sends.
+    #[inline]
+    pub(super) fn send_to(&self) -> Option<(SocketAddr, Via)> {
+        self.media_from.or(self.dest)
+    }
+
     pub(super) fn send(&self, msg: ServerMsg) {
         // A closed channel means the connection is going away; its Leave follows.
         let _ = self.events.send(msg);

@@ -174,6 +174,7 @@ impl Sfu {
             str0m_due: false,
             addr: None,
             dest: None,
+            media_from: None,
             key_slot,
             direct: None,
             direct_out: Vec::new(),

@@ -43,7 +43,11 @@ pub fn room_and_token(name: &str) -> (RoomId, String) {
 
 pub struct Client {
     pub id: ParticipantId,
+    /// Where the relay sees it (its source address; `rebind` changes it).
     pub addr: SocketAddr,
+    /// Its own address (its ICE candidate); behind a NAT that rebinds, no
+    /// longer the one the relay sees.
+    pub local: SocketAddr,
     /// How it reaches the relay: UDP, or ICE-TCP as if UDP were blocked.
     pub via: Via,
     pub rtc: Rtc,
@@ -275,6 +279,7 @@ impl Net {
         self.clients.push(Client {
             id,
             addr,
+            local: addr,
             via,
             rtc,
             signals: rx,
@@ -446,9 +451,11 @@ impl Net {
             Via::Udp => (Protocol::Udp, RELAY),
             Via::Tcp => (Protocol::Tcp, RELAY_TCP),
         };
+        // Sent to the address the relay sees; a NAT hands it to the client's own.
+        let _ = to;
         let input = Input::Receive(
             self.now,
-            Receive::new(proto, from.parse().unwrap(), to, datagram).unwrap(),
+            Receive::new(proto, from.parse().unwrap(), c.local, datagram).unwrap(),
         );
         c.rtc.handle_input(input).unwrap();
         // str0m's RTP mode keeps one received packet until polled.
@@ -577,6 +584,13 @@ impl Net {
     /// Whether the network loses this datagram to `destination` (see `lose`).
     pub fn lost(&mut self, destination: SocketAddr, b: &[u8]) -> bool {
         lost(&mut self.rtp_to, &self.lose, destination, b)
+    }
+
+    /// Client `who`'s NAT gives it a new public address: from now on the
+    /// relay sees its datagrams come from `to`, and only what is sent to
+    /// `to` reaches it.
+    pub fn rebind(&mut self, who: usize, to: SocketAddr) {
+        self.clients[who].addr = to;
     }
 
     pub fn leave(&mut self, who: usize) {
