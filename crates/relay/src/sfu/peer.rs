@@ -54,8 +54,8 @@ pub(super) struct Peer {
     pub(super) addr: Option<(SocketAddr, Via)>,
     /// Where str0m last sent to (the nominated ICE pair's remote address).
     pub(super) dest: Option<(SocketAddr, Via)>,
-    /// Where the peer's last authenticated media or RTCP came from that
-    /// differs from before: the relay's own sends go there. After a NAT
+    /// Where the peer's last authenticated media or RTCP came from: the
+    /// relay's sends (but STUN answers) go there. After a NAT
     /// rebinding (or a phone changing networks) the browser's media comes
     /// from a new address at once, while str0m's ICE-lite keeps sending to
     /// the old pair until it has had no check for 15 s.
@@ -130,8 +130,16 @@ pub(super) fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
             Ok(Output::Transmit(t)) => {
                 out.packets += 1;
                 out.bytes += t.contents.len() as u64;
-                let dest = (t.destination, Via::of(t.proto));
+                let mut dest = (t.destination, Via::of(t.proto));
                 peer.dest = Some(dest);
+                // str0m's own RTP, RTCP and DTLS (first byte 20 and up, RFC
+                // 7983) follow the member's latest authenticated address too:
+                // a key-frame request sent to the old one would be lost for
+                // as long as str0m keeps the old pair. Its STUN answers go
+                // where each request came from.
+                if let Some(moved) = peer.media_from.filter(|_| t.contents.first() >= Some(&20)) {
+                    dest = moved;
+                }
                 out.transmits
                     .push(Transmit::single(dest, t.contents.into()));
             }
