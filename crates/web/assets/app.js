@@ -339,8 +339,13 @@ function fail(s, code, message) {
   if (page.session === s) setState('error');
 }
 
-/** @param {Session} s */
-function teardown(s) {
+/**
+ * Ends the session: timers, screen, devices, membership, signaling and
+ * (unless `keepMedia`: the caller closes it later) the media connection.
+ * @param {Session} s
+ * @param {boolean} [keepMedia]
+ */
+function teardown(s, keepMedia = false) {
   s.over = true;
   clearTimeout(s.admitTimer);
   clearInterval(s.tick);
@@ -349,7 +354,7 @@ function teardown(s) {
   if (s.devices) s.devices.close();
   s.screens.clear();
   s.m.close();
-  s.media.close();
+  if (!keepMedia) s.media.close();
   renderE2ee(s);
   s.relay.close();
 }
@@ -405,13 +410,14 @@ function leave() {
     apply(s, said);
   }
   s.relay.send({ type: 'leave' });
-  // The relay closes the signaling connection once it has taken `leave`, and
-  // so the MLS messages sent before it; the media connection closes only
-  // then (or after 1 s). Closed first, the relay could see the media go
-  // before those messages and drop them with us: the members would then
-  // wait 45 s to remove us instead of committing our removal at once.
+  // Everything ends now but the media connection: it closes once the relay
+  // has closed signaling, i.e. taken `leave` and the MLS messages before it
+  // (or after 1 s). Closed first, the relay could see the media go before
+  // those messages and drop them with us: the members would then wait 45 s
+  // to remove us instead of committing our removal at once.
+  teardown(s, true);
   const waited = new Promise((resolve) => { setTimeout(resolve, LEAVE_WAIT_MS); });
-  Promise.race([s.relay.closed, waited]).then(() => teardown(s));
+  Promise.race([s.relay.closed, waited]).then(() => s.media.close());
   ui.clearGrid();
   setState('left');
 }
