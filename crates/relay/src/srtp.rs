@@ -478,6 +478,30 @@ mod tests {
         );
     }
 
+    /// The relay's sender and str0m's reference SRTP on the same keying
+    /// material (`len` bytes, a pattern from `mul` and `xor`).
+    fn sender_pair(
+        profile: SrtpProfile,
+        len: u8,
+        mul: u8,
+        xor: u8,
+    ) -> (SrtpSender, str0m::_internal_test_exports::TestSrtp) {
+        use str0m::crypto::dtls::KeyingMaterial;
+        let material: Vec<u8> = (0..len).map(|b| b.wrapping_mul(mul) ^ xor).collect();
+        let keys = Keys {
+            material: Zeroizing::new(material.clone()),
+            profile,
+            active: true,
+        };
+        let ours = SrtpSender::new(&keys).expect("known profile");
+        let theirs = str0m::_internal_test_exports::TestSrtp::new(
+            inner(),
+            profile,
+            &KeyingMaterial::new(&material),
+        );
+        (ours, theirs)
+    }
+
     /// The relay's seal against str0m's own SRTP for every profile: same
     /// ciphertext for the same keying material, packet index (ROC > 0
     /// included) and payload. (The headers differ — str0m always writes an
@@ -485,8 +509,6 @@ mod tests {
     /// accepts the relay's packets whole.)
     #[test]
     fn every_profile_encrypts_like_str0m() {
-        use str0m::_internal_test_exports::TestSrtp;
-        use str0m::crypto::dtls::KeyingMaterial;
         use str0m::media::Pt;
         use str0m::rtp::{ExtensionMap, RtpHeader, Ssrc};
 
@@ -495,14 +517,7 @@ mod tests {
             (SrtpProfile::AEAD_AES_128_GCM, 56),
             (SrtpProfile::AEAD_AES_256_GCM, 88),
         ] {
-            let material: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37) ^ 0x5c).collect();
-            let keys = Keys {
-                material: Zeroizing::new(material.clone()),
-                profile,
-                active: true,
-            };
-            let mut ours = SrtpSender::new(&keys).expect("known profile");
-            let mut theirs = TestSrtp::new(inner(), profile, &KeyingMaterial::new(&material));
+            let (mut ours, mut theirs) = sender_pair(profile, len, 37, 0x5c);
             let payload: Vec<u8> = (0..300u16).map(|i| (i * 7) as u8).collect();
             for index in [5u64, 0x1_0005, 0x2_ffff] {
                 let header = RtpHeader {
@@ -539,8 +554,6 @@ mod tests {
     /// block is written as str0m (and so browsers) read it.
     #[test]
     fn the_twcc_extension_matches_str0m() {
-        use str0m::_internal_test_exports::TestSrtp;
-        use str0m::crypto::dtls::KeyingMaterial;
         use str0m::media::Pt;
         use str0m::rtp::{Extension, ExtensionMap, RtpHeader, Ssrc};
 
@@ -555,14 +568,7 @@ mod tests {
             } else {
                 56
             };
-            let material: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(11) ^ 0x3a).collect();
-            let keys = Keys {
-                material: Zeroizing::new(material.clone()),
-                profile,
-                active: true,
-            };
-            let mut ours = SrtpSender::new(&keys).expect("known profile");
-            let mut theirs = TestSrtp::new(inner(), profile, &KeyingMaterial::new(&material));
+            let (mut ours, mut theirs) = sender_pair(profile, len, 11, 0x3a);
             let payload: Vec<u8> = (0..200u16).map(|i| (i * 3) as u8).collect();
             for (index, twcc) in [(7u64, 0u16), (0x1_0001, 0xfffe)] {
                 let mut header = RtpHeader {
