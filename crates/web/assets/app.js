@@ -428,7 +428,7 @@ function leave() {
  * @param {import('./relay.js').RelayMessage} msg
  */
 async function handle(s, msg) {
-  if (s.over || s.leaving) return;
+  if (s.over) return;
   console.debug(`relay: ${msg.type}${msg.participant ? ` ${msg.participant}` : ''}${msg.code ? ` ${msg.code}` : ''}`);
   switch (msg.type) {
     case 'joined': {
@@ -483,7 +483,7 @@ async function handle(s, msg) {
  * @param {string} data base64 envelope
  */
 function onMls(s, from, data) {
-  if (s.over || s.leaving || s.m.state === 'out') return;
+  if (s.over || s.m.state === 'out') return;
   let bytes;
   try { bytes = fromBase64(data); } catch { return; }
   const actions = s.m.handleMls(from, bytes, Date.now());
