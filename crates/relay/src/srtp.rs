@@ -97,7 +97,9 @@ pub struct KeySlot {
 impl KeySlot {
     /// Takes the keys once the handshake has exported them.
     pub fn take(&self) -> Option<Keys> {
-        if !self.fresh.swap(false, Ordering::Acquire) {
+        // A plain load first: after the handshake this runs on every
+        // release and finds nothing; a swap would write the line each time.
+        if !self.fresh.load(Ordering::Relaxed) || !self.fresh.swap(false, Ordering::Acquire) {
             return None;
         }
         self.keys.lock().ok()?.take()

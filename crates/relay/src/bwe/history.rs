@@ -3,21 +3,30 @@
 //! transport-wide congestion-control feedback says whether and when it
 //! arrived ([`SendHistory::results`]). A ring: old entries are overwritten.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Packets remembered: at 2.5 Mbit/s (~260 packets/s) about 8 s, far more
+/// Packets remembered: at 2.5 Mbit/s (~260 packets/s) about 4 s, far more
 /// than feedback (every 50–250 ms) ever lags.
-const SLOTS: usize = 2048;
+const SLOTS: usize = 1024;
 
+/// One packet sent, in 16 bytes (every copy the relay sends writes one, so
+/// a subscriber's ring stays small enough to stay in cache).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    /// Extended sequence number (`u64::MAX`: empty).
-    seq: u64,
-    size: u32,
-    sent: Instant,
+    /// The low 32 bits of the extended sequence number ([`EMPTY`] before
+    /// the first); feedback only asks for the last `SLOTS` numbers, each
+    /// in its own slot.
+    seq: u32,
+    /// Bytes (a UDP datagram's worth at most).
+    size: u16,
     /// Feedback has reported it received; later reports are ignored.
     acked: bool,
+    /// Nanoseconds after the history began (584 years).
+    sent: u64,
 }
+
+/// `Slot::seq` of a slot never written.
+const EMPTY: u32 = u32::MAX;
 
 /// One packet as the feedback reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,19 +44,22 @@ pub(crate) struct PacketResult {
 pub(crate) struct SendHistory {
     slots: Box<[Slot]>,
     next: u64,
+    /// Send times count from here.
+    base: Instant,
 }
 
 impl SendHistory {
     pub(crate) fn new(now: Instant) -> SendHistory {
         let empty = Slot {
-            seq: u64::MAX,
+            seq: EMPTY,
             size: 0,
-            sent: now,
             acked: false,
+            sent: 0,
         };
         SendHistory {
             slots: vec![empty; SLOTS].into_boxed_slice(),
             next: 0,
+            base: now,
         }
     }
 
@@ -57,10 +69,10 @@ impl SendHistory {
         let seq = self.next;
         self.next += 1;
         self.slots[seq as usize % SLOTS] = Slot {
-            seq,
-            size: size.min(u32::MAX as usize) as u32,
-            sent: now,
+            seq: seq as u32,
+            size: size.min(u16::MAX as usize) as u16,
             acked: false,
+            sent: now.saturating_duration_since(self.base).as_nanos() as u64,
         };
         seq
     }
@@ -84,14 +96,14 @@ impl SendHistory {
                 continue;
             }
             let slot = &mut self.slots[seq as usize % SLOTS];
-            if slot.seq != seq || slot.acked {
+            if slot.seq != seq as u32 || slot.acked || seq + (SLOTS as u64) < self.next {
                 continue;
             }
             slot.acked = arrived.is_some();
             out.push(PacketResult {
                 seq,
-                size: slot.size,
-                sent: slot.sent,
+                size: u32::from(slot.size),
+                sent: self.base + Duration::from_nanos(slot.sent),
                 arrived,
             });
         }
@@ -103,7 +115,6 @@ impl SendHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn feedback_finds_what_was_sent_once() {
@@ -120,6 +131,11 @@ mod tests {
         // Reported again: a received packet once; a lost one may still arrive.
         let r = h.results([(3, Some(at)), (2, Some(at))].into_iter());
         assert_eq!(r.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn a_slot_is_small() {
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
     }
 
     #[test]

@@ -252,7 +252,7 @@ impl Estimator {
                     }
                 }
             }
-            if self.queue_grows() {
+            if self.probe.is_some() && self.queue_grows() {
                 if let Some(p) = self.probe.as_mut() {
                     p.overuse = true;
                 }
