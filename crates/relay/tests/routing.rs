@@ -516,3 +516,83 @@ fn direct_send_retransmits_lost_copies_on_rtx() {
         "the relay retransmitted from its own cache"
     );
 }
+
+#[test]
+fn a_member_whose_media_died_stays_for_its_signaling_then_goes() {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
+    use conclave_e2ee::delivery::{Envelope, Epoch};
+    use conclave_proto::ErrorCode;
+
+    let mut net = Net::new(10);
+    let leaving = net.join("room", true); // the first connection: holds the group
+    let staying = net.join("room", false);
+    net.run(1000);
+    net.publish_video(leaving, 3);
+    net.run(100);
+    assert_eq!(net.clients[staying].rtp.len(), 3);
+    let pid = net.clients[leaving].id.0.clone();
+    let left = |c: &Client| {
+        c.sent
+            .iter()
+            .any(|m| matches!(m, ServerMsg::PeerLeft { participant } if participant.0 == pid))
+    };
+
+    // Its network dies: after ICE gives up, the relay ends its media.
+    net.cut_off.push(leaving);
+    let mut waited = 0;
+    while !net.clients[leaving].sent.iter().any(|m| {
+        matches!(
+            m,
+            ServerMsg::Error {
+                code: ErrorCode::MediaLost,
+                ..
+            }
+        )
+    }) {
+        net.run(250);
+        waited += 250;
+        assert!(waited < 60_000, "the relay never noticed the media died");
+    }
+    let offers = net.clients[staying]
+        .sent
+        .iter()
+        .filter(|m| matches!(m, ServerMsg::Offer { .. }))
+        .count();
+    assert!(
+        offers >= 2,
+        "the others renegotiate its tracks away at once"
+    );
+    assert!(!left(&net.clients[staying]), "but it is still in the room");
+
+    // What it says on its way out still reaches the others.
+    let id = net.clients[leaving].id.clone();
+    net.sfu.handle_command(
+        net.now,
+        Command::Signal {
+            participant: id,
+            msg: ClientMsg::Mls {
+                data: B64.encode(
+                    Envelope::Proposal {
+                        epoch: Epoch(1),
+                        proposal: b"I leave".to_vec(),
+                    }
+                    .encode(),
+                ),
+            },
+        },
+    );
+    net.run(0);
+    assert!(
+        matches!(
+            net.clients[staying].sent.last(),
+            Some(ServerMsg::Mls { .. })
+        ),
+        "its last MLS message is delivered: {:?}",
+        net.clients[staying].sent.last()
+    );
+
+    // Its leave never comes: it is gone after the grace.
+    net.run(2500);
+    assert!(left(&net.clients[staying]));
+}

@@ -381,14 +381,18 @@ impl Sfu {
 
     /// Advances every peer whose timer is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<PeerKey> = self
+        let due: Vec<(PeerKey, bool)> = self
             .peers
             .iter()
             .filter(|(_, p)| p.next_timeout <= now)
-            .map(|(k, _)| *k)
+            .map(|(k, p)| (*k, p.media_lost.is_some()))
             .collect();
-        for key in due {
-            self.mark_dirty(key);
+        for (key, media_lost) in due {
+            if media_lost {
+                self.remove_peer(key, "media lost");
+            } else {
+                self.mark_dirty(key);
+            }
         }
         self.flush(now);
     }
@@ -426,14 +430,14 @@ impl Sfu {
             self.handle_event(now, key, event);
         }
         for key in out.dead.drain(..) {
-            if let Some(p) = self.peers.get(&key) {
-                p.send(ServerMsg::Error {
-                    code: ErrorCode::MediaLost,
-                    message: "the media connection to the relay was lost; rejoin to continue"
-                        .into(),
-                });
-            }
-            self.remove_peer(key, "media lost");
+            let Some(p) = self.peers.get(&key).filter(|p| p.media_lost.is_none()) else {
+                continue;
+            };
+            p.send(ServerMsg::Error {
+                code: ErrorCode::MediaLost,
+                message: "the media connection to the relay was lost; rejoin to continue".into(),
+            });
+            self.media_lost(now, key);
         }
         out.packets = 0;
         out.bytes = 0;

@@ -205,7 +205,11 @@ impl Sfu {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if !peer.offered || peer.pending_offer.is_some() || peer.queued.is_empty() {
+        if !peer.offered
+            || peer.pending_offer.is_some()
+            || peer.queued.is_empty()
+            || peer.media_lost.is_some()
+        {
             return;
         }
         let cc = self.config.congestion_control && self.config.direct_send;

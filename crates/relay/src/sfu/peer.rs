@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use conclave_proto::{ParticipantId, PeerState, RoomId, ServerMsg};
 use str0m::change::SdpPendingOffer;
@@ -71,7 +71,18 @@ pub(super) struct Peer {
     /// Congestion control of what the relay sends it, once its SDP has
     /// the transport-wide sequence number (direct send only).
     pub(super) cc: Option<Congestion>,
+    /// Its media connection died at this time: it has no media any more
+    /// but stays in the room (its signaling, MLS messages included, still
+    /// counts) until it leaves or [`MEDIA_LOST_GRACE`] has passed.
+    pub(super) media_lost: Option<Instant>,
 }
+
+/// How long a member whose media connection died stays in its room for
+/// its signaling. A page that leaves closes its media once the relay has
+/// taken its leave (or after 1 s); a relay whose command inbox runs behind
+/// its media sees the media go first, and removing the member then would
+/// drop the MLS messages the page sent on its way out.
+pub(super) const MEDIA_LOST_GRACE: Duration = Duration::from_secs(2);
 
 impl Peer {
     /// Where the relay's own (direct) sends to this peer go: where its

@@ -16,7 +16,7 @@ use str0m::{Candidate, Rtc};
 use tracing::{info, warn};
 
 use super::ids::{PeerKey, TrackKey};
-use super::peer::{Change, Peer};
+use super::peer::{Change, Peer, MEDIA_LOST_GRACE};
 use super::{short, EventSender, Sfu};
 use crate::metrics::Metrics;
 use crate::srtp;
@@ -170,6 +170,7 @@ impl Sfu {
             ssrc_mid: HashMap::new(),
             published: Vec::new(),
             next_timeout: now,
+            media_lost: None,
             dirty: false,
             str0m_due: false,
             addr: None,
@@ -198,6 +199,10 @@ impl Sfu {
     }
 
     pub(super) fn signal(&mut self, now: Instant, key: PeerKey, msg: ClientMsg) {
+        let media_lost = self.peers.get(&key).is_some_and(|p| p.media_lost.is_some());
+        if media_lost && !matches!(msg, ClientMsg::Mls { .. } | ClientMsg::Leave) {
+            return; // its media is gone; only its MLS messages and leave still count
+        }
         match msg {
             ClientMsg::Join { .. } => self.error(
                 key,
@@ -291,39 +296,31 @@ impl Sfu {
         }
     }
 
-    pub(super) fn remove_peer(&mut self, key: PeerKey, why: &str) {
-        let Some(mut peer) = self.peers.remove(&key) else {
+    /// Ends a peer's media at once (its connection died) and keeps it in
+    /// its room for its signaling until it leaves or
+    /// [`MEDIA_LOST_GRACE`] has passed ([`Sfu::handle_timeout`]).
+    pub(super) fn media_lost(&mut self, now: Instant, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        peer.rtc.disconnect();
-        if let Some(addr) = peer.addr {
-            self.by_addr.remove(&addr);
-            self.addr_changes.push((addr, false));
+        if peer.media_lost.is_some() {
+            return;
         }
+        peer.media_lost = Some(now);
+        peer.next_timeout = now + MEDIA_LOST_GRACE;
+        info!(room = %short(&peer.room), peer = %peer.participant, "media lost; removed in {} s unless it leaves first", MEDIA_LOST_GRACE.as_secs());
+        self.end_media(key);
+    }
+
+    /// Removes a peer: its media (if still there), then its place in the
+    /// room; the others hear that it left.
+    pub(super) fn remove_peer(&mut self, key: PeerKey, why: &str) {
+        self.end_media(key);
+        let Some(peer) = self.peers.remove(&key) else {
+            return;
+        };
         Metrics::add(&self.metrics.participants, u64::MAX); // wrapping −1
         info!(room = %short(&peer.room), peer = %peer.participant, "{why}");
-        // Stop everything others received from this peer.
-        for (mid, _) in &peer.published {
-            let Some(route) = self.routes.remove(&TrackKey {
-                publisher: key,
-                mid: *mid,
-            }) else {
-                continue;
-            };
-            for sub in route.subscriptions {
-                if let Some(s) = self.peers.get_mut(&sub.subscriber) {
-                    s.receiving.remove(&sub.mid);
-                    s.sending.remove(&sub.ssrc);
-                    s.queued.push(Change::Unsubscribe(sub.mid));
-                }
-            }
-        }
-        // Drop this peer's subscriptions to others.
-        for track in peer.receiving.values() {
-            if let Some(route) = self.routes.get_mut(track) {
-                route.subscriptions.retain(|s| s.subscriber != key);
-            }
-        }
         let room_id = peer.room.clone();
         let mut empty = false;
         if let Some(room) = self.rooms.get_mut(&room_id) {
@@ -344,7 +341,50 @@ impl Sfu {
                 participant: peer.participant.clone(),
             },
         );
-        let others = self.rooms[&room_id].peers.clone();
+    }
+
+    /// Ends a peer's media: its connection, what others received from it
+    /// (they renegotiate without it) and what it received.
+    fn end_media(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.rtc.disconnect();
+        peer.direct_out.clear();
+        if let Some(addr) = peer.addr.take() {
+            self.by_addr.remove(&addr);
+            self.addr_changes.push((addr, false));
+        }
+        let published = std::mem::take(&mut peer.published);
+        let receiving = std::mem::take(&mut peer.receiving);
+        let room_id = peer.room.clone();
+        // Stop everything others received from this peer.
+        for (mid, _) in &published {
+            let Some(route) = self.routes.remove(&TrackKey {
+                publisher: key,
+                mid: *mid,
+            }) else {
+                continue;
+            };
+            for sub in route.subscriptions {
+                if let Some(s) = self.peers.get_mut(&sub.subscriber) {
+                    s.receiving.remove(&sub.mid);
+                    s.sending.remove(&sub.ssrc);
+                    s.queued.push(Change::Unsubscribe(sub.mid));
+                }
+            }
+        }
+        // Drop this peer's subscriptions to others.
+        for track in receiving.values() {
+            if let Some(route) = self.routes.get_mut(track) {
+                route.subscriptions.retain(|s| s.subscriber != key);
+            }
+        }
+        let others: Vec<PeerKey> = self
+            .rooms
+            .get(&room_id)
+            .map(|r| r.peers.iter().copied().filter(|k| *k != key).collect())
+            .unwrap_or_default();
         for other in others {
             if let Some(p) = self.peers.get_mut(&other) {
                 p.queued

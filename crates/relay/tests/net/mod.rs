@@ -86,6 +86,8 @@ pub struct Net {
     /// Payload bytes of each simulcast layer's packets in `publish_frame`
     /// (by layer index; none: a few bytes).
     pub frame_sizes: Vec<usize>,
+    /// Clients whose network went dead: nothing they send reaches the relay.
+    pub cut_off: Vec<usize>,
 }
 
 /// The relay's datagrams to `to` leave through a queue drained at `bps`; one
@@ -189,6 +191,7 @@ impl Net {
             segmented_sends: 0,
             bottleneck: None,
             frame_sizes: Vec::new(),
+            cut_off: Vec::new(),
         }
     }
 
@@ -320,7 +323,9 @@ impl Net {
                 Output::Transmit(t) => {
                     moved = true;
                     let from = c.addr;
-                    if lost(&mut self.rtp_from, &self.lose_from, from, &t.contents) {
+                    if self.cut_off.contains(&i)
+                        || lost(&mut self.rtp_from, &self.lose_from, from, &t.contents)
+                    {
                         continue;
                     }
                     let c = &self.clients[i];
