@@ -1,11 +1,13 @@
-//! The relay's signaling parsers on any text: `ClientMsg::parse` (every
+//! The signaling parsers on any text: the relay's `ClientMsg::parse` (every
 //! WebSocket frame), `RoomId::parse` (the URL path) and the founder-token
-//! check every join goes through (`verify_founder_token`). No panic;
-//! whatever parses serializes and parses back to the same value; a founder
-//! token that parses has one spelling, and opens exactly the room it names.
+//! check every join goes through (`verify_founder_token`), and a native
+//! client's `ServerMsg::parse` (the relay's messages, `joined` with its TURN
+//! servers among them). No panic; whatever parses serializes and parses
+//! back to the same value; a founder token that parses has one spelling,
+//! and opens exactly the room it names.
 #![no_main]
 use conclave_e2ee::founder::{verify_founder_token, FounderToken};
-use conclave_proto::{ClientMsg, RoomId};
+use conclave_proto::{ClientMsg, RoomId, ServerMsg};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +23,10 @@ fuzz_target!(|data: &[u8]| {
         if let ClientMsg::Join { founder, .. } = &msg {
             check_founder(founder);
         }
+    }
+    if let Ok(msg) = ServerMsg::parse(text) {
+        let again = ServerMsg::parse(&msg.to_text()).expect("a serialized server message parses");
+        assert_eq!(again, msg);
     }
     check_founder(text);
 });

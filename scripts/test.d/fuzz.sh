@@ -2,7 +2,8 @@
 # Short fuzz runs of every parser of untrusted bytes (docs/conventions.md §5):
 # room links, join requests, SFrame frames, everything a member receives
 # (Member::handle), the relay's delivery-service envelopes, and the relay's
-# signaling parser (conclave_proto::ClientMsg::parse). Targets live in fuzz/
+# signaling parser (conclave_proto::ClientMsg::parse; ServerMsg::parse, a
+# native client's, in the same target). Targets live in fuzz/
 # (a cargo-fuzz workspace of its own); seeds are committed in fuzz/seeds/.
 #
 # cargo-fuzz passes nightly-only -Z flags to rustc. This machine (and CI) has

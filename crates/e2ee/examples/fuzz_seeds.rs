@@ -203,6 +203,11 @@ fn main() {
             r#"{"type":"video_width","mid":"2","width":320}"#,
         ),
         ("leave", r#"{"type":"leave"}"#),
+        // A relay's joined with a TURN server (ServerMsg, as native clients read it).
+        (
+            "joined_turn",
+            r#"{"type":"joined","participant":"3f2a9c4e1b7d5a60","peers":[{"participant":"01","audio":true,"video":false}],"ice_servers":[{"urls":["turns:turn.example.org:443?transport=tcp","turn:192.0.2.7:3478"],"username":"1700000600:00112233445566ff","credential":"Qufq9JbmmR9pMVWRstsrnWODLJA="}]}"#,
+        ),
     ] {
         write(dir, "proto_client_msg", name, text.as_bytes());
     }

@@ -23,7 +23,7 @@
 //! ```text
 //! client                               relay
 //!   Join {protocol: 2, founder} ──▶
-//!                               ◀──  Joined {participant, peers}
+//!                               ◀──  Joined {participant, peers, ice_servers}
 //!   Offer {sdp}  (sendonly mic+cam) ─▶
 //!                               ◀──  Answer {sdp}
 //!                               ◀──  Offer {sdp}     (when others' tracks come or go)
@@ -219,6 +219,14 @@ pub enum ServerMsg {
         participant: ParticipantId,
         /// Everyone already in the room.
         peers: Vec<PeerState>,
+        /// TURN servers this client may use to reach the relay's media port
+        /// when its network allows no direct path (the relay's `--turn`
+        /// settings), with credentials minted for this join only. Absent
+        /// (and empty) when the relay has none, as from relays that predate
+        /// it. A client must check every entry: the relay is the adversary
+        /// and may name any server (docs/design.md, "TURN").
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// The relay's answer to the client's [`ClientMsg::Offer`].
     Answer {
@@ -265,11 +273,33 @@ pub enum ServerMsg {
 }
 
 impl ServerMsg {
+    /// Parses one text frame from the relay (what a native client reads),
+    /// with an error that says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        serde_json::from_str(text).map_err(|e| ParseError(e.to_string()))
+    }
+
     /// Serializes to the JSON text frame.
     pub fn to_text(&self) -> String {
         // Serializing these plain structs cannot fail: no maps with non-string keys, no floats.
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
     }
+}
+
+/// One TURN server entry for a client's `RTCPeerConnection`
+/// (`RTCIceServer` in WebRTC, with long-term credentials, RFC 8489 §9.2).
+/// The credentials are time-limited: `username` is `<unix expiry>:<random
+/// id>` and `credential` is base64 of HMAC-SHA1 over it with a secret the
+/// relay shares with the TURN server (coturn's `use-auth-secret`). The
+/// username names nobody.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `turn:` / `turns:` URIs (RFC 7065), all served with these credentials.
+    pub urls: Vec<String>,
+    /// The TURN username.
+    pub username: String,
+    /// The TURN password.
+    pub credential: String,
 }
 
 /// A participant and their media switches.
@@ -444,6 +474,45 @@ mod tests {
             m.to_text(),
             r#"{"type":"error","code":"bad_founder_token","message":"x"}"#
         );
+    }
+
+    /// A relay without TURN settings (or one older than them) sends no
+    /// `ice_servers`; a client reads that as none. One with them sends the
+    /// list, and it reads back the same.
+    #[test]
+    fn joined_carries_ice_servers_only_when_there_are_some() {
+        let old = r#"{"type":"joined","participant":"01","peers":[]}"#;
+        let plain = ServerMsg::Joined {
+            participant: ParticipantId("01".into()),
+            peers: vec![],
+            ice_servers: vec![],
+        };
+        assert_eq!(ServerMsg::parse(old).unwrap(), plain);
+        assert_eq!(plain.to_text(), old);
+
+        let with = ServerMsg::Joined {
+            participant: ParticipantId("01".into()),
+            peers: vec![],
+            ice_servers: vec![IceServer {
+                urls: vec!["turns:turn.example.org:443?transport=tcp".into()],
+                username: "1700000600:3f2a9c4e1b7d5a60".into(),
+                credential: "c2VjcmV0IHNlY3JldCBzZWNyZXQ=".into(),
+            }],
+        };
+        let text = with.to_text();
+        assert_eq!(
+            text,
+            r#"{"type":"joined","participant":"01","peers":[],"ice_servers":[{"urls":["turns:turn.example.org:443?transport=tcp"],"username":"1700000600:3f2a9c4e1b7d5a60","credential":"c2VjcmV0IHNlY3JldCBzZWNyZXQ="}]}"#
+        );
+        assert_eq!(ServerMsg::parse(&text).unwrap(), with);
+        for bad in [
+            r#"{"type":"joined","participant":"01","peers":[],"ice_servers":{}}"#,
+            r#"{"type":"joined","participant":"01","peers":[],"ice_servers":[{"urls":"turn:x"}]}"#,
+            r#"{"type":"joined","participant":"01","peers":[],"ice_servers":[{"urls":[1],"username":"u","credential":"c"}]}"#,
+        ] {
+            let err = ServerMsg::parse(bad).expect_err(bad);
+            assert!(err.to_string().starts_with("malformed message"), "{err}");
+        }
     }
 
     #[test]

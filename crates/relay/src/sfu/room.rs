@@ -185,6 +185,8 @@ impl Sfu {
         peer.send(ServerMsg::Joined {
             participant: participant.clone(),
             peers,
+            // TURN credentials are the signaling task's (http.rs, crate::turn).
+            ice_servers: Vec::new(),
         });
         let state = peer.state();
         self.peers.insert(key, peer);
