@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 use crate::origin::Origin;
+use crate::turn::Turn;
 
 /// Default HTTPS (and media) address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -104,6 +105,35 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allow_origin: Vec<String>,
+
+    /// A TURN server URL handed to browsers, for networks through which
+    /// neither UDP nor ICE-TCP reaches this relay (only an HTTP proxy, or
+    /// only real TLS on 443), e.g. `turns:turn.example.org:443?transport=tcp`
+    /// (RFC 7065: turn: or turns:). Repeat for more (comma-separated in the
+    /// environment). Needs --turn-secret-file. Usually not needed: see
+    /// deploy/turnserver.conf.
+    #[arg(
+        long = "turn",
+        env = "CONCLAVE_TURN",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub turn: Vec<String>,
+
+    /// File holding the secret this relay shares with the TURN server
+    /// (coturn: `use-auth-secret` and `static-auth-secret`); each join gets
+    /// credentials made from it. Never logged or shown.
+    #[arg(long, env = "CONCLAVE_TURN_SECRET_FILE", value_name = "FILE")]
+    pub turn_secret_file: Option<PathBuf>,
+
+    /// How long each join's TURN credentials may start new TURN allocations,
+    /// in seconds (60 to 86400; a running call outlives them) [default: 600].
+    #[arg(
+        long,
+        env = "CONCLAVE_TURN_CREDENTIAL_LIFETIME",
+        value_name = "SECONDS"
+    )]
+    pub turn_credential_lifetime: Option<u64>,
 }
 
 /// The same settings as read from the `--config` TOML file.
@@ -124,6 +154,9 @@ struct FileConfig {
     ice_tcp: Option<bool>,
     insider_view: Option<PathBuf>,
     allow_origin: Option<Vec<String>>,
+    turn: Option<Vec<String>>,
+    turn_secret_file: Option<PathBuf>,
+    turn_credential_lifetime: Option<u64>,
 }
 
 /// Fully resolved relay settings.
@@ -156,6 +189,8 @@ pub struct Config {
     /// Web origins allowed to open signaling WebSockets besides the relay's
     /// own and loopback pages (`crate::origin`).
     pub allow_origins: Vec<Origin>,
+    /// TURN servers handed to browsers with per-join credentials (`crate::turn`).
+    pub turn: Option<Turn>,
 }
 
 impl Default for Config {
@@ -174,6 +209,7 @@ impl Default for Config {
             ice_tcp: true,
             insider_view: None,
             allow_origins: Vec::new(),
+            turn: None,
         }
     }
 }
@@ -226,6 +262,18 @@ impl Config {
             } else {
                 parse_origins(&args.allow_origin)?
             },
+            turn: Turn::from_settings(
+                if args.turn.is_empty() {
+                    file.turn.as_deref().unwrap_or_default()
+                } else {
+                    &args.turn
+                },
+                args.turn_secret_file
+                    .as_deref()
+                    .or(file.turn_secret_file.as_deref()),
+                args.turn_credential_lifetime
+                    .or(file.turn_credential_lifetime),
+            )?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -350,6 +398,83 @@ mod tests {
         let err = Config::resolve(&args).unwrap_err();
         assert!(format!("{err:#}").contains("not a web origin"), "{err:#}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// The example's TURN keys (commented out there) are valid keys with
+    /// valid values.
+    #[test]
+    fn example_turn_settings_are_valid() {
+        let example = include_str!("../../../deploy/conclave.example.toml");
+        let uncommented: String = example
+            .lines()
+            .map(|l| match l.strip_prefix("# turn") {
+                Some(rest) => format!("turn{rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        let file: FileConfig = toml::from_str(&uncommented).unwrap();
+        let urls = file.turn.expect("the example shows turn URLs");
+        assert!(!urls.is_empty());
+        for url in &urls {
+            crate::turn::TurnUrl::parse(url).unwrap();
+        }
+        assert!(file.turn_secret_file.is_some());
+        assert!(file.turn_credential_lifetime.is_some());
+    }
+
+    #[test]
+    fn turn_settings_come_from_flags_or_file() {
+        let dir = std::env::temp_dir().join(format!("conclave-turn-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("turn-secret");
+        std::fs::write(&secret, "s3cret-value\n").unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "turn = [\"turns:turn.example.org:443?transport=tcp\"]\nturn_secret_file = {:?}\nturn_credential_lifetime = 300\n",
+                secret.display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let cfg = Config::resolve(&args).unwrap();
+        let turn = cfg.turn.as_ref().expect("TURN from the file");
+        assert_eq!(
+            turn.urls()[0].as_str(),
+            "turns:turn.example.org:443?transport=tcp"
+        );
+        assert_eq!(turn.lifetime().as_secs(), 300);
+        // Neither the config nor its Debug output shows the secret.
+        assert!(!format!("{cfg:?}").contains("s3cret"), "{cfg:?}");
+
+        args.turn = vec![
+            "turn:192.0.2.1:3478?transport=tcp".into(),
+            "turn:192.0.2.1:3478".into(),
+        ];
+        let cfg = Config::resolve(&args).unwrap();
+        assert_eq!(cfg.turn.as_ref().unwrap().urls().len(), 2);
+
+        args.turn = vec!["turn:192.0.2.1:3478?transport=quic".into()];
+        let err = Config::resolve(&args).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("?transport=udp or ?transport=tcp"),
+            "{err:#}"
+        );
+
+        std::fs::write(&secret, "").unwrap();
+        args.turn.clear();
+        let err = Config::resolve(&args).unwrap_err();
+        assert!(format!("{err:#}").contains("is empty"), "{err:#}");
+        std::fs::remove_dir_all(&dir).ok();
+
+        assert!(Config::resolve(&ServeArgs::default())
+            .unwrap()
+            .turn
+            .is_none());
     }
 
     #[test]

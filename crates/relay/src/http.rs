@@ -5,7 +5,7 @@
 //! address, or keeps anything after a connection ends.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::origin::{Origin, OriginPolicy};
 use crate::sfu::{new_participant_id, Command};
 use crate::signaling::{Gate, Refusal};
+use crate::turn::Turn;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct AppState {
     pub insider: Option<Arc<SignalingLog>>,
     /// Which web pages may open signaling WebSockets (`--allow-origin`).
     pub origins: Arc<OriginPolicy>,
+    /// TURN servers for clients, with the key that mints their credentials.
+    pub turn: Option<Arc<Turn>>,
 }
 
 /// The relay's HTTP routes.
@@ -218,7 +221,13 @@ async fn session(mut socket: WebSocket, room: String, state: AppState) {
                 }
             }
             event = events.recv() => {
-                let Some(msg) = event else { break };
+                let Some(mut msg) = event else { break };
+                if let (ServerMsg::Joined { ice_servers, .. }, Some(turn)) = (&mut msg, &state.turn) {
+                    // Minted per join, so each member's credential is its own
+                    // and expires on its own (crate::turn).
+                    ice_servers.push(turn.credentials(SystemTime::now(), rand::random()));
+                    Metrics::add(&state.metrics.turn_credentials, 1);
+                }
                 let fatal = matches!(&msg, ServerMsg::Error { code, .. } if code.is_fatal());
                 tap.out(&msg);
                 if send(&mut socket, &msg).await.is_err() || fatal {

@@ -8,7 +8,8 @@
 //! Layout: [`config`] (flags, env, TOML) → [`serve`] binds the sockets and
 //! starts [`engine`] (media threads, one per core, around the sans-I/O [`sfu`] core) and
 //! [`http`] (page, metrics, signaling WebSockets opened only by pages
-//! [`origin`] allows, their messages checked by [`signaling`]).
+//! [`origin`] allows, their messages checked by [`signaling`]; each join
+//! gets [`turn`] credentials when the operator runs a TURN server).
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -30,6 +31,7 @@ pub mod signaling;
 pub mod srtp;
 pub mod tcp_media;
 pub mod tls;
+pub mod turn;
 
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
@@ -122,6 +124,7 @@ async fn run(
         max_message_bytes: config.max_message_bytes,
         insider: signaling_log,
         origins: Arc::new(origin::OriginPolicy::new(config.allow_origins.clone())),
+        turn: config.turn.clone().map(Arc::new),
     });
 
     let base = format!("https://{}/", SocketAddr::new(public_ip, https.port()));
@@ -140,6 +143,15 @@ async fn run(
             String::new()
         }
     );
+    if let Some(turn) = &config.turn {
+        // The URLs only: the secret is never printed.
+        let urls: Vec<&str> = turn.urls().iter().map(|u| u.as_str()).collect();
+        println!(
+            "  turn:        {} (credentials for {} s per join)",
+            urls.join(" "),
+            turn.lifetime().as_secs()
+        );
+    }
     println!("  certificate: {cert}SHA-256 {}", tls.fingerprint);
     println!("  metrics:     {base}metrics");
     if let Some(dir) = &config.insider_view {

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub probes_failed: AtomicU64,
     /// Times a subscription was newly held below its best layer (or paused) by its estimate.
     pub layers_limited: AtomicU64,
+    /// TURN credentials handed out, one per join (`crate::turn`).
+    pub turn_credentials: AtomicU64,
 }
 
 impl Metrics {
@@ -66,7 +68,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 24] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 25] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -210,6 +212,12 @@ impl Metrics {
                 "counter",
                 "Times a subscriber's estimate newly held a video track below its best layer, or paused it.",
                 &self.layers_limited,
+            ),
+            (
+                "conclave_turn_credentials_total",
+                "counter",
+                "TURN credentials handed out (one per join, when TURN servers are configured).",
+                &self.turn_credentials,
             ),
         ];
         let mut out = String::with_capacity(2560);
