@@ -46,6 +46,7 @@ import { attribute } from './tracks.js';
 import { dropNotes } from './drops.js';
 import { GAP_MS, GapWatch, KINDS, gapKinds, gapText } from './gaps.js';
 import { FATAL_ERRORS, Relay } from './relay.js';
+import { iceServersFrom } from './ice.js';
 import { installHook } from './hook.js';
 import { VideoWidths } from './simulcast.js';
 import { SpeakingWatch } from './speaking.js';
@@ -113,6 +114,7 @@ const page = {
  * @property {Media} media
  * @property {Membership} m
  * @property {string | null} me our participant id
+ * @property {RTCIceServer[]} iceServers the TURN servers the relay named in `joined`, as checked by ice.js
  * @property {Map<number, Peer>} peers MLS leaf -> tile of that member (see renderPeers)
  * @property {ReturnType<typeof attribute>} attr whose each remote track is, by the key that decrypts it
  * @property {Map<string, {mid: string, kind: string, label: string, claimed: string, sender: string, at: number}>} relabeled
@@ -224,6 +226,7 @@ function join() {
     media: /** @type {any} */ (null),
     m: /** @type {any} */ (null),
     me: null,
+    iceServers: [],
     peers: new Map(),
     attr: { shown: new Map(), screens: new Map(), relabeled: [], duplicates: [], unattributed: [] },
     screen: null,
@@ -435,6 +438,11 @@ async function handle(s, msg) {
       mark(s, 'relayJoined');
       s.me = msg.participant;
       s.m.connected(msg.participant);
+      // TURN servers for networks that need one; the relay may name any
+      // server, so each is checked first (ice.js) and a refusal is shown.
+      const ice = iceServersFrom(msg.ice_servers);
+      s.iceServers = ice.servers;
+      for (const why of ice.refused) ui.note(`The relay's TURN settings were not all used: ${why}`, 'warn');
       // Only who the relay claims is connected; mute flags it relays are not believed.
       for (const p of msg.peers || []) s.m.peerPresent(p.participant);
       // Decide before opening the camera: MLS messages (a join request for
@@ -578,6 +586,7 @@ async function publish(s) {
     apply(s, s.m.setSending(s.media.sending(), Date.now()));
   }
   s.media.connect({
+    iceServers: s.iceServers,
     track: (_mid, track) => onTrack(s, track),
     connectionState: (state) => {
       if (state === 'failed' && !s.over) {

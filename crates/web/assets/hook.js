@@ -59,6 +59,16 @@ export function installHook({ page, join, leave, sendChat, toggle, e2eeActive, d
         tracks: p.stream ? p.stream.getTracks().filter((t) => t.readyState === 'live').map((t) => t.kind).sort() : [],
       }));
     },
+    /** The URLs of the TURN servers this page took from the relay (ice.js); never the credentials. */
+    get iceServers() {
+      const s = page.session;
+      return s ? s.iceServers.flatMap((e) => (Array.isArray(e.urls) ? e.urls : [e.urls])) : [];
+    },
+    /** The media connection's chosen ICE candidate pair (Media.selectedPair): `local.candidateType` is 'relay' through TURN. */
+    async candidatePair() {
+      const s = page.session;
+      return s && !s.over && s.media ? s.media.selectedPair() : null;
+    },
     /** Receive statistics per member, of the tracks shown under them (see Media.receiveStats). */
     async stats() {
       const s = page.session;

@@ -173,6 +173,7 @@ export class Media {
    * Creates the peer connection with our tracks, each through the worker's
    * encryption from the start.
    * @param {object} on
+   * @param {RTCIceServer[]} [on.iceServers] TURN servers the relay named, already checked (ice.js)
    * @param {(mid: string | null, track: MediaStreamTrack) => void} on.track a remote track arrived
    * @param {(state: RTCPeerConnectionState) => void} on.connectionState
    */
@@ -182,7 +183,7 @@ export class Media {
     }
     const local = /** @type {MediaStream} */ (this.local);
     // Only VP8 and Opus are protected (the relay negotiates nothing else).
-    const pc = new RTCPeerConnection();
+    const pc = peerConnection(on.iceServers || []);
     this.pc = pc;
     for (const track of [...local.getAudioTracks(), ...local.getVideoTracks()]) {
       const tr = pc.addTransceiver(track, {
@@ -501,6 +502,32 @@ export class Media {
   }
 
   /**
+   * The candidate pair ICE chose, as getStats says: each side's candidate
+   * type (`host`, `srflx`, `prflx`, `relay`: through a TURN server),
+   * protocol, and for our relay candidate how we reach the TURN server.
+   * Null before a pair is chosen.
+   */
+  async selectedPair() {
+    if (!this.pc) return null;
+    const report = await this.pc.getStats();
+    /** @type {any} */
+    let pair = null;
+    report.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) pair = report.get(r.selectedCandidatePairId) || pair;
+    });
+    if (!pair) return null;
+    /** @param {any} c */
+    const side = (c) => (c ? { candidateType: c.candidateType, protocol: c.protocol, relayProtocol: c.relayProtocol || null } : null);
+    return {
+      state: pair.state,
+      local: side(report.get(pair.localCandidateId)),
+      remote: side(report.get(pair.remoteCandidateId)),
+      bytesSent: pair.bytesSent || 0,
+      bytesReceived: pair.bytesReceived || 0,
+    };
+  }
+
+  /**
    * Receive statistics per member, from pc.getStats(): inbound-rtp reports
    * of the receivers shown for each member (`shown`: mid -> MLS leaf, from
    * tracks.js: by the key that decrypted them). Where an m-line was reused,
@@ -618,4 +645,20 @@ function pick(obj, keys) {
   const out = {};
   for (const k of keys) if (obj[k] !== undefined) out[k] = obj[k];
   return out;
+}
+
+/**
+ * Our RTCPeerConnection, with the TURN servers if the browser takes them.
+ * ice.js checked them, so a refusal here is a browser's own stricter rule:
+ * the call then goes on without them rather than not at all.
+ * @param {RTCIceServer[]} iceServers
+ */
+function peerConnection(iceServers) {
+  if (iceServers.length === 0) return new RTCPeerConnection();
+  try {
+    return new RTCPeerConnection({ iceServers });
+  } catch (e) {
+    console.warn(`this browser refused the relay's TURN servers (${e}); connecting without them`);
+    return new RTCPeerConnection();
+  }
 }

@@ -43,6 +43,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "indicator.js",
     "screenshare.js",
     "devices.js",
+    "ice.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -133,6 +134,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "devices.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/devices.js"),
+        ),
+        "ice.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/ice.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",
