@@ -73,6 +73,15 @@ if ! command -v ip >/dev/null 2>&1; then
   echo "installing iproute2 for the network-namespace tests (suite-tcp: a browser with no UDP path)"
   apt_install iproute2
 fi
+if ! command -v turnserver >/dev/null 2>&1; then
+  echo "installing Debian's coturn for the TURN test (tests/browser/suite-turn.mjs; the test starts its own, the package's service is not used)"
+  apt_install coturn
+  # Where the package enabled its own service (default config, all
+  # interfaces), stop it: the test needs only the program.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled coturn >/dev/null 2>&1; then
+    $SUDO systemctl disable --now coturn >/dev/null 2>&1 || true
+  fi
+fi
 if ! command -v curl >/dev/null 2>&1; then
   echo "installing curl for the benchmark smoke test (reads the relay's /metrics)"
   apt_install curl

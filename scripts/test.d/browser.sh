@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1 \
-  || ! command -v firefox-esr >/dev/null 2>&1 || [ ! -d tests/browser/node_modules/puppeteer-core ]; then
+  || ! command -v firefox-esr >/dev/null 2>&1 || ! command -v turnserver >/dev/null 2>&1 \
+  || [ ! -d tests/browser/node_modules/puppeteer-core ]; then
   bash scripts/setup-test-deps.sh
 fi
 # The lying relay (crates/evil-relay, tests only) is its own program; the
