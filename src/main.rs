@@ -28,7 +28,7 @@ enum Cmd {
     /// self-signed certificate and keeps nothing on disk. Log detail is set
     /// with RUST_LOG (default: info, which never shows addresses, names or
     /// secrets).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a fresh meeting link for a relay.
     ///
     /// The room secret is made here, on this machine, and only printed: it is
