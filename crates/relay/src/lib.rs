@@ -242,12 +242,39 @@ async fn bind(config: &Config, threads: usize) -> anyhow::Result<(TcpListener, V
     bail!("found no port free for both TCP and UDP: {:?}", last_err)
 }
 
+/// Receive buffer asked for each media socket. Publishers' packets queue
+/// there while the media thread sends a release (a frame to every
+/// subscriber); the kernel's default (208 KiB, ~100 full datagrams)
+/// overflowed in a 25-participant meeting (docs/benchmarks.md, "Meetings
+/// and webinars"). The kernel caps it at `net.core.rmem_max`.
+const MEDIA_RECV_BUFFER: usize = 4 << 20;
+/// The warning that the system capped it is given once, not per socket.
+static RECV_BUFFER_WARNED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Only sockets of the same user can join a reuse-port group (Linux).
     #[cfg(unix)]
     socket.set_reuse_port(true)?;
+    // Linux reports twice what it grants (the other half is its bookkeeping).
+    let granted = socket
+        .set_recv_buffer_size(MEDIA_RECV_BUFFER)
+        .and_then(|()| socket.recv_buffer_size())
+        .map(|b| if cfg!(target_os = "linux") { b / 2 } else { b });
+    match granted {
+        Ok(b) if b >= MEDIA_RECV_BUFFER => {}
+        Ok(_) if RECV_BUFFER_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) => {}
+        Ok(b) => tracing::warn!(
+            "the media socket's receive buffer is {} KiB, not the {} KiB asked for \
+             (the system caps it): packets from many publishers at once may be dropped; \
+             raise the cap with `sysctl -w net.core.rmem_max={MEDIA_RECV_BUFFER}`",
+            b >> 10,
+            MEDIA_RECV_BUFFER >> 10
+        ),
+        Err(e) => tracing::warn!("cannot size the media socket's receive buffer: {e}"),
+    }
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
