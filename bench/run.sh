@@ -12,6 +12,12 @@
 #   bench/run.sh --systems "conclave conclave-nocc"
 #                                     # congestion control on (default) and off
 #   BENCH_BIN_DIR=DIR bench/run.sh --no-build   # binaries built elsewhere
+#   bench/run.sh --scenario meeting --subs "10 25"
+#                                     # N participants, all publishing simulcast, N x (N-1)
+#   bench/run.sh --scenario webinar --subs 100 [--layers 3] [--widths 320,640,0]
+#                                     # 1 simulcast publisher, viewers on mixed layers
+#                                     # (scenarios run conclave, conclave-nocc, baseline;
+#                                     # Janus and the ceiling only the default fanout)
 #
 # Everything runs inside a network namespace made here (libnice, Janus's ICE,
 # ignores loopback interfaces, so peers use 127.0.1.1 on a veth), pinned: the
@@ -24,6 +30,7 @@ cd "$(dirname "$0")/.."
 SUBS=${SUBS:-"1 10 25 50 100 150"}
 DURATION=${DURATION:-12}
 WARMUP=${WARMUP:-3}
+systems_given=0; [ -z "${SYSTEMS:-}" ] || systems_given=1
 SYSTEMS=${SYSTEMS:-"conclave janus ceiling ceiling-gcm"}
 RELAY_CPU=${RELAY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -32,6 +39,9 @@ IP=127.0.1.1
 BUILD=1
 OUT=${OUT:-bench/results}
 PACE=${PACE:-}
+SCENARIO=${SCENARIO:-fanout}
+LAYERS=${LAYERS:-}
+WIDTHS=${WIDTHS:-}
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -39,15 +49,38 @@ while [ $# -gt 0 ]; do
     --subs) SUBS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
-    --systems) SYSTEMS=$2; shift ;;
+    --systems) SYSTEMS=$2; systems_given=1; shift ;;
+    --scenario) SCENARIO=$2; shift ;;
+    --layers) LAYERS=$2; shift ;;
+    --widths) WIDTHS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --pace) PACE=$2; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+
+case $SCENARIO in
+  fanout) ;;
+  meeting|webinar)
+    # Only Conclave builds run these: the ceiling forwards one publisher's
+    # single stream, and the load generator does not drive Janus with
+    # simulcast (docs/benchmarks.md, "Scenarios").
+    [ "$systems_given" = 1 ] || SYSTEMS="conclave conclave-nocc"
+    kept=""
+    for sys in $SYSTEMS; do
+      case $sys in
+        conclave|conclave-nocc|baseline) kept="$kept $sys" ;;
+        *) echo "== skipping $sys: the $SCENARIO scenario runs against Conclave builds only" >&2 ;;
+      esac
+    done
+    SYSTEMS=${kept# }
+    [ -n "$SYSTEMS" ] || { echo "no system left to run the $SCENARIO scenario (use conclave, conclave-nocc, baseline)" >&2; exit 2; } ;;
+  *) echo "unknown scenario $SCENARIO (fanout, meeting, webinar)" >&2; exit 2 ;;
+esac
+[ -z "$PACE" ] || [ "$SCENARIO" = fanout ] || { echo "--pace applies to the fanout scenario only" >&2; exit 2; }
 
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh needs root (ip netns)" >&2; exit 1; }
 if [[ " $SYSTEMS " == *" janus "* ]] && ! command -v janus >/dev/null; then
@@ -87,6 +120,7 @@ in_ns ip link set v0 up
 in_ns ip link set v1 up
 
 stamp=$(date +%Y-%m-%d-%H%M)
+[ "$SCENARIO" = fanout ] || stamp="$stamp-$SCENARIO"
 mkdir -p "$OUT"
 jsonl="$OUT/$stamp.jsonl"
 : > "$jsonl"
@@ -137,13 +171,14 @@ stop() {
   wait "$PID" 2>/dev/null || true
 }
 
-echo "== sweep N = $SUBS; systems: $SYSTEMS; ${WARMUP}s warm-up + ${DURATION}s window; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $SCENARIO sweep N = $SUBS; systems: $SYSTEMS; ${WARMUP}s warm-up + ${DURATION}s window; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $SUBS; do
   for sys in $SYSTEMS; do
     start "$sys"
     if ! ip netns exec "$NS" taskset -c "$LOAD_CPU" "$BIN/conclave-load" run --target "$TARGET" --url "$URL" \
         --relay-pid "$PID" --subs "$n" --duration "$DURATION" --warmup "$WARMUP" --bind $IP \
-        --label "$sys" --json-out "$jsonl" ${PACE:+--pace "$PACE"} 2>"$tmp/load.err" | grep -v '^RESULT '; then
+        --label "$sys" --json-out "$jsonl" ${PACE:+--pace "$PACE"} --scenario "$SCENARIO" \
+        ${LAYERS:+--layers "$LAYERS"} ${WIDTHS:+--widths "$WIDTHS"} 2>"$tmp/load.err" | grep -v '^RESULT '; then
       echo "!! $sys N=$n failed:" >&2; tail -5 "$tmp/load.err" >&2
     fi
     grep -v '^$' "$tmp/load.err" | tail -3 | sed 's/^/   (loadgen) /' || true
@@ -158,7 +193,11 @@ done
   echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
   echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -r)"
   echo "- Janus: $(dpkg-query -W -f='${Version}' janus 2>/dev/null || echo 'not installed')"
-  echo "- load: 1 publisher, VP8-shaped 1.5 Mbit/s at 30 fps (key frame every 2 s) + Opus 50 packets/s; N receive-only subscribers${PACE:+; video paced at ${PACE}× its bitrate, like a browser}"
+  case $SCENARIO in
+    fanout) echo "- load: 1 publisher, VP8-shaped 1.5 Mbit/s at 30 fps (key frame every 2 s) + Opus 50 packets/s; N receive-only subscribers${PACE:+; video paced at ${PACE}× its bitrate, like a browser}" ;;
+    meeting) echo "- load (scenario meeting): N participants, each publishing Opus 50 packets/s + VP8-shaped video in ${LAYERS:-3} simulcast layers (of 320/640/1280 wide at 150k/500k/1.5M bit/s, 30 fps, key frame every 2 s) and receiving all others, asking for width ${WIDTHS:-640} (0 = no limit)" ;;
+    webinar) echo "- load (scenario webinar): 1 publisher of Opus 50 packets/s + VP8-shaped video in ${LAYERS:-3} simulcast layers (of 320/640/1280 wide at 150k/500k/1.5M bit/s, 30 fps, key frame every 2 s); N receive-only viewers asking for widths ${WIDTHS:-320,640,0} in turn (0 = no limit)" ;;
+  esac
   echo "- ${WARMUP} s warm-up, ${DURATION} s window per point; system under test on core $RELAY_CPU, load generator on core $LOAD_CPU, netns $NS at $IP"
   echo "- loadavg at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo

@@ -3,7 +3,9 @@
 //! self-signed, so this test tool skips certificate checks: it only ever
 //! talks to a relay on loopback or inside the benchmark's network namespace.
 
-use crate::engine::{new_peer, publisher_offer, Handle, Role};
+use crate::engine::{new_peer, publisher_offer, simulcast_offer, Handle, Role};
+use crate::scenario::sent_video_mids;
+use crate::shape::Layer;
 use anyhow::{anyhow, bail, Context, Result};
 use conclave_e2ee::founder::FounderToken;
 use conclave_proto::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
@@ -68,13 +70,49 @@ impl Conclave {
     /// a thread keeps the signaling open.
     pub fn publish(&self, engine: &Handle, bind: IpAddr) -> Result<()> {
         let (idx, offer, pending) = publisher_offer(engine, bind)?;
-        self.session(engine.clone(), idx, offer, pending, "publisher")
+        self.session(engine.clone(), idx, offer, pending, "publisher", None)
+    }
+
+    /// Joins as a publisher of audio and video in simulcast `layers` (the
+    /// webinar's host), receiving nothing.
+    pub fn publish_simulcast(
+        &self,
+        engine: &Handle,
+        bind: IpAddr,
+        layers: Vec<Layer>,
+    ) -> Result<()> {
+        let (idx, offer, pending) = simulcast_offer(engine, bind, layers, false)?;
+        self.session(engine.clone(), idx, offer, pending, "publisher", None)
+    }
+
+    /// Joins as meeting participant `n`: publishes audio and video in
+    /// simulcast `layers` and receives everyone else's tracks as the relay
+    /// offers them, asking for `width` on each video track (as the web
+    /// client does: one width for all).
+    pub fn participate(
+        &self,
+        engine: &Handle,
+        bind: IpAddr,
+        n: usize,
+        layers: Vec<Layer>,
+        width: Option<u16>,
+    ) -> Result<()> {
+        let (idx, offer, pending) = simulcast_offer(engine, bind, layers, true)?;
+        let who = format!("participant {n}");
+        self.session(engine.clone(), idx, offer, pending, &who, width)
     }
 
     /// Joins as a receive-only subscriber, like a viewer without camera or
     /// microphone: its offer holds one recvonly audio m-line (no data channel,
     /// whose SCTP would cost the relay work no browser client asks for).
-    pub fn subscribe(&self, engine: &Handle, bind: IpAddr, n: usize) -> Result<()> {
+    /// With `width`, it asks the relay for video no wider (`VideoWidth`).
+    pub fn subscribe(
+        &self,
+        engine: &Handle,
+        bind: IpAddr,
+        n: usize,
+        width: Option<u16>,
+    ) -> Result<()> {
         let (mut rtc, sock) = new_peer(bind, true)?;
         let mut api = rtc.sdp_api();
         api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
@@ -86,6 +124,7 @@ impl Conclave {
             offer,
             pending,
             &format!("subscriber {n}"),
+            width,
         )
     }
 
@@ -96,6 +135,7 @@ impl Conclave {
         offer: SdpOffer,
         pending: str0m::change::SdpPendingOffer,
         who: &str,
+        width: Option<u16>,
     ) -> Result<()> {
         let mut ws = self.connect()?;
         send(
@@ -132,7 +172,7 @@ impl Conclave {
         std::thread::Builder::new()
             .name(format!("ws {who}"))
             .spawn(move || {
-                if let Err(e) = follow(&mut ws, &engine, idx) {
+                if let Err(e) = follow(&mut ws, &engine, idx, width) {
                     eprintln!("{who}: signaling ended: {e:#}");
                 }
             })?;
@@ -140,8 +180,10 @@ impl Conclave {
     }
 }
 
-/// Answers the relay's renegotiation offers until the socket closes.
-fn follow(ws: &mut WebSocket<Tls>, engine: &Handle, idx: usize) -> Result<()> {
+/// Answers the relay's renegotiation offers until the socket closes; with
+/// `width`, tells the relay that width for every video track it sends.
+fn follow(ws: &mut WebSocket<Tls>, engine: &Handle, idx: usize, width: Option<u16>) -> Result<()> {
+    let mut told: Vec<String> = Vec::new();
     loop {
         match recv(ws)? {
             ServerMsg::Offer { sdp } => {
@@ -153,6 +195,20 @@ fn follow(ws: &mut WebSocket<Tls>, engine: &Handle, idx: usize) -> Result<()> {
                         sdp: answer.to_sdp_string(),
                     },
                 )?;
+                let Some(width) = width else { continue };
+                for mid in sent_video_mids(&sdp) {
+                    if told.contains(&mid) {
+                        continue;
+                    }
+                    send(
+                        ws,
+                        &ClientMsg::VideoWidth {
+                            mid: mid.clone(),
+                            width,
+                        },
+                    )?;
+                    told.push(mid);
+                }
             }
             ServerMsg::Error { code, message } => eprintln!("relay error: {code:?}: {message}"),
             _ => {}

@@ -1,13 +1,18 @@
-//! The media thread: every str0m peer of the load generator (one publisher,
-//! N subscribers) in one single-threaded event loop, one UDP socket each.
+//! The media thread: every str0m peer of the load generator (publishers,
+//! subscribers, meeting participants that are both) in one single-threaded
+//! event loop, one UDP socket each. This file is the peer I/O loop; what the
+//! publishers send is in [`crate::publish`], what receivers count in
+//! [`crate::receive`].
 //!
 //! The relay answers all its peers from one port, so peers on our side are
 //! told apart by the local socket a datagram arrives on (not `Rtc::accepts`).
 //! Signaling threads hand peers in and run SDP steps on them through [`Handle`];
 //! all `Rtc` work happens on this thread.
 
+use crate::publish::{Clock, Publishing, SimulcastTx};
+use crate::receive::{self, Got, Kind, Seen};
 use crate::rxstamp;
-use crate::shape::{self, Filler, FrameAsm, Shape};
+use crate::shape::{self, Filler, Layer, Shape};
 use anyhow::{anyhow, Context, Result};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::ErrorKind;
@@ -17,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -25,15 +30,18 @@ const WAKER: Token = Token(usize::MAX);
 
 /// What a peer does.
 pub enum Role {
-    Publisher {
-        audio: Mid,
-        video: Mid,
-    },
+    /// The fan-out publisher (frame mode: str0m packetizes its one video stream).
+    Publisher { audio: Mid, video: Mid },
+    /// A receive-only subscriber (RTP mode).
     Subscriber,
-    /// Raw-UDP mode (the ceiling forwarder): RTP-shaped datagrams without WebRTC.
-    RawPublisher {
-        dest: SocketAddr,
+    /// A publisher of simulcast video and audio in RTP mode; with `receives`
+    /// also a subscriber to everyone else (a meeting participant).
+    Simulcast {
+        tx: Box<SimulcastTx>,
+        receives: bool,
     },
+    /// Raw-UDP mode (the ceiling forwarder): RTP-shaped datagrams without WebRTC.
+    RawPublisher { dest: SocketAddr },
     /// Raw-UDP sink; with a key, payloads arrive AES-128-GCM sealed (see ceiling).
     RawSink {
         key: Option<aws_lc_rs::aead::LessSafeKey>,
@@ -42,7 +50,17 @@ pub enum Role {
 
 impl Role {
     fn is_sub(&self) -> bool {
-        matches!(self, Role::Subscriber | Role::RawSink { .. })
+        matches!(
+            self,
+            Role::Subscriber | Role::RawSink { .. } | Role::Simulcast { receives: true, .. }
+        )
+    }
+
+    fn is_publisher(&self) -> bool {
+        matches!(
+            self,
+            Role::Publisher { .. } | Role::RawPublisher { .. } | Role::Simulcast { .. }
+        )
     }
 }
 
@@ -59,14 +77,26 @@ enum Cmd {
 /// Progress, for the controller to know when everyone is up.
 #[derive(Debug, Clone)]
 pub struct Status {
+    /// Every publisher added so far is connected (and there is one).
     pub publisher_connected: bool,
     pub frames_sent: u32,
-    /// Per subscriber: ICE+DTLS connected, complete frames received.
-    pub subs: Vec<(bool, usize)>,
+    /// Per receiver, in the order they were added.
+    pub subs: Vec<SubStatus>,
+}
+
+/// One receiver's progress.
+#[derive(Debug, Clone, Copy)]
+pub struct SubStatus {
+    /// ICE+DTLS connected.
+    pub connected: bool,
+    /// Complete frames received.
+    pub frames: usize,
+    /// Publishers whose frames arrived.
+    pub sources: usize,
 }
 
 /// Counters at one instant (start or end of the measurement window).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Mark {
     pub at: Instant,
     pub next_frame: u32,
@@ -76,14 +106,19 @@ pub struct Mark {
     pub udp_pkts: u64,
     pub udp_bytes: u64,
     pub key_requests: u64,
+    /// Publishers connected at this instant (their peer indices).
+    pub publishing: Vec<u16>,
 }
 
-/// What each subscriber saw, as `(number, latency µs)` per complete frame / audio packet.
+/// What one receiver saw: every complete frame and audio packet.
 pub struct SubSeen {
-    pub frames: Vec<(u32, u32)>,
-    pub audio: Vec<(u32, u32)>,
+    /// Its own peer index (a meeting participant's frames carry it as source).
+    pub me: u16,
+    pub frames: Vec<Got>,
+    pub audio: Vec<Got>,
 }
 
+/// The receivers' records, handed over when the media thread ends.
 pub struct Finished {
     pub subs: Vec<SubSeen>,
 }
@@ -133,6 +168,7 @@ impl Handle {
         rx.recv().context("media thread dropped a request")
     }
 
+    /// Where everyone is.
     pub fn status(&self) -> Result<Status> {
         let (tx, rx) = mpsc::channel();
         self.send(Cmd::Status(tx))?;
@@ -147,6 +183,7 @@ impl Handle {
         Ok(rx.recv()?)
     }
 
+    /// Ends the media thread and hands over what every receiver saw.
     pub fn finish(&self) -> Result<Finished> {
         let (tx, rx) = mpsc::channel();
         self.send(Cmd::Finish(tx))?;
@@ -195,6 +232,42 @@ pub fn publisher_offer(
     Ok((idx, offer, pending))
 }
 
+/// A simulcast publisher (RTP mode, sendonly Opus + VP8 in `layers`, lowest
+/// first) registered with `engine`, receiving too if `receives`: its index
+/// and the offer to send.
+pub fn simulcast_offer(
+    engine: &Handle,
+    bind: IpAddr,
+    layers: Vec<Layer>,
+    receives: bool,
+) -> Result<(usize, SdpOffer, SdpPendingOffer)> {
+    let (mut rtc, sock) = new_peer(bind, true)?;
+    let mut sim = Simulcast::new();
+    for l in &layers {
+        sim.add_send_layer(SimulcastLayer::new(l.rid));
+    }
+    let mut api = rtc.sdp_api();
+    let stream = Some("bench".to_string());
+    let audio = api.add_media(
+        MediaKind::Audio,
+        Direction::SendOnly,
+        stream.clone(),
+        Some("a".into()),
+        None,
+    );
+    let video = api.add_media(
+        MediaKind::Video,
+        Direction::SendOnly,
+        stream,
+        Some("v".into()),
+        (layers.len() > 1).then_some(sim),
+    );
+    let (offer, pending) = api.apply().ok_or_else(|| anyhow!("no offer"))?;
+    let tx = Box::new(SimulcastTx::new(audio, video, layers));
+    let idx = engine.add(rtc, sock, Role::Simulcast { tx, receives })?;
+    Ok((idx, offer, pending))
+}
+
 /// Larger socket buffers so key-frame bursts to 150 sockets are not dropped by us.
 pub fn set_bufs(sock: &UdpSocket, bytes: i32) {
     use std::os::fd::AsRawFd;
@@ -212,18 +285,18 @@ pub fn set_bufs(sock: &UdpSocket, bytes: i32) {
     }
 }
 
-struct Peer {
+pub(crate) struct Peer {
     /// None in raw-UDP mode.
-    rtc: Option<Rtc>,
-    raw_seq: u16,
-    sock: mio::net::UdpSocket,
+    pub(crate) rtc: Option<Rtc>,
+    pub(crate) raw_seq: u16,
+    pub(crate) sock: mio::net::UdpSocket,
     local: SocketAddr,
-    role: Role,
+    pub(crate) role: Role,
     timeout: Instant,
-    connected: bool,
-    dead: bool,
-    /// payload type → 0 unknown, 1 audio, 2 video, 3 other
-    pt_kind: [u8; 128],
+    pub(crate) connected: bool,
+    pub(crate) dead: bool,
+    /// What each payload type carries (None: not looked up yet).
+    pt_kind: [Option<Kind>; 128],
     seen: Seen,
     /// When the datagram being handled reached the socket (monotonic ns).
     arrival_ns: u64,
@@ -233,32 +306,31 @@ struct Peer {
     key_requests: u64,
 }
 
-struct Publishing {
-    vpt: Option<str0m::format::PayloadParams>,
-    apt: Option<str0m::format::PayloadParams>,
-    next_video: Instant,
-    next_audio: Instant,
-}
-
+/// The media thread's state: every peer, and what the publishers send next.
 pub struct Engine {
     poll: Poll,
     rx: mpsc::Receiver<Cmd>,
-    peers: Vec<Peer>,
-    shape: Shape,
-    filler: Filler,
-    publisher: Option<usize>,
-    publishing: Option<Publishing>,
-    frame_no: u32,
-    audio_seq: u32,
-    force_key: bool,
+    pub(crate) peers: Vec<Peer>,
+    pub(crate) shape: Shape,
+    pub(crate) filler: Filler,
+    /// The fan-out (or raw-UDP) publisher.
+    pub(crate) publisher: Option<usize>,
+    pub(crate) publishing: Option<Publishing>,
+    /// The simulcast publishers, and their shared clock.
+    pub(crate) simulcast: Vec<usize>,
+    pub(crate) clock: Option<Clock>,
+    /// The next frame and audio packet number (shared by all publishers).
+    pub(crate) frame_no: u32,
+    pub(crate) audio_seq: u32,
+    pub(crate) force_key: bool,
     honor_key_requests: bool,
     buf: Vec<u8>,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC (kernel stamps → send-time clock).
     realtime_offset: i128,
     /// The publisher's RTP waiting for its pacer (`Shape::pace_factor`).
-    paced: std::collections::VecDeque<(SocketAddr, Vec<u8>)>,
+    pub(crate) paced: std::collections::VecDeque<(SocketAddr, Vec<u8>)>,
     /// When the pacer may send the next packet.
-    pace_next: Instant,
+    pub(crate) pace_next: Instant,
 }
 
 /// Starts the media thread.
@@ -274,6 +346,8 @@ pub fn spawn(shape: Shape) -> Result<(Handle, std::thread::JoinHandle<()>)> {
         filler: Filler::new(),
         publisher: None,
         publishing: None,
+        simulcast: Vec::new(),
+        clock: None,
         frame_no: 0,
         audio_seq: 0,
         force_key: false,
@@ -300,6 +374,7 @@ impl Engine {
             }
             let now = Instant::now();
             self.publish(now);
+            self.publish_simulcast(now);
             self.release_paced(now);
             for i in 0..self.peers.len() {
                 if !self.peers[i].dead && self.peers[i].timeout <= now {
@@ -315,6 +390,9 @@ impl Engine {
             }
             if let Some(p) = &self.publishing {
                 wake = wake.min(p.next_video).min(p.next_audio);
+            }
+            if let Some(c) = &self.clock {
+                wake = wake.min(c.next_due());
             }
             if !self.paced.is_empty() {
                 wake = wake.min(self.pace_next);
@@ -350,8 +428,12 @@ impl Engine {
                     .register(&mut sock, Token(idx), Interest::READABLE)
                     .expect("register socket");
                 let raw = rtc.is_none();
-                if let Role::Publisher { .. } | Role::RawPublisher { .. } = role {
-                    self.publisher = Some(idx);
+                match role {
+                    Role::Publisher { .. } | Role::RawPublisher { .. } => {
+                        self.publisher = Some(idx)
+                    }
+                    Role::Simulcast { .. } => self.simulcast.push(idx),
+                    _ => {}
                 }
                 self.peers.push(Peer {
                     rtc: rtc.map(|r| *r),
@@ -362,12 +444,8 @@ impl Engine {
                     timeout: if raw { far_future() } else { Instant::now() },
                     connected: raw,
                     dead: false,
-                    pt_kind: [0; 128],
-                    seen: Seen {
-                        asm: FrameAsm::default(),
-                        frames: Vec::with_capacity(1024),
-                        audio: Vec::with_capacity(2048),
-                    },
+                    pt_kind: [None; 128],
+                    seen: Seen::with_capacity(1024, 2048),
                     rtp_pkts: 0,
                     udp_pkts: 0,
                     arrival_ns: 0,
@@ -383,13 +461,16 @@ impl Engine {
                 }
             }
             Cmd::Status(reply) => {
-                let publisher_connected = self
-                    .publisher
-                    .map(|i| self.peers[i].connected)
-                    .unwrap_or(false);
+                let mut publishers = self.peers.iter().filter(|p| p.role.is_publisher());
+                let publisher_connected =
+                    publishers.clone().next().is_some() && publishers.all(|p| p.connected);
                 let subs = self
                     .subs()
-                    .map(|p| (p.connected, p.seen.frames.len()))
+                    .map(|p| SubStatus {
+                        connected: p.connected,
+                        frames: p.seen.frames.len(),
+                        sources: p.seen.sources(),
+                    })
                     .collect();
                 let _ = reply.send(Status {
                     publisher_connected,
@@ -406,11 +487,17 @@ impl Engine {
                     rtp_pkts: 0,
                     udp_pkts: 0,
                     udp_bytes: 0,
-                    key_requests: self
-                        .publisher
-                        .map(|i| self.peers[i].key_requests)
-                        .unwrap_or(0),
+                    key_requests: 0,
+                    publishing: Vec::new(),
                 };
+                for (i, p) in self.peers.iter().enumerate() {
+                    if p.role.is_publisher() {
+                        m.key_requests += p.key_requests;
+                        if p.connected && !p.dead {
+                            m.publishing.push(i as u16);
+                        }
+                    }
+                }
                 for p in self.subs() {
                     m.rtp_pkts += p.rtp_pkts;
                     m.udp_pkts += p.udp_pkts;
@@ -422,8 +509,10 @@ impl Engine {
                 let subs = self
                     .peers
                     .iter_mut()
-                    .filter(|p| p.role.is_sub())
-                    .map(|p| SubSeen {
+                    .enumerate()
+                    .filter(|(_, p)| p.role.is_sub())
+                    .map(|(i, p)| SubSeen {
+                        me: i as u16,
                         frames: std::mem::take(&mut p.seen.frames),
                         audio: std::mem::take(&mut p.seen.audio),
                     })
@@ -437,118 +526,6 @@ impl Engine {
 
     fn subs(&self) -> impl Iterator<Item = &Peer> {
         self.peers.iter().filter(|p| p.role.is_sub())
-    }
-
-    /// Writes the video frames and audio packets that are due.
-    fn publish(&mut self, now: Instant) {
-        let Some(pi) = self.publisher else { return };
-        if !self.peers[pi].connected {
-            return;
-        }
-        if let Role::RawPublisher { dest } = self.peers[pi].role {
-            return self.publish_raw(pi, dest, now);
-        }
-        let (audio_mid, video_mid) = match self.peers[pi].role {
-            Role::Publisher { audio, video } => (audio, video),
-            _ => return,
-        };
-        let Some(rtc) = self.peers[pi].rtc.as_mut() else {
-            return;
-        };
-        if self.publishing.is_none() {
-            let find = |rtc: &mut Rtc, mid: Mid, codec: Codec| {
-                rtc.writer(mid).and_then(|w| {
-                    w.payload_params()
-                        .find(|p| p.spec().codec == codec)
-                        .cloned()
-                })
-            };
-            let (Some(apt), Some(vpt)) = (
-                find(rtc, audio_mid, Codec::Opus),
-                find(rtc, video_mid, Codec::Vp8),
-            ) else {
-                return;
-            };
-            self.publishing = Some(Publishing {
-                vpt: Some(vpt),
-                apt: Some(apt),
-                next_video: now,
-                next_audio: now,
-            });
-        }
-        let period_v = Duration::from_nanos(1_000_000_000 / self.shape.fps as u64);
-        let period_a = Duration::from_nanos(1_000_000_000 / self.shape.audio_pps as u64);
-        let mut wrote = false;
-        let p = self.publishing.as_mut().expect("set above");
-        let (Some(vpt), Some(apt)) = (
-            p.vpt.as_ref().map(|x| x.pt()),
-            p.apt.as_ref().map(|x| x.pt()),
-        ) else {
-            return;
-        };
-        while now >= p.next_video {
-            let n = self.frame_no;
-            let key = self.shape.is_key(n) || std::mem::take(&mut self.force_key);
-            let frame = shape::vp8_frame(&self.shape, &self.filler, n, key, shape::mono_ns());
-            let rtp_time = MediaTime::new(
-                n as u64 * 90_000 / self.shape.fps as u64,
-                str0m::media::Frequency::NINETY_KHZ,
-            );
-            if let Some(w) = rtc.writer(video_mid) {
-                if let Err(e) = w.write(vpt, now, rtp_time, frame) {
-                    eprintln!("publisher: video write: {e}");
-                }
-            }
-            self.frame_no += 1;
-            wrote = true;
-            p.next_video += period_v;
-            if now.saturating_duration_since(p.next_video) > Duration::from_secs(1) {
-                p.next_video = now + period_v;
-            }
-        }
-        while now >= p.next_audio {
-            let n = self.audio_seq;
-            let pkt = shape::opus_packet(&self.shape, &self.filler, n, shape::mono_ns());
-            let rtp_time = MediaTime::new(
-                n as u64 * 48_000 / self.shape.audio_pps as u64,
-                str0m::media::Frequency::FORTY_EIGHT_KHZ,
-            );
-            if let Some(w) = rtc.writer(audio_mid) {
-                if let Err(e) = w.write(apt, now, rtp_time, pkt) {
-                    eprintln!("publisher: audio write: {e}");
-                }
-            }
-            self.audio_seq += 1;
-            wrote = true;
-            p.next_audio += period_a;
-            if now.saturating_duration_since(p.next_audio) > Duration::from_secs(1) {
-                p.next_audio = now + period_a;
-            }
-        }
-        if wrote {
-            // str0m's pacer holds a write until the next timeout input; give it one now.
-            rtc.handle_input(Input::Timeout(now)).ok();
-            self.drain(pi);
-        }
-    }
-
-    /// Sends the publisher's queued RTP at the pacing rate.
-    fn release_paced(&mut self, now: Instant) {
-        let (Some(factor), Some(pi)) = (self.shape.pace_factor, self.publisher) else {
-            return;
-        };
-        let bytes_per_s = factor * self.shape.video_bps as f64 / 8.0;
-        while self.pace_next <= now {
-            let Some((to, d)) = self.paced.pop_front() else {
-                break;
-            };
-            if let Err(e) = self.peers[pi].sock.send_to(&d, to) {
-                if e.kind() != ErrorKind::WouldBlock {
-                    eprintln!("publisher: send: {e}");
-                }
-            }
-            self.pace_next += Duration::from_secs_f64(d.len() as f64 / bytes_per_s);
-        }
     }
 
     fn read(&mut self, i: usize) {
@@ -578,7 +555,13 @@ impl Engine {
             }
             peer.arrival_ns = arrival;
             let Some(rtc) = peer.rtc.as_mut() else {
-                on_raw(peer, &mut self.buf[..n]);
+                let key = match &peer.role {
+                    Role::RawSink { key } => key.as_ref(),
+                    _ => None,
+                };
+                if receive::on_raw(&mut peer.seen, key, arrival, &mut self.buf[..n]) {
+                    peer.rtp_pkts += 1;
+                }
                 continue;
             };
             let Ok(contents) = self.buf[..n].try_into() else {
@@ -601,7 +584,7 @@ impl Engine {
     }
 
     /// Polls one peer until it only has a timeout left.
-    fn drain(&mut self, i: usize) {
+    pub(crate) fn drain(&mut self, i: usize) {
         // Browsers pace video; audio goes out as soon as it is made.
         let paced_pt = self
             .publishing
@@ -616,7 +599,7 @@ impl Engine {
                 Ok(Output::Transmit(t)) => {
                     if paced_pt.is_some_and(|pt| is_rtp(&t.contents) && t.contents[1] & 0x7f == pt)
                     {
-                        pace(
+                        crate::publish::pace(
                             &mut self.paced,
                             &mut self.pace_next,
                             t.destination,
@@ -643,36 +626,36 @@ impl Engine {
                     Event::RtpPacket(pkt) => {
                         peer.rtp_pkts += 1;
                         let pt = *pkt.header.payload_type as usize & 127;
-                        if peer.pt_kind[pt] == 0 {
-                            let kind = rtc
-                                .codec_config()
+                        let kind = *peer.pt_kind[pt].get_or_insert_with(|| {
+                            rtc.codec_config()
                                 .params()
                                 .iter()
                                 .find(|p| *p.pt() == *pkt.header.payload_type)
                                 .map(|p| match p.spec().codec {
-                                    Codec::Opus => 1,
-                                    Codec::Vp8 => 2,
-                                    _ => 3,
+                                    Codec::Opus => Kind::Audio,
+                                    Codec::Vp8 => Kind::Video,
+                                    _ => Kind::Other,
                                 })
-                                .unwrap_or(3);
-                            peer.pt_kind[pt] = kind;
-                        }
+                                .unwrap_or(Kind::Other)
+                        });
                         let h = &pkt.header;
-                        let kind = peer.pt_kind[pt];
-                        on_media(
-                            &mut peer.seen,
+                        peer.seen.on_media(
                             peer.arrival_ns,
                             kind,
+                            *h.ssrc,
                             h.sequence_number,
                             h.timestamp,
                             h.marker,
                             &pkt.payload,
                         );
                     }
-                    Event::KeyframeRequest(_) => {
+                    Event::KeyframeRequest(req) => {
                         peer.key_requests += 1;
                         if self.honor_key_requests {
-                            self.force_key = true;
+                            match &mut peer.role {
+                                Role::Simulcast { tx, .. } => tx.request_key(req.rid),
+                                _ => self.force_key = true,
+                            }
                         }
                     }
                     _ => {}
@@ -693,178 +676,8 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
-/// Counts one media packet at a subscriber: `kind` 1 audio, 2 video.
-/// What a subscriber has received.
-struct Seen {
-    asm: FrameAsm,
-    frames: Vec<(u32, u32)>,
-    audio: Vec<(u32, u32)>,
-}
-
-/// Queues a datagram for the publisher's pacer; a queue that was empty starts
-/// now (no credit for idle time, or a frame would leave in one burst).
-fn pace(
-    queue: &mut std::collections::VecDeque<(SocketAddr, Vec<u8>)>,
-    next: &mut Instant,
-    to: SocketAddr,
-    d: Vec<u8>,
-) {
-    if queue.is_empty() {
-        *next = (*next).max(Instant::now());
-    }
-    queue.push_back((to, d));
-}
-
 /// RTP (not RTCP, STUN or DTLS): version 2 and a payload type outside
 /// RTCP's 200-207 (RFC 5761 §4).
 fn is_rtp(d: &[u8]) -> bool {
     d.len() >= 12 && d[0] & 0xc0 == 0x80 && !(192..=223).contains(&d[1])
-}
-
-/// One received RTP packet; `arrival` is when it reached our socket (monotonic ns).
-fn on_media(
-    peer: &mut Seen,
-    arrival: u64,
-    kind: u8,
-    seq: u16,
-    ts: u32,
-    marker: bool,
-    payload: &[u8],
-) {
-    match kind {
-        2 => {
-            if let Some((sent, n)) = peer.asm.push(seq, ts, marker, payload) {
-                let lat = arrival.saturating_sub(sent) / 1000;
-                peer.frames.push((n, lat.min(u32::MAX as u64) as u32));
-            }
-        }
-        1 => {
-            if let Some((sent, n)) = shape::parse_opus(payload) {
-                let lat = arrival.saturating_sub(sent) / 1000;
-                peer.audio.push((n, lat.min(u32::MAX as u64) as u32));
-            }
-        }
-        _ => {}
-    }
-}
-
-pub const RAW_PT_VIDEO: u8 = 96;
-pub const RAW_PT_AUDIO: u8 = 111;
-/// Payload bytes per raw video datagram (after the 12-byte RTP header), close
-/// to what str0m's packetizer makes.
-const RAW_CHUNK: usize = 1150;
-
-/// A raw-UDP datagram at a sink: plain RTP header, payload maybe sealed.
-fn on_raw(peer: &mut Peer, d: &mut [u8]) {
-    if d.len() < 12 {
-        return;
-    }
-    let pt = d[1] & 0x7f;
-    let marker = d[1] & 0x80 != 0;
-    let seq = u16::from_be_bytes([d[2], d[3]]);
-    let ts = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
-    let (hdr, body) = d.split_at_mut(12);
-    let payload: &[u8] = match &peer.role {
-        Role::RawSink { key: Some(key) } => {
-            let nonce = crate::gcm_nonce(hdr);
-            let aad = aws_lc_rs::aead::Aad::from(&*hdr);
-            match key.open_in_place(nonce, aad, body) {
-                Ok(p) => p,
-                Err(_) => return,
-            }
-        }
-        _ => body,
-    };
-    peer.rtp_pkts += 1;
-    let kind = match pt {
-        RAW_PT_VIDEO => 2,
-        RAW_PT_AUDIO => 1,
-        _ => 0,
-    };
-    on_media(
-        &mut peer.seen,
-        peer.arrival_ns,
-        kind,
-        seq,
-        ts,
-        marker,
-        payload,
-    );
-}
-
-fn rtp_header(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32) -> [u8; 12] {
-    let mut h = [0u8; 12];
-    h[0] = 0x80;
-    h[1] = pt | if marker { 0x80 } else { 0 };
-    h[2..4].copy_from_slice(&seq.to_be_bytes());
-    h[4..8].copy_from_slice(&ts.to_be_bytes());
-    h[8..12].copy_from_slice(&ssrc.to_be_bytes());
-    h
-}
-
-impl Engine {
-    /// Raw-UDP publisher: the same frames, packetized here (VP8 descriptor with S
-    /// on the first packet, marker on the last) and sent straight to the ceiling.
-    fn publish_raw(&mut self, pi: usize, dest: SocketAddr, now: Instant) {
-        let p = self.publishing.get_or_insert(Publishing {
-            vpt: None,
-            apt: None,
-            next_video: now,
-            next_audio: now,
-        });
-        let period_v = Duration::from_nanos(1_000_000_000 / self.shape.fps as u64);
-        let period_a = Duration::from_nanos(1_000_000_000 / self.shape.audio_pps as u64);
-        let peer = &mut self.peers[pi];
-        let mut dgram = Vec::with_capacity(1500);
-        while now >= p.next_video {
-            let n = self.frame_no;
-            let key = self.shape.is_key(n);
-            let frame = shape::vp8_frame(&self.shape, &self.filler, n, key, shape::mono_ns());
-            let ts = n.wrapping_mul(90_000 / self.shape.fps);
-            let chunks: Vec<&[u8]> = frame.chunks(RAW_CHUNK - 1).collect();
-            for (k, c) in chunks.iter().enumerate() {
-                dgram.clear();
-                dgram.extend_from_slice(&rtp_header(
-                    RAW_PT_VIDEO,
-                    k + 1 == chunks.len(),
-                    peer.raw_seq,
-                    ts,
-                    0x1111,
-                ));
-                dgram.push(if k == 0 { 0x10 } else { 0x00 });
-                dgram.extend_from_slice(c);
-                peer.raw_seq = peer.raw_seq.wrapping_add(1);
-                if self.shape.pace_factor.is_some() {
-                    pace(&mut self.paced, &mut self.pace_next, dest, dgram.clone());
-                } else {
-                    let _ = peer.sock.send_to(&dgram, dest);
-                }
-            }
-            self.frame_no += 1;
-            p.next_video += period_v;
-            if now.saturating_duration_since(p.next_video) > Duration::from_secs(1) {
-                p.next_video = now + period_v;
-            }
-        }
-        while now >= p.next_audio {
-            let n = self.audio_seq;
-            let pkt = shape::opus_packet(&self.shape, &self.filler, n, shape::mono_ns());
-            dgram.clear();
-            // Audio has its own SSRC and sequence space; n as seq is enough here.
-            dgram.extend_from_slice(&rtp_header(
-                RAW_PT_AUDIO,
-                false,
-                n as u16,
-                n.wrapping_mul(960),
-                0x2222,
-            ));
-            dgram.extend_from_slice(&pkt);
-            let _ = peer.sock.send_to(&dgram, dest);
-            self.audio_seq += 1;
-            p.next_audio += period_a;
-            if now.saturating_duration_since(p.next_audio) > Duration::from_secs(1) {
-                p.next_audio = now + period_a;
-            }
-        }
-    }
 }

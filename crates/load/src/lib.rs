@@ -8,14 +8,19 @@
 //! carries ~150 subscribers; the relay and the load generator run pinned to
 //! different cores.
 //!
+//! Besides that fan-out, two scenarios with simulcast ([`scenario`]): a
+//! meeting (N participants each publishing and receiving everyone else) and a
+//! webinar (one simulcast publisher, viewers asking for different widths).
+//!
 //! ```
-//! use conclave_load::shape::{Shape, FrameAsm, Filler, vp8_frame};
+//! use conclave_load::shape::{full_layer, vp8_frame, Filler, FrameAsm, Shape, Stamp};
 //! let s = Shape::default();
 //! assert!(s.key_bytes() > s.delta_bytes());
-//! let f = vp8_frame(&s, &Filler::new(), 3, false, 42);
+//! let stamp = Stamp { send_ns: 42, number: 3, source: 0, layer: 0 };
+//! let f = vp8_frame(&s, &Filler::new(), &full_layer(&s), false, &stamp);
 //! let mut pkt = vec![0x10]; // VP8 descriptor: start of frame
 //! pkt.extend_from_slice(&f);
-//! assert_eq!(FrameAsm::default().push(1, 0, true, &pkt), Some((42, 3)));
+//! assert_eq!(FrameAsm::default().push(1, 0, true, &pkt), Some(stamp));
 //! ```
 
 pub mod conclave;
@@ -23,9 +28,13 @@ pub mod engine;
 pub mod janus;
 pub mod measure;
 pub mod procstat;
+pub mod publish;
+pub mod receive;
 pub mod report;
 pub mod rxstamp;
+pub mod scenario;
 pub mod shape;
+pub mod tally;
 
 /// The AES-GCM nonce for a raw-UDP datagram in ceiling mode, from its RTP
 /// header (SSRC, timestamp, sequence), like SRTP derives its IV from the packet.

@@ -4,6 +4,8 @@
 //! conclave-load run --target conclave --url https://127.0.0.1:PORT/ --relay-pid PID --subs 10
 //! conclave-load run --target janus --url http://127.0.1.1:8088/janus --relay-pid PID --subs 10
 //! conclave-load run --target udp-gcm --url udp://127.0.1.1:PORT --relay-pid PID --subs 10
+//! conclave-load run --scenario meeting --participants 10 --target conclave --url https://127.0.0.1:PORT/
+//! conclave-load run --scenario webinar --subs 50 --layers 3 --target conclave --url https://127.0.0.1:PORT/
 //! conclave-load report --jsonl results.jsonl --md results.md --csv results.csv
 //! ```
 
@@ -12,6 +14,7 @@ use clap::{Parser, Subcommand};
 use conclave_e2ee::founder::FounderToken;
 use conclave_load::measure::{self, Plan};
 use conclave_load::report;
+use conclave_load::scenario::{self, Scenario};
 use conclave_load::shape::Shape;
 use std::io::Write;
 use std::net::IpAddr;
@@ -30,7 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Runs one point: 1 publisher, N subscribers, one measurement window.
+    /// Runs one point of a scenario (default: 1 publisher, N subscribers),
+    /// one measurement window.
     Run(RunArgs),
     /// Turns collected JSON lines into a markdown table (with ratios) and a CSV.
     Report {
@@ -54,8 +58,27 @@ struct RunArgs {
     /// Process to measure (CPU, RSS): the relay, Janus or the ceiling.
     #[arg(long)]
     relay_pid: Option<u32>,
+    /// fanout: 1 publisher, N subscribers; meeting: N participants, each
+    /// publishing simulcast and receiving all others; webinar: 1 simulcast
+    /// publisher, N viewers on mixed layers (see docs/benchmarks.md).
+    #[arg(long, value_enum, default_value_t = Scenario::Fanout)]
+    scenario: Scenario,
+    /// Subscribers (fanout, webinar); participants of a meeting unless
+    /// --participants says.
     #[arg(long, default_value_t = 10)]
     subs: usize,
+    /// Participants of a meeting (default: --subs).
+    #[arg(long)]
+    participants: Option<usize>,
+    /// Simulcast layers of each published video, 1-3 (meeting, webinar):
+    /// 3 = 320, 640 and 1280 wide at 150 k, 500 k and --video-bps.
+    #[arg(long, default_value_t = 3)]
+    layers: usize,
+    /// Widths the receivers ask the relay for (`video_width`), comma-separated,
+    /// cycled over receivers; 0 = no limit. Default: 640 (meeting: a grid
+    /// tile), 320,640,0 (webinar), none (fanout).
+    #[arg(long)]
+    widths: Option<String>,
     /// Measurement window, seconds.
     #[arg(long, default_value_t = 12.0)]
     duration: f64,
@@ -125,9 +148,26 @@ fn run(a: RunArgs) -> Result<()> {
         None => FounderToken::from_bytes(rand::random()),
     };
     let target = measure::target(&a.target, &a.url, founder, a.janus_room)?;
+    if !(1..=3).contains(&a.layers) {
+        bail!("--layers must be 1, 2 or 3 (the web client's q, h and f)");
+    }
+    if a.scenario != Scenario::Fanout && a.pace.is_some() {
+        bail!("--pace paces the fan-out publisher only; leave it out with --scenario meeting or webinar");
+    }
+    let widths = match &a.widths {
+        Some(w) => scenario::parse_widths(w)?,
+        None => a.scenario.default_widths(),
+    };
+    let subs = match a.scenario {
+        Scenario::Meeting => a.participants.unwrap_or(a.subs),
+        _ => a.subs,
+    };
     let plan = Plan {
         label: a.label.clone().unwrap_or_else(|| a.target.clone()),
-        subs: a.subs,
+        scenario: a.scenario,
+        subs,
+        layers: a.layers,
+        widths,
         warmup: Duration::from_secs_f64(a.warmup),
         duration: Duration::from_secs_f64(a.duration),
         bind: a.bind,
@@ -156,7 +196,7 @@ fn run(a: RunArgs) -> Result<()> {
     if let Some(min) = a.min_delivery {
         if p.delivery_min < min {
             bail!(
-                "a subscriber received {:.1}% of frames, below {:.1}%",
+                "a receiver got {:.1}% of the frames it should have, below {:.1}%",
                 p.delivery_min * 100.0,
                 min * 100.0
             );

@@ -1,12 +1,15 @@
-//! One benchmark point: bring up the publisher and N subscribers, warm up,
-//! measure for a window, and reduce what the subscribers saw to a [`Point`].
+//! One benchmark point: bring up the peers of the scenario (a publisher and
+//! N subscribers, or N meeting participants), warm up, measure for a window,
+//! and reduce what the receivers saw to a [`Point`].
 
 use crate::conclave::Conclave;
 use crate::engine::{self, Handle, Role};
 use crate::janus::Janus;
 use crate::procstat;
 use crate::report::Point;
-use crate::shape::Shape;
+use crate::scenario::{width_for, Scenario};
+use crate::shape::{simulcast_layers, Layer, Shape};
+use crate::tally::{self, Window};
 use anyhow::{anyhow, bail, Result};
 use conclave_e2ee::founder::FounderToken;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -24,9 +27,16 @@ pub enum Target {
     },
 }
 
+/// What one point runs.
 pub struct Plan {
     pub label: String,
+    pub scenario: Scenario,
+    /// Subscribers (fanout, webinar) or participants (meeting).
     pub subs: usize,
+    /// Simulcast layers per published video (meeting, webinar).
+    pub layers: usize,
+    /// Widths the receivers ask for, cycled over them (0: no limit).
+    pub widths: Vec<u16>,
     pub warmup: Duration,
     pub duration: Duration,
     pub bind: IpAddr,
@@ -34,52 +44,66 @@ pub struct Plan {
     pub join_parallel: usize,
 }
 
+/// Runs one point of `plan` against `target`.
 pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
+    let simulcast = plan.scenario != Scenario::Fanout;
+    let conclave = match &target {
+        Target::Conclave(c) => Some(c),
+        _ => None,
+    };
+    if simulcast && conclave.is_none() {
+        bail!(
+            "the {} scenario runs against Conclave only (--target conclave): the ceiling \
+             forwards one publisher, and Janus is not driven with simulcast (docs/benchmarks.md)",
+            plan.scenario.name()
+        );
+    }
+    if plan.scenario == Scenario::Meeting && plan.subs < 2 {
+        bail!("a meeting needs at least 2 participants (--participants)");
+    }
+    let layers: Vec<Layer> = if simulcast {
+        simulcast_layers(plan.layers, shape.video_bps)
+    } else {
+        Vec::new()
+    };
     let load_before = procstat::loadavg();
     let (eng, media_thread) = engine::spawn(shape.clone())?;
     let t0 = Instant::now();
-    publish(&target, &eng, plan.bind)?;
-    wait(
-        &eng,
-        Duration::from_secs(15),
-        "the publisher to connect and send",
-        |s| s.publisher_connected && s.frames_sent > 0,
-    )?;
-    std::thread::sleep(Duration::from_millis(500));
-    let rss_base = plan.relay_pid.and_then(procstat::rss_kib);
-
-    let mut failed = 0usize;
-    let mut next = 0usize;
-    while next < plan.subs {
-        let batch: Vec<usize> = (next..plan.subs.min(next + plan.join_parallel.max(1))).collect();
-        next += batch.len();
-        let errs: Vec<String> = std::thread::scope(|sc| {
-            let hs: Vec<_> = batch
-                .iter()
-                .map(|&i| {
-                    let (t, e) = (&target, &eng);
-                    sc.spawn(move || subscribe(t, e, plan.bind, i))
-                })
-                .collect();
-            hs.into_iter()
-                .filter_map(|h| match h.join() {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(format!("{e:#}")),
-                    Err(_) => Some("subscriber thread panicked".into()),
-                })
-                .collect()
-        });
-        for e in errs {
-            eprintln!("subscriber failed: {e}");
-            failed += 1;
+    let (rss_base, failed) = match (plan.scenario, conclave) {
+        (Scenario::Meeting, Some(c)) => {
+            let rss_base = plan.relay_pid.and_then(procstat::rss_kib);
+            let failed = join_all(plan, "participant", |i| {
+                let width = width_for(&plan.widths, i);
+                c.participate(&eng, plan.bind, i, layers.clone(), width)
+            });
+            (rss_base, failed)
         }
-    }
+        _ => {
+            match conclave.filter(|_| simulcast) {
+                Some(c) => c.publish_simulcast(&eng, plan.bind, layers.clone())?,
+                None => publish(&target, &eng, plan.bind)?,
+            }
+            wait(
+                &eng,
+                Duration::from_secs(15),
+                "the publisher to connect and send",
+                |s| s.publisher_connected && s.frames_sent > 0,
+            )?;
+            std::thread::sleep(Duration::from_millis(500));
+            let rss_base = plan.relay_pid.and_then(procstat::rss_kib);
+            let failed = join_all(plan, "subscriber", |i| {
+                subscribe(&target, &eng, plan.bind, i, width_for(&plan.widths, i))
+            });
+            (rss_base, failed)
+        }
+    };
     let need = plan.subs - failed;
+    let sources = plan.scenario.sources_per_receiver(need);
     let up = wait(
         &eng,
         Duration::from_secs(20) + Duration::from_millis(100 * plan.subs as u64),
-        "every subscriber to receive frames",
-        |s| s.subs.iter().filter(|(_, f)| *f > 0).count() >= need,
+        "every receiver to get frames from every publisher",
+        |s| s.subs.iter().filter(|r| r.sources >= sources).count() >= need,
     );
     if let Err(e) = &up {
         eprintln!("warning: {e:#}");
@@ -104,28 +128,33 @@ pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
     let _ = media_thread.join();
 
     let dt = m1.at.duration_since(m0.at).as_secs_f64();
-    let (f0, f1) = (m0.next_frame, m1.next_frame);
-    let sent = (f1 - f0) as usize;
+    let window = Window {
+        first: m0.next_frame,
+        end: m1.next_frame,
+        sources: m0.publishing.clone(),
+    };
     let (a0, a1) = (m0.next_audio, m1.next_audio);
     let mut ratios = Vec::new();
     let mut lat: Vec<u32> = Vec::new();
     let mut alat: Vec<u32> = Vec::new();
+    let mut tallies = Vec::new();
     for s in &seen.subs {
-        let mut got = vec![false; sent];
-        for &(n, l) in &s.frames {
-            if n >= f0 && n < f1 && !got[(n - f0) as usize] {
-                got[(n - f0) as usize] = true;
-                lat.push(l);
-            }
-        }
-        ratios.push(got.iter().filter(|g| **g).count() as f64 / sent.max(1) as f64);
+        let t = tally::receiver(&s.frames, s.me, &window);
+        ratios.push(t.delivery);
+        lat.extend_from_slice(&t.lat_us);
+        tallies.push(t);
         alat.extend(
             s.audio
                 .iter()
-                .filter(|(n, _)| *n >= a0 && *n < a1)
-                .map(|(_, l)| *l),
+                .filter(|g| g.number >= a0 && g.number < a1 && g.source != s.me)
+                .map(|g| g.lat_us),
         );
     }
+    let on_layer = if simulcast {
+        tally::on_layers(&tallies, layers.len())
+    } else {
+        Vec::new()
+    };
     // Failed subscribers count as receiving nothing.
     ratios.resize(plan.subs, 0.0);
     lat.sort_unstable();
@@ -143,7 +172,7 @@ pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
         (Some(a), Some(b)) => Some(((b - a) - me - relay_cpu.unwrap_or(0.0)).max(0.0) / dt * 100.0),
         _ => None,
     };
-    let tracks = 2 * plan.subs;
+    let tracks = plan.scenario.tracks(plan.subs);
     let mut warnings = Vec::new();
     if load_after[0] > 1.5 {
         warnings.push(format!(
@@ -165,7 +194,7 @@ pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
         ));
     }
     if failed > 0 {
-        warnings.push(format!("{failed} subscribers failed to join"));
+        warnings.push(format!("{failed} receivers failed to join"));
     }
     if m1.key_requests > m0.key_requests {
         warnings.push(format!(
@@ -182,6 +211,7 @@ pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
     };
     Ok(Point {
         label: plan.label.clone(),
+        scenario: plan.scenario.name().to_string(),
         subs: plan.subs,
         tracks,
         window_s: dt,
@@ -200,7 +230,9 @@ pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
             .fold(f64::INFINITY, f64::min)
             .min(1.0),
         delivery_mean: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
-        frames_sent: sent,
+        frames_sent: window.frames(),
+        layer_widths: layers.iter().map(|l| l.width).collect(),
+        on_layer,
         rss_base_kib: rss_base,
         rss_kib: rss_end,
         rss_per_track_kib: match (rss_base, rss_end) {
@@ -228,8 +260,8 @@ fn wait(
             return Ok(());
         }
         if t.elapsed() > limit {
-            let up = s.subs.iter().filter(|(_, f)| *f > 0).count();
-            bail!("timed out after {:?} waiting for {what} (publisher connected: {}, frames sent: {}, subscribers receiving: {up}/{})", limit, s.publisher_connected, s.frames_sent, s.subs.len());
+            let up = s.subs.iter().filter(|r| r.frames > 0).count();
+            bail!("timed out after {:?} waiting for {what} (publishers connected: {}, frames sent: {}, receivers getting frames: {up}/{}); is the relay overloaded or refusing joins? see its log", limit, s.publisher_connected, s.frames_sent, s.subs.len());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -248,9 +280,47 @@ fn publish(target: &Target, eng: &Handle, bind: IpAddr) -> Result<()> {
     }
 }
 
-fn subscribe(target: &Target, eng: &Handle, bind: IpAddr, i: usize) -> Result<()> {
+/// Joins `plan.subs` peers with `join`, `plan.join_parallel` at a time;
+/// returns how many failed (each reported).
+fn join_all(plan: &Plan, what: &str, join: impl Fn(usize) -> Result<()> + Sync) -> usize {
+    let mut failed = 0usize;
+    let mut next = 0usize;
+    while next < plan.subs {
+        let batch: Vec<usize> = (next..plan.subs.min(next + plan.join_parallel.max(1))).collect();
+        next += batch.len();
+        let errs: Vec<String> = std::thread::scope(|sc| {
+            let hs: Vec<_> = batch
+                .iter()
+                .map(|&i| {
+                    let join = &join;
+                    sc.spawn(move || join(i))
+                })
+                .collect();
+            hs.into_iter()
+                .filter_map(|h| match h.join() {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("{e:#}")),
+                    Err(_) => Some(format!("{what} thread panicked")),
+                })
+                .collect()
+        });
+        for e in errs {
+            eprintln!("{what} failed: {e}");
+            failed += 1;
+        }
+    }
+    failed
+}
+
+fn subscribe(
+    target: &Target,
+    eng: &Handle,
+    bind: IpAddr,
+    i: usize,
+    width: Option<u16>,
+) -> Result<()> {
     match target {
-        Target::Conclave(c) => c.subscribe(eng, bind, i),
+        Target::Conclave(c) => c.subscribe(eng, bind, i, width),
         Target::Janus(j) => j.subscribe(eng, bind, i),
         Target::Udp { addr, gcm } => {
             let sock = UdpSocket::bind(SocketAddr::new(bind, 0))?;

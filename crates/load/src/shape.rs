@@ -3,15 +3,106 @@
 //! Video: VP8-shaped frames at a fixed rate, a key frame every `key_interval`
 //! (larger than delta frames), the rest random bytes ("encrypted-looking": the
 //! relay must not care). Only the VP8 frame header that depacketizers and
-//! SFUs read to spot key frames stays meaningful (3 bytes, 10 on key frames,
-//! as SFrame leaves them in clear, docs/design.md §4 step 3). Right after it sit a send
-//! timestamp (CLOCK_MONOTONIC ns, comparable across processes on one machine)
-//! and the frame number, so a subscriber measures one-way latency and delivery.
+//! SFUs read to spot key frames stays meaningful (3 bytes, 10 on key frames
+//! with the layer's width and height, as SFrame leaves them in clear,
+//! docs/design.md §4 step 3). Right after it sits a [`Stamp`]: the send time
+//! (CLOCK_MONOTONIC ns, comparable across processes on one machine), the frame
+//! number, which publisher sent it and on which simulcast layer, so a
+//! subscriber measures one-way latency, delivery and the layer it receives.
+//!
+//! With simulcast ([`simulcast_layers`]) a publisher sends every frame once per
+//! layer, each a [`Layer`] with its own width and bitrate, like a browser's
+//! encoder at ¼, ½ and full resolution.
 //!
 //! Audio: Opus-shaped packets (one TOC byte, then the same stamp) at a fixed rate.
 
-/// Bytes after the codec header that carry `send_ns: u64` and `number: u32`.
-pub const STAMP_LEN: usize = 12;
+/// Bytes after the codec header that carry a [`Stamp`]: `send_ns: u64`,
+/// `number: u32`, `source: u16`, `layer: u8`.
+pub const STAMP_LEN: usize = 15;
+
+/// What a frame or audio packet says about itself, behind its codec header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    /// When the publisher made it (CLOCK_MONOTONIC ns).
+    pub send_ns: u64,
+    /// Frame number (video) or packet number (audio), the same on every layer.
+    pub number: u32,
+    /// Which publisher sent it (its peer index in the load generator).
+    pub source: u16,
+    /// Its simulcast layer, 0 the lowest (0 without simulcast).
+    pub layer: u8,
+}
+
+impl Stamp {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.send_ns.to_le_bytes());
+        out.extend_from_slice(&self.number.to_le_bytes());
+        out.extend_from_slice(&self.source.to_le_bytes());
+        out.push(self.layer);
+    }
+
+    fn read(b: &[u8]) -> Option<Stamp> {
+        let b = b.get(..STAMP_LEN)?;
+        Some(Stamp {
+            send_ns: u64::from_le_bytes(b[..8].try_into().ok()?),
+            number: u32::from_le_bytes(b[8..12].try_into().ok()?),
+            source: u16::from_le_bytes(b[12..14].try_into().ok()?),
+            layer: b[14],
+        })
+    }
+}
+
+/// One encoding of the video: a simulcast layer, or the only one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Layer {
+    /// Its RTP stream id (`a=rid`), as the web client names its layers.
+    pub rid: &'static str,
+    /// Frame size written into its key frames (the relay orders layers by it).
+    pub width: u16,
+    pub height: u16,
+    /// Its bitrate, bit/s.
+    pub bps: u64,
+}
+
+/// The single full-size layer of a publisher without simulcast.
+pub fn full_layer(shape: &Shape) -> Layer {
+    Layer {
+        rid: "f",
+        width: 1280,
+        height: 720,
+        bps: shape.video_bps,
+    }
+}
+
+/// The top `count` (1-3) of the web client's camera layers (crates/web
+/// `simulcast.js`), lowest first: "q" at ¼ size and a tenth of the top
+/// bitrate, "h" at ½ size and a third, "f" at full size and `top_bps`
+/// (150 k / 500 k / 1.5 Mbit/s by default). Like Chromium, fewer layers keep
+/// the widest ones.
+pub fn simulcast_layers(count: usize, top_bps: u64) -> Vec<Layer> {
+    let all = [
+        Layer {
+            rid: "q",
+            width: 320,
+            height: 180,
+            bps: top_bps / 10,
+        },
+        Layer {
+            rid: "h",
+            width: 640,
+            height: 360,
+            bps: top_bps / 3,
+        },
+        Layer {
+            rid: "f",
+            width: 1280,
+            height: 720,
+            bps: top_bps,
+        },
+    ];
+    let count = count.clamp(1, all.len());
+    all[all.len() - count..].to_vec()
+}
 
 /// CLOCK_MONOTONIC in nanoseconds: the shared epoch of publisher and subscribers.
 pub fn mono_ns() -> u64 {
@@ -57,12 +148,28 @@ impl Default for Shape {
 impl Shape {
     /// Delta-frame size such that one key-frame interval averages `video_bps`.
     pub fn delta_bytes(&self) -> usize {
-        let per_interval = self.video_bps / 8 * self.key_interval_frames as u64 / self.fps as u64;
+        self.delta_bytes_at(self.video_bps)
+    }
+
+    /// Key-frame size at `video_bps`.
+    pub fn key_bytes(&self) -> usize {
+        self.delta_bytes() * self.key_ratio as usize
+    }
+
+    /// Delta-frame size such that one key-frame interval averages `bps`.
+    pub fn delta_bytes_at(&self, bps: u64) -> usize {
+        let per_interval = bps / 8 * self.key_interval_frames as u64 / self.fps as u64;
         (per_interval / (self.key_interval_frames as u64 - 1 + self.key_ratio as u64)) as usize
     }
 
-    pub fn key_bytes(&self) -> usize {
-        self.delta_bytes() * self.key_ratio as usize
+    /// Size of a frame of `layer`.
+    pub fn frame_bytes(&self, layer: &Layer, key: bool) -> usize {
+        let delta = self.delta_bytes_at(layer.bps);
+        if key {
+            delta * self.key_ratio as usize
+        } else {
+            delta
+        }
     }
 
     pub fn is_key(&self, frame_no: u32) -> bool {
@@ -95,19 +202,16 @@ impl Default for Filler {
     }
 }
 
-/// Builds one VP8 frame (no RTP payload descriptor: str0m's packetizer adds it).
+/// Builds one VP8 frame of `layer` (no RTP payload descriptor: str0m's
+/// packetizer or [`vp8_packets`] adds it).
 pub fn vp8_frame(
     shape: &Shape,
     filler: &Filler,
-    frame_no: u32,
+    layer: &Layer,
     key: bool,
-    send_ns: u64,
+    stamp: &Stamp,
 ) -> Vec<u8> {
-    let size = if key {
-        shape.key_bytes()
-    } else {
-        shape.delta_bytes()
-    };
+    let size = shape.frame_bytes(layer, key);
     let mut f = Vec::with_capacity(size.max(32));
     // RFC 6386 §9.1 frame tag: bit 0 = 0 on key frames, version 0, show_frame,
     // 19-bit first partition size (plausible, never read as such).
@@ -115,46 +219,59 @@ pub fn vp8_frame(
     let tag = u32::from(!key) | (1 << 4) | (part << 5);
     f.extend_from_slice(&tag.to_le_bytes()[..3]);
     if key {
-        // start code, then 1280x720 with no scaling
+        // start code, then the layer's size with no scaling
         f.extend_from_slice(&[0x9d, 0x01, 0x2a]);
-        f.extend_from_slice(&1280u16.to_le_bytes());
-        f.extend_from_slice(&720u16.to_le_bytes());
+        f.extend_from_slice(&(layer.width & 0x3fff).to_le_bytes());
+        f.extend_from_slice(&(layer.height & 0x3fff).to_le_bytes());
     }
-    f.extend_from_slice(&send_ns.to_le_bytes());
-    f.extend_from_slice(&frame_no.to_le_bytes());
+    stamp.write(&mut f);
     let rest = size.saturating_sub(f.len());
-    f.extend_from_slice(filler.slice(frame_no, rest));
+    f.extend_from_slice(filler.slice(stamp.number, rest));
     f
 }
 
+/// Most bytes of VP8 payload (descriptor included) per RTP packet from
+/// [`vp8_packets`], close to what str0m's packetizer makes.
+pub const VP8_MAX_PAYLOAD: usize = 1150;
+
+/// Packetizes a frame for RTP mode (RFC 7741 §4.2), as browsers do: every
+/// packet has a 4-byte descriptor (X, I with a 15-bit picture id; S on the
+/// first), at most [`VP8_MAX_PAYLOAD`] bytes each. The marker goes on the last.
+pub fn vp8_packets(frame: &[u8], picture_id: u16) -> Vec<Vec<u8>> {
+    let room = VP8_MAX_PAYLOAD - 4;
+    let pid = (picture_id & 0x7fff) | 0x8000;
+    frame
+        .chunks(room)
+        .enumerate()
+        .map(|(i, c)| {
+            let mut p = Vec::with_capacity(4 + c.len());
+            p.push(if i == 0 { 0x90 } else { 0x80 });
+            p.push(0x80);
+            p.extend_from_slice(&pid.to_be_bytes());
+            p.extend_from_slice(c);
+            p
+        })
+        .collect()
+}
+
 /// Builds one Opus packet: a TOC byte (CELT FB 20 ms, mono, one frame) and the stamp.
-pub fn opus_packet(shape: &Shape, filler: &Filler, seq: u32, send_ns: u64) -> Vec<u8> {
+pub fn opus_packet(shape: &Shape, filler: &Filler, stamp: &Stamp) -> Vec<u8> {
     let mut p = Vec::with_capacity(shape.audio_bytes.max(1 + STAMP_LEN));
     p.push(0xf8);
-    p.extend_from_slice(&send_ns.to_le_bytes());
-    p.extend_from_slice(&seq.to_le_bytes());
+    stamp.write(&mut p);
     let rest = shape.audio_bytes.saturating_sub(p.len());
-    p.extend_from_slice(filler.slice(seq.wrapping_add(1_000_003), rest));
+    p.extend_from_slice(filler.slice(stamp.number.wrapping_add(1_000_003), rest));
     p
 }
 
 /// Reads the stamp from an Opus payload (as sent by [`opus_packet`]).
-pub fn parse_opus(payload: &[u8]) -> Option<(u64, u32)> {
-    stamp(payload.get(1..)?)
-}
-
-fn stamp(b: &[u8]) -> Option<(u64, u32)> {
-    if b.len() < STAMP_LEN {
-        return None;
-    }
-    let ns = u64::from_le_bytes(b[..8].try_into().ok()?);
-    let n = u32::from_le_bytes(b[8..12].try_into().ok()?);
-    Some((ns, n))
+pub fn parse_opus(payload: &[u8]) -> Option<Stamp> {
+    Stamp::read(payload.get(1..)?)
 }
 
 /// Parses an RTP VP8 payload (RFC 7741 §4.2 descriptor). Returns whether it
 /// starts a frame and, if so, the stamp behind the frame header.
-pub fn parse_vp8_rtp(payload: &[u8]) -> Option<(bool, Option<(u64, u32)>)> {
+pub fn parse_vp8_rtp(payload: &[u8]) -> Option<(bool, Option<Stamp>)> {
     let b0 = *payload.first()?;
     let mut i = 1;
     if b0 & 0x80 != 0 {
@@ -178,7 +295,7 @@ pub fn parse_vp8_rtp(payload: &[u8]) -> Option<(bool, Option<(u64, u32)>)> {
     let frame = payload.get(i..)?;
     let key = frame.first()? & 1 == 0;
     let hdr = if key { 10 } else { 3 };
-    Some((true, stamp(frame.get(hdr..)?)))
+    Some((true, Stamp::read(frame.get(hdr..)?)))
 }
 
 /// Reassembles frames from RTP packets well enough to tell complete from not:
@@ -198,12 +315,12 @@ struct Slot {
     first_seq: Option<u16>,
     marker_seq: Option<u16>,
     count: u16,
-    stamp: Option<(u64, u32)>,
+    stamp: Option<Stamp>,
 }
 
 impl FrameAsm {
-    /// Feeds one video packet; returns `(send_ns, frame_no)` when it completes a frame.
-    pub fn push(&mut self, seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Option<(u64, u32)> {
+    /// Feeds one video packet; returns the frame's stamp when it completes a frame.
+    pub fn push(&mut self, seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Option<Stamp> {
         let idx = match self.slots.iter().position(|s| s.used && s.ts == ts) {
             Some(i) => i,
             None => {
@@ -245,6 +362,15 @@ impl FrameAsm {
 mod tests {
     use super::*;
 
+    fn stamp(number: u32, send_ns: u64) -> Stamp {
+        Stamp {
+            send_ns,
+            number,
+            source: 3,
+            layer: 1,
+        }
+    }
+
     #[test]
     fn shape_averages_the_bitrate() {
         let s = Shape::default();
@@ -254,11 +380,79 @@ mod tests {
     }
 
     #[test]
+    fn every_layer_averages_its_bitrate() {
+        let s = Shape::default();
+        let layers = simulcast_layers(3, s.video_bps);
+        let rates: Vec<u64> = layers.iter().map(|l| l.bps).collect();
+        assert_eq!(rates, [150_000, 500_000, 1_500_000]);
+        for l in &layers {
+            let per_interval = s.frame_bytes(l, true)
+                + (s.key_interval_frames as usize - 1) * s.frame_bytes(l, false);
+            let bps = per_interval as f64 * 8.0 * s.fps as f64 / s.key_interval_frames as f64;
+            assert!(
+                (bps - l.bps as f64).abs() < l.bps as f64 * 0.01,
+                "{l:?}: {bps}"
+            );
+        }
+        // The full layer is the fan-out scenario's only one, byte for byte.
+        assert_eq!(layers[2], full_layer(&s));
+        assert_eq!(s.frame_bytes(&full_layer(&s), true), s.key_bytes());
+    }
+
+    #[test]
+    fn fewer_layers_keep_the_widest() {
+        let rids: Vec<&str> = simulcast_layers(2, 1).iter().map(|l| l.rid).collect();
+        assert_eq!(rids, ["h", "f"]);
+        assert_eq!(simulcast_layers(1, 1)[0].width, 1280);
+        assert_eq!(simulcast_layers(9, 1).len(), 3);
+    }
+
+    #[test]
+    fn a_key_frame_tells_the_relay_its_layer_width() {
+        let s = Shape::default();
+        let f = Filler::new();
+        for layer in simulcast_layers(3, s.video_bps) {
+            let frame = vp8_frame(&s, &f, &layer, true, &stamp(0, 1));
+            let first = &vp8_packets(&frame, 7)[0];
+            let start = conclave_proto::vp8::frame_start(first).expect("a frame start");
+            assert!(start.keyframe);
+            assert_eq!(start.size, Some((layer.width, layer.height)));
+            let delta = vp8_frame(&s, &f, &layer, false, &stamp(1, 1));
+            let start = conclave_proto::vp8::frame_start(&vp8_packets(&delta, 8)[0]);
+            assert_eq!(start.map(|s| s.keyframe), Some(false));
+        }
+    }
+
+    #[test]
+    fn packetized_frames_reassemble_with_their_stamp() {
+        let s = Shape::default();
+        let f = Filler::new();
+        let layer = full_layer(&s);
+        for key in [true, false] {
+            let frame = vp8_frame(&s, &f, &layer, key, &stamp(9, 77));
+            let packets = vp8_packets(&frame, 0x1234);
+            assert!(packets.iter().all(|p| p.len() <= VP8_MAX_PAYLOAD));
+            assert_eq!(
+                packets.iter().map(|p| p.len() - 4).sum::<usize>(),
+                frame.len()
+            );
+            let mut asm = FrameAsm::default();
+            let n = packets.len();
+            let got: Vec<Stamp> = packets
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| asm.push(500 + i as u16, 3000, i + 1 == n, p))
+                .collect();
+            assert_eq!(got, [stamp(9, 77)]);
+        }
+    }
+
+    #[test]
     fn frames_reassemble_from_descriptor_packets() {
         let s = Shape::default();
         let f = Filler::new();
         for key in [true, false] {
-            let frame = vp8_frame(&s, &f, 7, key, 123_456);
+            let frame = vp8_frame(&s, &f, &full_layer(&s), key, &stamp(7, 123_456));
             let mut asm = FrameAsm::default();
             let chunks: Vec<&[u8]> = frame.chunks(1100).collect();
             let mut got = None;
@@ -271,7 +465,7 @@ mod tests {
                     got = r;
                 }
             }
-            assert_eq!(got, Some((123_456, 7)));
+            assert_eq!(got, Some(stamp(7, 123_456)));
         }
     }
 
@@ -279,7 +473,7 @@ mod tests {
     fn a_missing_packet_means_no_frame() {
         let s = Shape::default();
         let f = Filler::new();
-        let frame = vp8_frame(&s, &f, 1, true, 5);
+        let frame = vp8_frame(&s, &f, &full_layer(&s), true, &stamp(1, 5));
         let mut asm = FrameAsm::default();
         let chunks: Vec<&[u8]> = frame.chunks(1100).collect();
         for (i, c) in chunks.iter().enumerate() {
@@ -295,8 +489,8 @@ mod tests {
     #[test]
     fn opus_stamp_round_trips() {
         let s = Shape::default();
-        let p = opus_packet(&s, &Filler::new(), 42, 99);
+        let p = opus_packet(&s, &Filler::new(), &stamp(42, 99));
         assert_eq!(p.len(), s.audio_bytes);
-        assert_eq!(parse_opus(&p), Some((99, 42)));
+        assert_eq!(parse_opus(&p), Some(stamp(42, 99)));
     }
 }
