@@ -108,6 +108,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+if [ -n "$(ip netns pids "$NS" 2>/dev/null)" ]; then
+  echo "another benchmark is running in network namespace $NS (processes $(ip netns pids "$NS" | tr '\n' ' ')); wait for it, or run this one with NS=<other name>" >&2
+  trap - EXIT INT TERM; rm -rf "$tmp"; exit 1
+fi
 ip netns del "$NS" 2>/dev/null || true
 ip netns add "$NS"
 # (programs started in the background use "ip netns exec" directly: it execs,
