@@ -35,7 +35,7 @@ struct Cli {
 enum Cmd {
     /// Runs one point of a scenario (default: 1 publisher, N subscribers),
     /// one measurement window.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Turns collected JSON lines into a markdown table (with ratios) and a CSV.
     Report {
         #[arg(long)]
@@ -120,7 +120,7 @@ struct RunArgs {
 fn main() -> Result<()> {
     str0m::crypto::from_feature_flags().install_process_default();
     match Cli::parse().cmd {
-        Cmd::Run(a) => run(a),
+        Cmd::Run(a) => run(*a),
         Cmd::Report { jsonl, md, csv } => {
             let points = report::read_points(&jsonl)?;
             if let Some(md) = md {

@@ -117,8 +117,12 @@ impl SimulcastTx {
         let now = Instant::now();
         let ts = (n as u64 * 90_000 / shape.fps as u64) as u32;
         self.picture_id = self.picture_id.wrapping_add(1);
+        // Independent browsers' key frames do not line up: each publisher's
+        // come at its own phase of the interval (7 frames apart per publisher;
+        // 7 and 60 share no factor, so up to 60 publishers all differ).
+        let phase = (source as u32 * 7) % shape.key_interval_frames.max(1);
         for (i, layer) in self.layers.iter().enumerate() {
-            let key = shape.is_key(n) || self.force_key & (1 << i) != 0;
+            let key = shape.is_key(n.wrapping_add(phase)) || self.force_key & (1 << i) != 0;
             self.force_key &= !(1 << i);
             let stamp = Stamp {
                 send_ns: shape::mono_ns(),
