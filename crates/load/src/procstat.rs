@@ -76,3 +76,34 @@ pub fn loadavg() -> [f64; 3] {
         it.next().unwrap_or(0.0),
     ]
 }
+
+/// UDP datagrams dropped in this network namespace because a socket's
+/// receive or send buffer was full (`RcvbufErrors`, `SndbufErrors` of
+/// /proc/net/snmp): the relay's and the load generator's sockets alike.
+pub fn udp_buffer_drops() -> Option<(u64, u64)> {
+    parse_udp_drops(&fs::read_to_string("/proc/net/snmp").ok()?)
+}
+
+fn parse_udp_drops(snmp: &str) -> Option<(u64, u64)> {
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let names: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let values: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let get = |name: &str| -> Option<u64> {
+        let i = names.iter().position(|n| *n == name)?;
+        values.get(i)?.parse().ok()
+    };
+    Some((get("RcvbufErrors")?, get("SndbufErrors")?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn udp_drops_are_read_by_name() {
+        let snmp = "Ip: Forwarding\nIp: 1\n\
+            Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors\n\
+            Udp: 329107 54 1820 267286 1820 7 0\n\
+            UdpLite: InDatagrams RcvbufErrors\nUdpLite: 0 0\n";
+        assert_eq!(super::parse_udp_drops(snmp), Some((1820, 7)));
+        assert_eq!(super::parse_udp_drops("Ip: 1\n"), None);
+    }
+}

@@ -47,6 +47,10 @@ pub struct Point {
     /// layer most of its frames came on).
     #[serde(default)]
     pub on_layer: Vec<usize>,
+    /// Datagrams dropped at full UDP receive buffers in the window, in the
+    /// whole network namespace (relay and load generator).
+    #[serde(default)]
+    pub udp_rcvbuf_drops: Option<u64>,
     pub rss_base_kib: Option<u64>,
     pub rss_kib: Option<u64>,
     pub rss_per_track_kib: Option<f64>,
