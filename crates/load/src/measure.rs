@@ -115,13 +115,13 @@ pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
     let cpu0 = plan.relay_pid.and_then(procstat::cpu_seconds);
     let me0 = procstat::cpu_seconds(std::process::id());
     let busy0 = procstat::machine_busy_seconds();
-    let drops0 = procstat::udp_buffer_drops();
+    let drops0 = procstat::udp_drops();
     std::thread::sleep(plan.duration);
     let m1 = eng.mark()?;
     let cpu1 = plan.relay_pid.and_then(procstat::cpu_seconds);
     let me1 = procstat::cpu_seconds(std::process::id());
     let busy1 = procstat::machine_busy_seconds();
-    let drops1 = procstat::udp_buffer_drops();
+    let drops1 = procstat::udp_drops();
     let rss_end = plan.relay_pid.and_then(procstat::rss_kib);
     let load_after = procstat::loadavg();
     // Let frames sent at the end of the window arrive.
@@ -199,9 +199,9 @@ pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
         (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
         _ => None,
     };
-    if let Some((rcv, snd)) = udp_drops.filter(|d| d.0 + d.1 > 0) {
+    if let Some((ours, others)) = udp_drops.filter(|d| d.0 + d.1 > 0) {
         warnings.push(format!(
-            "{rcv} datagrams dropped at full UDP receive buffers and {snd} at send buffers in the window (relay's or load generator's sockets, /proc/net/snmp)"
+            "datagrams dropped at full UDP receive buffers in the window: {ours} at the load generator's sockets, {others} at others' (the relay's)"
         ));
     }
     if failed > 0 {
@@ -243,7 +243,8 @@ pub fn run(target: Target, plan: &Plan, shape: Shape) -> Result<Point> {
         delivery_mean: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
         frames_sent: window.frames(),
         layer_widths: layers.iter().map(|l| l.width).collect(),
-        udp_rcvbuf_drops: udp_drops.map(|d| d.0),
+        udp_drops_loadgen: udp_drops.map(|d| d.0),
+        udp_drops_others: udp_drops.map(|d| d.1),
         on_layer,
         rss_base_kib: rss_base,
         rss_kib: rss_end,

@@ -47,10 +47,13 @@ pub struct Point {
     /// layer most of its frames came on).
     #[serde(default)]
     pub on_layer: Vec<usize>,
-    /// Datagrams dropped at full UDP receive buffers in the window, in the
-    /// whole network namespace (relay and load generator).
+    /// Datagrams dropped at full UDP receive buffers in the window: at the
+    /// load generator's sockets, and at everyone else's (the relay's) in its
+    /// network namespace.
     #[serde(default)]
-    pub udp_rcvbuf_drops: Option<u64>,
+    pub udp_drops_loadgen: Option<u64>,
+    #[serde(default)]
+    pub udp_drops_others: Option<u64>,
     pub rss_base_kib: Option<u64>,
     pub rss_kib: Option<u64>,
     pub rss_per_track_kib: Option<f64>,
