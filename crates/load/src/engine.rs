@@ -316,9 +316,10 @@ pub struct Engine {
     /// The fan-out (or raw-UDP) publisher.
     pub(crate) publisher: Option<usize>,
     pub(crate) publishing: Option<Publishing>,
-    /// The simulcast publishers, and their shared clock.
+    /// The simulcast publishers, their shared clock, and when one is due next.
     pub(crate) simulcast: Vec<usize>,
     pub(crate) clock: Option<Clock>,
+    pub(crate) simulcast_wake: Option<Instant>,
     /// The next frame and audio packet number (shared by all publishers).
     pub(crate) frame_no: u32,
     pub(crate) audio_seq: u32,
@@ -348,6 +349,7 @@ pub fn spawn(shape: Shape) -> Result<(Handle, std::thread::JoinHandle<()>)> {
         publishing: None,
         simulcast: Vec::new(),
         clock: None,
+        simulcast_wake: None,
         frame_no: 0,
         audio_seq: 0,
         force_key: false,
@@ -391,8 +393,8 @@ impl Engine {
             if let Some(p) = &self.publishing {
                 wake = wake.min(p.next_video).min(p.next_audio);
             }
-            if let Some(c) = &self.clock {
-                wake = wake.min(c.next_due());
+            if let Some(w) = self.simulcast_wake {
+                wake = wake.min(w);
             }
             if !self.paced.is_empty() {
                 wake = wake.min(self.pace_next);
@@ -480,6 +482,11 @@ impl Engine {
             }
             Cmd::Mark(reply) => {
                 self.honor_key_requests = false;
+                if let Some(c) = self.clock {
+                    let now = Instant::now();
+                    self.frame_no = c.next_number(now, c.video);
+                    self.audio_seq = c.next_number(now, c.audio);
+                }
                 let mut m = Mark {
                     at: Instant::now(),
                     next_frame: self.frame_no,

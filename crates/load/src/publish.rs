@@ -6,9 +6,12 @@
 //! - Simulcast publishers (RTP mode): every frame once per [`Layer`], each
 //!   layer on its own RTP stream with its RID, packetized here
 //!   ([`shape::vp8_packets`]); meeting participants and the webinar host.
-//!   All of them share one frame clock, so frame `n` of every publisher and
-//!   layer is made at the same tick and a receiver's delivery is counted in
-//!   one range of frame numbers.
+//!   All of them number frames from one [`Clock`], so frame `n` of every
+//!   publisher and layer belongs to the same period and a receiver's delivery
+//!   is counted in one range of frame numbers; but each publisher sends at
+//!   its own phase within the period, as independent browsers do (all in one
+//!   tick, 25 publishers' frames reached the relay as one burst of hundreds
+//!   of datagrams).
 //! - The raw-UDP publisher (ceiling mode): the same frames as plain
 //!   RTP-shaped datagrams.
 
@@ -32,16 +35,57 @@ pub(crate) struct Publishing {
     pub(crate) next_audio: Instant,
 }
 
-/// The shared clock of the simulcast publishers.
+/// The simulcast publishers' shared clock: item `n` (a video frame, an
+/// audio packet) of a publisher with phase `off` is due at
+/// `epoch + n × period + off`, with `off` less than a period.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
-    next_video: Instant,
-    next_audio: Instant,
+    epoch: Instant,
+    pub(crate) video: Duration,
+    pub(crate) audio: Duration,
 }
 
 impl Clock {
-    /// When the next frame or audio packet is due.
-    pub(crate) fn next_due(&self) -> Instant {
-        self.next_video.min(self.next_audio)
+    pub(crate) fn new(epoch: Instant, shape: &Shape) -> Clock {
+        Clock {
+            epoch,
+            video: Duration::from_nanos(1_000_000_000 / shape.fps.max(1) as u64),
+            audio: Duration::from_nanos(1_000_000_000 / shape.audio_pps.max(1) as u64),
+        }
+    }
+
+    /// Publisher `k`'s phase within `period`: golden-ratio steps, so any
+    /// number of publishers spreads evenly.
+    pub(crate) fn phase(k: u16, period: Duration) -> Duration {
+        period.mul_f64(((k as f64 + 1.0) * 0.618_033_988_749_895).fract())
+    }
+
+    /// The newest item due at `now` at phase `off` (None: not even the first).
+    pub(crate) fn due(&self, now: Instant, period: Duration, off: Duration) -> Option<u32> {
+        let t = now.checked_duration_since(self.epoch + off)?;
+        Some((t.as_nanos() / period.as_nanos().max(1)) as u32)
+    }
+
+    /// When item `n` is due at phase `off`.
+    pub(crate) fn at(&self, n: u32, period: Duration, off: Duration) -> Instant {
+        self.epoch + period * n + off
+    }
+
+    /// The first item number no publisher has been due to send by `now`
+    /// (every one after it is sent later, whatever its phase).
+    pub(crate) fn next_number(&self, now: Instant, period: Duration) -> u32 {
+        (now.saturating_duration_since(self.epoch).as_nanos() / period.as_nanos().max(1)) as u32 + 1
+    }
+}
+
+/// The items from `next` (None: start with the one due) to `due`, both
+/// included; after a stall of more than `max` items, only the newest.
+fn to_send(next: Option<u32>, due: u32, max: u32) -> std::ops::RangeInclusive<u32> {
+    let from = next.unwrap_or(due);
+    if due.saturating_sub(from) > max {
+        due..=due
+    } else {
+        from..=due
     }
 }
 
@@ -59,6 +103,9 @@ pub struct SimulcastTx {
     /// Bit i: the next frame of layer i is a key frame (a key-frame request).
     force_key: u8,
     picture_id: u16,
+    /// The next frame and audio packet number it will send (None: not started).
+    next_frame: Option<u32>,
+    next_audio: Option<u32>,
 }
 
 impl SimulcastTx {
@@ -79,6 +126,8 @@ impl SimulcastTx {
             pts: None,
             force_key: 0,
             picture_id: 0,
+            next_frame: None,
+            next_audio: None,
         }
     }
 
@@ -289,8 +338,8 @@ impl Engine {
         }
     }
 
-    /// Writes the simulcast publishers' frames and audio that are due: frame
-    /// `n` of every connected publisher at the same tick.
+    /// Writes the simulcast publishers' frames and audio that are due, each
+    /// publisher at its own phase of the shared clock; sets when to come back.
     pub(crate) fn publish_simulcast(&mut self, now: Instant) {
         if !self
             .simulcast
@@ -299,26 +348,10 @@ impl Engine {
         {
             return;
         }
-        let period_v = Duration::from_nanos(1_000_000_000 / self.shape.fps as u64);
-        let period_a = Duration::from_nanos(1_000_000_000 / self.shape.audio_pps as u64);
-        let clock = self.clock.get_or_insert(Clock {
-            next_video: now,
-            next_audio: now,
-        });
-        let (mut frames, mut audio) = (Vec::new(), Vec::new());
-        while now >= clock.next_video {
-            frames.push(self.frame_no);
-            self.frame_no += 1;
-            advance(&mut clock.next_video, period_v, now);
-        }
-        while now >= clock.next_audio {
-            audio.push(self.audio_seq);
-            self.audio_seq += 1;
-            advance(&mut clock.next_audio, period_a, now);
-        }
-        if frames.is_empty() && audio.is_empty() {
-            return;
-        }
+        let clock = *self
+            .clock
+            .get_or_insert_with(|| Clock::new(now, &self.shape));
+        let mut wake = now + Duration::from_millis(50);
         for k in 0..self.simulcast.len() {
             let pi = self.simulcast[k];
             let peer = &mut self.peers[pi];
@@ -329,15 +362,37 @@ impl Engine {
             else {
                 continue;
             };
-            for &n in &frames {
-                tx.write_frame(rtc, &self.shape, &self.filler, pi as u16, n);
+            let source = pi as u16;
+            let (off_v, off_a) = (
+                Clock::phase(source, clock.video),
+                Clock::phase(source, clock.audio),
+            );
+            let mut wrote = false;
+            if let Some(due) = clock.due(now, clock.video, off_v) {
+                for n in to_send(tx.next_frame, due, self.shape.fps) {
+                    tx.write_frame(rtc, &self.shape, &self.filler, source, n);
+                    wrote = true;
+                }
+                tx.next_frame = Some(due + 1);
             }
-            for &n in &audio {
-                tx.write_audio(rtc, &self.shape, &self.filler, pi as u16, n);
+            if let Some(due) = clock.due(now, clock.audio, off_a) {
+                for n in to_send(tx.next_audio, due, self.shape.audio_pps) {
+                    tx.write_audio(rtc, &self.shape, &self.filler, source, n);
+                    wrote = true;
+                }
+                tx.next_audio = Some(due + 1);
             }
-            rtc.handle_input(Input::Timeout(now)).ok();
-            self.drain(pi);
+            let next_v = clock.at(tx.next_frame.unwrap_or(0), clock.video, off_v);
+            let next_a = clock.at(tx.next_audio.unwrap_or(0), clock.audio, off_a);
+            wake = wake.min(next_v).min(next_a);
+            if wrote {
+                rtc.handle_input(Input::Timeout(now)).ok();
+                self.drain(pi);
+            }
         }
+        self.frame_no = clock.next_number(now, clock.video);
+        self.audio_seq = clock.next_number(now, clock.audio);
+        self.simulcast_wake = Some(wake);
     }
 
     /// Sends the publisher's queued RTP at the pacing rate.
@@ -458,4 +513,44 @@ fn rtp_header(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32) -> [u8; 12] {
     h[4..8].copy_from_slice(&ts.to_be_bytes());
     h[8..12].copy_from_slice(&ssrc.to_be_bytes());
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishers_send_at_spread_phases_but_count_frames_alike() {
+        let t0 = Instant::now();
+        let c = Clock::new(t0, &Shape::default());
+        let p = c.video;
+        let phases: Vec<Duration> = (0..25).map(|k| Clock::phase(k, p)).collect();
+        assert!(phases.iter().all(|o| *o < p));
+        // No two of 25 publishers closer than 1/100 of a period.
+        let mut sorted = phases.clone();
+        sorted.sort();
+        assert!(
+            sorted.windows(2).all(|w| w[1] - w[0] > p / 100),
+            "{sorted:?}"
+        );
+        // Frame 3 of any publisher is due within period 3.
+        for off in phases {
+            assert_eq!(c.due(c.at(3, p, off), p, off), Some(3));
+            assert_eq!(
+                c.due(c.at(3, p, off) - Duration::from_nanos(1), p, off),
+                Some(2)
+            );
+        }
+        assert_eq!(c.due(t0, p, p / 2), None);
+        // At any instant inside period 3, frame 4 is the first nobody sent.
+        assert_eq!(c.next_number(t0 + p * 3 + p / 2, p), 4);
+    }
+
+    #[test]
+    fn a_stall_skips_ahead_instead_of_bursting() {
+        assert_eq!(to_send(None, 7, 30), 7..=7);
+        assert_eq!(to_send(Some(5), 7, 30), 5..=7);
+        assert_eq!(to_send(Some(8), 7, 30).count(), 0);
+        assert_eq!(to_send(Some(5), 100, 30), 100..=100);
+    }
 }
