@@ -3,7 +3,8 @@
 # room links, join requests, SFrame frames, everything a member receives
 # (Member::handle), the relay's delivery-service envelopes, and the relay's
 # signaling parser (conclave_proto::ClientMsg::parse; ServerMsg::parse, a
-# native client's, in the same target). Targets live in fuzz/
+# native client's, in the same target), and the relay's reading of a
+# subscriber's compound RTCP (conclave_proto::rtcp). Targets live in fuzz/
 # (a cargo-fuzz workspace of its own); seeds are committed in fuzz/seeds/.
 #
 # cargo-fuzz passes nightly-only -Z flags to rustc. This machine (and CI) has

@@ -54,6 +54,7 @@
 
 pub mod ice_tcp;
 pub mod origin;
+pub mod rtcp;
 pub mod vp8;
 
 use serde::{Deserialize, Serialize};

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod origin;
 pub mod sfu;
 pub mod signaling;
+pub mod srtcp;
 pub mod srtp;
 pub mod tcp_media;
 pub mod tls;

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub tcp_frames_dropped: AtomicU64,
     /// Transport-wide congestion-control feedback reports taken from subscribers.
     pub twcc_feedback: AtomicU64,
+    /// Of those, the ones the relay opened itself (`crate::srtcp`), not through str0m.
+    pub twcc_direct: AtomicU64,
     /// Probes started (a subscriber wanted more than its estimate).
     pub probes: AtomicU64,
     /// Copies sent to fill probes.
@@ -68,7 +70,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 25] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 26] = [
             (
                 "conclave_rooms",
                 "gauge",
@@ -182,6 +184,12 @@ impl Metrics {
                 "counter",
                 "Transport-wide congestion-control feedback reports from subscribers.",
                 &self.twcc_feedback,
+            ),
+            (
+                "conclave_bwe_feedback_direct_total",
+                "counter",
+                "Of those, the SRTCP packets the relay opened itself (only feedback in them).",
+                &self.twcc_direct,
             ),
             (
                 "conclave_bwe_probes_total",

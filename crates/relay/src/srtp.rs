@@ -74,10 +74,10 @@ impl RtpOut {
 
 /// What a DTLS handshake exported for SRTP, and which side of it we were.
 pub struct Keys {
-    material: Zeroizing<Vec<u8>>,
-    profile: SrtpProfile,
+    pub(crate) material: Zeroizing<Vec<u8>>,
+    pub(crate) profile: SrtpProfile,
     /// DTLS client: our outbound keys are the "client write" (left) halves.
-    active: bool,
+    pub(crate) active: bool,
 }
 
 impl fmt::Debug for Keys {
@@ -136,7 +136,7 @@ pub fn with_key_slot<T>(build: impl FnOnce() -> T) -> (T, Arc<KeySlot>) {
     (build(), slot)
 }
 
-fn inner() -> &'static CryptoProvider {
+pub(crate) fn inner() -> &'static CryptoProvider {
     static INNER: OnceLock<CryptoProvider> = OnceLock::new();
     INNER.get_or_init(str0m::crypto::from_feature_flags)
 }
@@ -232,7 +232,13 @@ impl DtlsInstance for TappedDtls {
 
 /// RFC 3711 §4.3.1 key derivation (AES-CM PRF, key derivation rate 0) of
 /// `out.len()` bytes for `label` from a master key and salt (≤ 14 bytes).
-fn derive(srtp: &dyn SrtpProvider, master: &[u8], salt: &[u8], label: u8, out: &mut [u8]) {
+pub(crate) fn derive(
+    srtp: &dyn SrtpProvider,
+    master: &[u8],
+    salt: &[u8],
+    label: u8,
+    out: &mut [u8],
+) {
     let mut x = [0u8; 16];
     x[..salt.len()].copy_from_slice(salt);
     // key_id = label || r (r = 0) occupies bytes 7..14 of the 112-bit x.
@@ -282,9 +288,11 @@ impl fmt::Debug for SrtpSender {
     }
 }
 
-/// The outbound master key and salt out of RFC 5764 §4.2 keying material
-/// (client key, server key, client salt, server salt).
-fn halves<const K: usize, const S: usize>(
+/// The master key and salt out of RFC 5764 §4.2 keying material (client
+/// key, server key, client salt, server salt) that the DTLS client writes
+/// with if `active`, else the server's: with our own role, what we send
+/// under; with the other, what the peer sends under.
+pub(crate) fn halves<const K: usize, const S: usize>(
     mat: &[u8],
     active: bool,
 ) -> Option<(Zeroizing<[u8; K]>, [u8; S])> {

@@ -80,6 +80,11 @@ fn a_viewer_behind_a_bottleneck_gets_a_layer_that_fits_and_the_top_one_back() {
         counter(&net, "conclave_bwe_feedback_total") > 0,
         "no feedback"
     );
+    // Feedback-only SRTCP packets are opened by the relay itself, not str0m.
+    assert!(
+        counter(&net, "conclave_bwe_feedback_direct_total") > 0,
+        "the relay opened no feedback itself"
+    );
 
     // B's link narrows to 200 kbit/s and loses 2 % (every 50th datagram):
     // within 20 s he is on a lower layer and stays there; A keeps the top

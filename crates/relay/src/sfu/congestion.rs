@@ -5,14 +5,17 @@
 //! and, on each feedback, the choice of layers that fits the estimate
 //! ([`Sfu::allocate`], with the pure choice in layers.rs).
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use conclave_proto::rtcp;
 
 use str0m::media::MediaKind;
 use str0m::rtp::rtcp::Twcc;
 
 use super::ids::PeerKey;
 use super::layers::{allocate, candidates, desired, Options};
-use super::Sfu;
+use super::{Sfu, Via};
 use crate::bwe::{Estimator, ProbeOutcome, SendHistory};
 use crate::metrics::Metrics;
 
@@ -114,6 +117,50 @@ impl Congestion {
 }
 
 impl Sfu {
+    /// Takes a datagram from `from` if it is an SRTCP packet of a peer with
+    /// congestion control that holds only transport-wide feedback, opened
+    /// by the relay itself (`crate::srtcp`): str0m never sees it. Returns
+    /// whether it took it; anything else goes to str0m as before.
+    pub(super) fn feedback_shortcut(
+        &mut self,
+        now: Instant,
+        from: (SocketAddr, Via),
+        data: &[u8],
+    ) -> bool {
+        // RFC 5761 §4 / RFC 7983: RTP or RTCP, and an RTCP packet type.
+        let rtcp =
+            data.len() > 1 && (128..=191).contains(&data[0]) && (192..=223).contains(&data[1]);
+        let Some(key) = rtcp.then(|| self.by_addr.get(&from).copied()).flatten() else {
+            return false;
+        };
+        let Some(peer) = self.peers.get_mut(&key).filter(|p| p.cc.is_some()) else {
+            return false;
+        };
+        let Some(plain) = peer.srtcp_in.as_mut().and_then(|rx| rx.open(data)) else {
+            return false;
+        };
+        let Some(bodies) = rtcp::only_twcc(plain) else {
+            return false;
+        };
+        let Ok(reports) = bodies
+            .into_iter()
+            .map(Twcc::try_from)
+            .collect::<Result<Vec<Twcc>, _>>()
+        else {
+            return false;
+        };
+        // Authenticated: the peer's sends follow it (as in `drive_from`).
+        if peer.media_from != Some(from) {
+            tracing::debug!(peer = %peer.participant, "media now comes from another address; sending there");
+            peer.media_from = Some(from);
+        }
+        Metrics::add(&self.metrics.twcc_direct, 1);
+        for twcc in reports {
+            self.on_twcc(now, key, twcc);
+        }
+        true
+    }
+
     /// A subscriber's transport-wide feedback: update its estimate, then
     /// its layers.
     pub(super) fn on_twcc(&mut self, now: Instant, key: PeerKey, twcc: Twcc) {

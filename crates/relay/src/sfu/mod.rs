@@ -343,6 +343,9 @@ impl Sfu {
         local: SocketAddr,
         data: &[u8],
     ) -> bool {
+        if self.feedback_shortcut(now, from, data) {
+            return true;
+        }
         let Ok(receive) = Receive::new(from.1.protocol(), from.0, local, data) else {
             return false;
         };

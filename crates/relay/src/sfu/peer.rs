@@ -18,6 +18,7 @@ use tracing::debug;
 use super::congestion::Congestion;
 use super::ids::{PeerKey, TrackKey};
 use super::{EventSender, Transmit, Via};
+use crate::srtcp::SrtcpReceiver;
 use crate::srtp::{KeySlot, SrtpSender};
 
 /// Renegotiation work queued for a peer.
@@ -64,6 +65,8 @@ pub(super) struct Peer {
     pub(super) key_slot: Option<Arc<KeySlot>>,
     /// The relay's own sealing of forwarded copies, once keys are known.
     pub(super) direct: Option<SrtpSender>,
+    /// The relay's own opening of its SRTCP, for feedback (`crate::srtcp`).
+    pub(super) srtcp_in: Option<SrtcpReceiver>,
     /// Sealed copies waiting for this peer's next release.
     pub(super) direct_out: Vec<Transmit>,
     /// Subscriber-side SSRC → mid of forwarded streams (NACKs, direct send).
@@ -172,6 +175,7 @@ pub(super) fn poll_peer(key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
     // New SRTP keys (the first handshake, or a DTLS restart) replace the old.
     if let Some(keys) = peer.key_slot.as_ref().and_then(|s| s.take()) {
         peer.direct = SrtpSender::new(&keys);
+        peer.srtcp_in = SrtcpReceiver::new(&keys);
         if peer.direct.is_none() {
             debug!(peer = %peer.participant, "SRTP profile not sealed directly: {keys:?}");
         }

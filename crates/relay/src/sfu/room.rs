@@ -170,6 +170,7 @@ impl Sfu {
             ssrc_mid: HashMap::new(),
             published: Vec::new(),
             next_timeout: now,
+            srtcp_in: None,
             media_lost: None,
             dirty: false,
             str0m_due: false,
