@@ -274,11 +274,7 @@ impl Sfu {
     /// The earliest time any peer needs [`Sfu::handle_timeout`].
     pub fn next_timeout(&self) -> Option<Instant> {
         let held = self.held_since.map(|t| t + FRAME_HOLD);
-        self.peers
-            .values()
-            .map(|p| p.next_timeout)
-            .chain(held)
-            .min()
+        self.peers.values().map(|p| p.due_at()).chain(held).min()
     }
 
     /// Applies a signaling command.
@@ -387,7 +383,7 @@ impl Sfu {
         let due: Vec<(PeerKey, bool)> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.next_timeout <= now)
+            .filter(|(_, p)| p.due_at() <= now)
             .map(|(k, p)| (*k, p.media_lost.is_some()))
             .collect();
         for (key, media_lost) in due {

@@ -95,6 +95,14 @@ impl Peer {
         self.media_from.or(self.dest)
     }
 
+    /// When [`super::Sfu::handle_timeout`] is due for it: str0m's next
+    /// timeout, or for a peer whose media died the end of its grace (its
+    /// `Rtc` is no longer polled, and no poll may move that).
+    pub(super) fn due_at(&self) -> Instant {
+        self.media_lost
+            .map_or(self.next_timeout, |t| t + MEDIA_LOST_GRACE)
+    }
+
     pub(super) fn send(&self, msg: ServerMsg) {
         // A closed channel means the connection is going away; its Leave follows.
         let _ = self.events.send(msg);
@@ -121,6 +129,9 @@ pub(super) struct PollOut {
 
 /// Lets one peer's pacer release what was written to it, then polls it.
 pub(super) fn release(now: Instant, key: PeerKey, peer: &mut Peer, out: &mut PollOut) {
+    if peer.media_lost.is_some() {
+        return; // nothing more goes to or comes from a dead connection
+    }
     // Copies sealed on the direct path leave first: what str0m sends in the
     // same release (a frame's last packet now and then) was written after them.
     for t in peer.direct_out.drain(..) {

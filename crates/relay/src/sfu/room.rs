@@ -310,7 +310,6 @@ impl Sfu {
             return;
         }
         peer.media_lost = Some(now);
-        peer.next_timeout = now + MEDIA_LOST_GRACE;
         info!(room = %short(&peer.room), peer = %peer.participant, "media lost; removed in {} s unless it leaves first", MEDIA_LOST_GRACE.as_secs());
         self.end_media(key);
     }
