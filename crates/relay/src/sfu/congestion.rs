@@ -24,14 +24,6 @@ const PROBE_COPIES_MAX: usize = 8;
 /// How far ahead of time a probe's fill runs (media comes in frames,
 /// ~33 ms apart; without a lead the probe's first frame would add nothing).
 const PROBE_LEAD: Duration = Duration::from_millis(30);
-/// Layers are chosen again at least this often (layers start, stop and
-/// change their rates)...
-const REALLOCATE_EVERY: Duration = Duration::from_millis(500);
-/// ... and at once when the estimate has moved by more than this share
-/// since the last choice, or the path turned lossy or calm. Feedback comes
-/// every 50–100 ms from every subscriber; choosing on each one cost more
-/// than the rest of congestion control.
-const REALLOCATE_CHANGE: f64 = 0.05;
 
 /// Congestion control for what the relay sends one subscriber.
 #[derive(Debug)]
@@ -44,18 +36,6 @@ pub(super) struct Congestion {
     time_zero: Instant,
     /// Bytes sent since the running probe began.
     probe_sent: u64,
-    /// The last choice of layers: when, on which estimate and lossiness,
-    /// and what the subscriber wanted then (bits per second).
-    chosen: Option<Choice>,
-}
-
-/// What the last choice of layers was made on.
-#[derive(Debug, Clone, Copy)]
-struct Choice {
-    at: Instant,
-    estimate: u64,
-    lossy: bool,
-    desired: u64,
 }
 
 impl Congestion {
@@ -68,7 +48,6 @@ impl Congestion {
             estimator: Estimator::new(),
             time_zero: now,
             probe_sent: 0,
-            chosen: None,
         })
     }
 
@@ -103,16 +82,6 @@ impl Congestion {
             .map(|(seq, _, at)| (*seq, at));
         let results = self.history.results(reports);
         self.estimator.on_feedback(now, &results)
-    }
-
-    /// What the subscriber wanted at the last choice of layers, if the
-    /// choice still holds now; `None`: choose again.
-    fn choice_holds(&self, now: Instant) -> Option<u64> {
-        let c = self.chosen?;
-        let estimate = self.estimator.estimate();
-        let moved = estimate.abs_diff(c.estimate) as f64 > c.estimate as f64 * REALLOCATE_CHANGE;
-        let stale = now.saturating_duration_since(c.at) >= REALLOCATE_EVERY;
-        (!moved && !stale && self.estimator.lossy(now) == c.lossy).then_some(c.desired)
     }
 }
 
@@ -173,14 +142,7 @@ impl Sfu {
             Some(ProbeOutcome::Failed) => Metrics::add(&self.metrics.probes_failed, 1),
             None => {}
         }
-        match cc.choice_holds(now) {
-            Some(desired) => {
-                if cc.estimator.maybe_probe(now, desired).is_some() {
-                    Metrics::add(&self.metrics.probes, 1);
-                }
-            }
-            None => self.allocate(now, key),
-        }
+        self.allocate(now, key);
     }
 
     /// Chooses, for each video track `key` receives, the best layer that
@@ -268,12 +230,6 @@ impl Sfu {
         let Some(cc) = self.peers.get_mut(&key).and_then(|p| p.cc.as_mut()) else {
             return;
         };
-        cc.chosen = Some(Choice {
-            at: now,
-            estimate,
-            lossy: may_pause,
-            desired,
-        });
         if cc.estimator.maybe_probe(now, desired).is_some() {
             Metrics::add(&self.metrics.probes, 1);
         }
