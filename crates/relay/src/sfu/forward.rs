@@ -177,6 +177,9 @@ impl Sfu {
         if let Some((width, _)) = start.and_then(|s| s.size) {
             layer.view.width = width;
         }
+        if keyframe {
+            tracing::trace!(layer = index, width = layer.view.width, "key frame");
+        }
         // A video frame's leading packets may wait for its last; anything
         // else makes the next flush due at once.
         if video && !pkt.header.marker {
@@ -218,12 +221,22 @@ impl Sfu {
             let shed = matches!(sub.alloc, Some(Some(_)))
                 && sub.layer.current() == Some(index)
                 && target.is_some_and(|t| narrower(&route.layers, |l| &l.view, t, index));
+            let before = sub.layer.current();
             let out = if shed {
                 None
             } else {
                 sub.layer
                     .on_packet(now, index, seq, pkt.header.timestamp, keyframe, target)
             };
+            if out.is_some() && before != Some(index) && simulcast {
+                tracing::debug!(
+                    subscriber = %sub.subscriber.participant(),
+                    from = ?before,
+                    to = index,
+                    alloc = ?sub.alloc,
+                    "layer switched"
+                );
+            }
             let Some(out) = out else {
                 if let Some(t) = target.filter(|t| Some(*t) != sub.layer.current()) {
                     wanted |= 1 << t.min(7);
@@ -378,6 +391,7 @@ impl Sfu {
             };
             if let Some(rx) = rx {
                 rx.request_keyframe(KeyframeRequestKind::Pli);
+                tracing::trace!(publisher = %track.publisher.participant(), layer = i, "key frame asked");
                 l.last_keyframe_request = Some(now);
                 asked = true;
             }
