@@ -44,6 +44,7 @@ pub const ASSET_NAMES: &[&str] = &[
     "screenshare.js",
     "devices.js",
     "ice.js",
+    "tiles.js",
     "style.css",
     "e2ee-worker.js",
     "conclave_wasm.js",
@@ -138,6 +139,10 @@ pub fn asset(name: &str) -> Option<Asset> {
         "ice.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/ice.js"),
+        ),
+        "tiles.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../assets/tiles.js"),
         ),
         "style.css" => (
             "text/css; charset=utf-8",

@@ -171,7 +171,12 @@ impl Sfu {
             let Some(route) = self.routes.get(track) else {
                 continue;
             };
-            let Some(sub) = route.subscriptions.iter().find(|s| s.subscriber == key) else {
+            let Some((at, sub)) = route
+                .subscriptions
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.subscriber == key)
+            else {
                 continue;
             };
             if route.kind == MediaKind::Audio {
@@ -186,16 +191,20 @@ impl Sfu {
                     .collect(),
                 current: sub.layer.current(),
             });
-            video.push(*track);
+            video.push((*track, at));
         }
         let desired = audio + desired(&options);
         let chosen = allocate(estimate.saturating_sub(audio), &options, may_pause);
         let mut limited = 0;
-        for ((track, choice), option) in video.iter().zip(chosen.iter().copied()).zip(&options) {
+        for (((track, at), choice), option) in
+            video.iter().zip(chosen.iter().copied()).zip(&options)
+        {
+            // Found above; nothing has changed the route since.
             let Some(sub) = self
                 .routes
                 .get_mut(track)
-                .and_then(|r| r.subscriptions.iter_mut().find(|s| s.subscriber == key))
+                .and_then(|r| r.subscriptions.get_mut(*at))
+                .filter(|s| s.subscriber == key)
             else {
                 continue;
             };
